@@ -1,0 +1,217 @@
+package history
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+)
+
+// Sources of records.
+const (
+	SourceTruth    = "truth"
+	SourceWorkload = "workload"
+	SourceOperator = "operator"
+	SourceKubelet  = "kubelet"
+	SourceHarness  = "harness"
+)
+
+// Kinds of records.
+const (
+	// Truth, read from etcd at commit.
+	KindClusterSpec    = "cluster-spec"    // Generation, Replicas
+	KindClusterStatus  = "cluster-status"  // Ready, ObservedGeneration, Condition, RV
+	KindClusterDeleted = "cluster-deleted" //
+	KindPodCreated     = "pod-created"     // Pod
+	KindPodReady       = "pod-ready"       // Pod
+	KindPodUnready     = "pod-unready"     // Pod
+	KindPodDeleted     = "pod-deleted"     // Pod
+
+	// Workload.
+	KindOp = "op" // Op, Replicas, Err
+
+	// Kubelet.
+	KindKubeletReady = "kubelet-ready" // Pod, Err
+
+	// Operator.
+	KindOperatorReady  = "operator-ready"  // Detail: metrics address
+	KindEvent          = "event"           // Resource, Op (add/update/delete), Pod or Cluster
+	KindReconcileStart = "reconcile-start" // Cluster
+	KindReconcileEnd   = "reconcile-end"   // Cluster, Err, Detail
+	KindStatusWrite    = "status-write"    // Cluster, Ready, ObservedGeneration, RV, Err
+
+	// Harness phases.
+	KindWorkloadStart = "workload-start"
+	KindWorkloadEnd   = "workload-end"
+	KindConverged     = "converged"
+	KindRunEnd        = "run-end"
+)
+
+// Record is one line of history.jsonl. Fields a kind does not use are empty.
+type Record struct {
+	// T is the time since the run started.
+	T time.Duration `json:"t_ns"`
+	// Wall is a wall-clock time in Unix nanoseconds; only records that cross
+	// a process boundary (operator) carry it, and the recorder converts it to T.
+	Wall int64 `json:"wall_ns,omitempty"`
+
+	Source  string `json:"source"`
+	Kind    string `json:"kind"`
+	Cluster string `json:"cluster,omitempty"` // namespace/name
+	Pod     string `json:"pod,omitempty"`     // namespace/name
+
+	Op                 string `json:"op,omitempty"`
+	Resource           string `json:"resource,omitempty"`
+	Replicas           *int32 `json:"replicas,omitempty"`
+	Ready              *int32 `json:"ready,omitempty"`
+	Generation         int64  `json:"generation,omitempty"`
+	ObservedGeneration int64  `json:"observed_generation,omitempty"`
+	Condition          string `json:"condition,omitempty"`
+	RV                 int64  `json:"rv,omitempty"`
+	Err                string `json:"err,omitempty"`
+	Detail             string `json:"detail,omitempty"`
+}
+
+// Int32 returns a pointer to v, for Record's optional counts.
+func Int32(v int32) *int32 { return &v }
+
+// Recorder appends records to history.jsonl as they happen and keeps them in
+// memory for the invariants. It is safe for concurrent use.
+type Recorder struct {
+	start   time.Time
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	records []Record
+	counts  map[string]int
+	subs    []func(Record)
+	err     error
+}
+
+// NewRecorder creates path and records into it; start is time zero of the run.
+func NewRecorder(path string, start time.Time) (*Recorder, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("creating history: %w", err)
+	}
+	return &Recorder{start: start, f: f, w: bufio.NewWriterSize(f, 64<<10), counts: map[string]int{}}, nil
+}
+
+// Start returns time zero of the run.
+func (r *Recorder) Start() time.Time { return r.start }
+
+// Since returns the run time of a wall-clock instant.
+func (r *Recorder) Since(t time.Time) time.Duration { return t.Sub(r.start) }
+
+// Subscribe calls fn, under the recorder's lock and in order, for every record
+// added after the call. fn must not call back into the recorder.
+func (r *Recorder) Subscribe(fn func(Record)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.subs = append(r.subs, fn)
+}
+
+// Add records rec. A zero T is stamped with the current time (or converted
+// from Wall when set).
+func (r *Recorder) Add(rec Record) {
+	if rec.Wall != 0 {
+		rec.T = time.Unix(0, rec.Wall).Sub(r.start)
+	} else if rec.T == 0 {
+		rec.T = time.Since(r.start)
+	}
+	b, err := json.Marshal(rec)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err == nil {
+		_, err = r.w.Write(append(b, '\n'))
+	}
+	if err != nil && r.err == nil {
+		r.err = err
+	}
+	r.records = append(r.records, rec)
+	r.counts[rec.Kind]++
+	for _, fn := range r.subs {
+		fn(rec)
+	}
+}
+
+// Flush writes buffered records to disk.
+func (r *Recorder) Flush() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := r.w.Flush(); err != nil && r.err == nil {
+		r.err = err
+	}
+	return r.err
+}
+
+// Count returns how many records of a kind were added.
+func (r *Recorder) Count(kind string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.counts[kind]
+}
+
+// Records returns a copy of everything recorded so far.
+func (r *Recorder) Records() []Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Record(nil), r.records...)
+}
+
+// Close flushes and closes the file.
+func (r *Recorder) Close() error {
+	err := r.Flush()
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Read parses a history.jsonl stream.
+func Read(rd io.Reader) ([]Record, error) {
+	var out []Record
+	sc := bufio.NewScanner(rd)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var rec Record
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			return out, fmt.Errorf("history line %d: %w", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out, sc.Err()
+}
+
+// Emitter writes records as JSON lines to a writer, stamped with the wall
+// clock; the operator process uses it to stream its records to the harness.
+type Emitter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+// NewEmitter returns an emitter writing to w; a nil w discards.
+func NewEmitter(w io.Writer) *Emitter { return &Emitter{w: w} }
+
+// Emit stamps rec with the wall clock and writes it.
+func (e *Emitter) Emit(rec Record) {
+	if e == nil || e.w == nil {
+		return
+	}
+	rec.Wall = time.Now().UnixNano()
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, _ = e.w.Write(append(b, '\n'))
+}

@@ -1,0 +1,301 @@
+package invariant
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
+)
+
+// Names of the invariants.
+const (
+	DriftConvergence = "drift-convergence"
+	DriftStaleness   = "drift-staleness"
+	LatencySLO       = "latency"
+)
+
+// Result is the outcome of one invariant.
+type Result struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	Detail string `json:"detail"`
+}
+
+// LatencyStats summarises the Pod-ready → status latency of a run.
+type LatencyStats struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+	// Unresolved counts Pods whose readiness no status write ever reflected.
+	Unresolved int `json:"unresolved"`
+	// Abandoned counts samples dropped because their cluster was deleted first.
+	Abandoned int `json:"abandoned"`
+}
+
+// Outcome is the result of checking a history.
+type Outcome struct {
+	Results []Result
+	Latency LatencyStats
+	// Histogram holds the latency samples in microseconds.
+	Histogram *hdrhistogram.Histogram
+	// ConvergedAfter is how long after the workload ended the last cluster
+	// converged (0 when it already was).
+	ConvergedAfter time.Duration
+}
+
+// Passed reports whether every invariant passed.
+func (o *Outcome) Passed() bool {
+	for _, r := range o.Results {
+		if !r.Passed {
+			return false
+		}
+	}
+	return true
+}
+
+// FirstFailure returns the first failing invariant, or nil.
+func (o *Outcome) FirstFailure() *Result {
+	for i := range o.Results {
+		if !o.Results[i].Passed {
+			return &o.Results[i]
+		}
+	}
+	return nil
+}
+
+// NewHistogram returns a latency histogram: 1 µs to 1 h, 3 significant digits.
+func NewHistogram() *hdrhistogram.Histogram {
+	return hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+}
+
+type pending struct {
+	pod   string
+	at    time.Duration
+	count int32 // ready count right after the Pod became Ready
+}
+
+type countChange struct {
+	at    time.Duration
+	count int32
+}
+
+// Check replays a history and evaluates every invariant.
+func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
+	recs = Sorted(recs)
+	truth := NewTruth()
+	h := NewHistogram()
+	stats := LatencyStats{}
+	waiting := map[string][]pending{}
+	counts := map[string][]countChange{} // cluster -> ready count history
+	inSyncSince := map[string]time.Duration{}
+	var (
+		workloadEnd, runEnd time.Duration = -1, 0
+		staleViolations     []string
+		staleCount          int
+	)
+	resolve := func(cluster string, now time.Duration, c *ClusterState) {
+		var keep []pending
+		for _, p := range waiting[cluster] {
+			if c.HasStatus && (c.StatusReady >= p.count || c.StatusReady == c.ReadyCount()) {
+				_ = h.RecordValue(max(int64((now-p.at)/time.Microsecond), 0))
+			} else {
+				keep = append(keep, p)
+			}
+		}
+		waiting[cluster] = keep
+	}
+	noteSync := func(cluster string, now time.Duration) {
+		c := truth.Clusters[cluster]
+		if c == nil {
+			delete(inSyncSince, cluster)
+			return
+		}
+		ok, _ := c.InSync()
+		_, was := inSyncSince[cluster]
+		switch {
+		case ok && !was:
+			inSyncSince[cluster] = now
+		case !ok:
+			delete(inSyncSince, cluster)
+		}
+	}
+
+	for _, r := range recs {
+		if r.T > runEnd {
+			runEnd = r.T
+		}
+		switch r.Kind {
+		case history.KindWorkloadEnd:
+			workloadEnd = r.T
+		case history.KindRunEnd:
+			runEnd = r.T
+		}
+		if r.Source != history.SourceTruth {
+			continue
+		}
+		truth.Apply(r)
+		cluster := r.Cluster
+		if r.Kind == history.KindPodDeleted && cluster == "" {
+			continue
+		}
+		c := truth.Clusters[cluster]
+		switch r.Kind {
+		case history.KindPodReady, history.KindPodUnready, history.KindPodDeleted, history.KindPodCreated:
+			if c == nil {
+				break
+			}
+			n := c.ReadyCount()
+			if ch := counts[cluster]; len(ch) == 0 || ch[len(ch)-1].count != n {
+				counts[cluster] = append(ch, countChange{r.T, n})
+			}
+			if r.Kind == history.KindPodReady {
+				waiting[cluster] = append(waiting[cluster], pending{pod: r.Pod, at: r.T, count: n})
+				resolve(cluster, r.T, c)
+			}
+		case history.KindClusterSpec:
+			if len(counts[cluster]) == 0 {
+				counts[cluster] = []countChange{{r.T, c.ReadyCount()}}
+			}
+		case history.KindClusterStatus:
+			resolve(cluster, r.T, c)
+			if r.Ready != nil && !claimedWithin(counts[cluster], r.T, inv.Drift.Staleness.Duration, *r.Ready) {
+				staleCount++
+				if len(staleViolations) < 3 {
+					staleViolations = append(staleViolations, fmt.Sprintf("%s at %.3fs claimed readyReplicas=%d, true counts in the %s before were %v",
+						cluster, r.T.Seconds(), *r.Ready, inv.Drift.Staleness, countsWithin(counts[cluster], r.T, inv.Drift.Staleness.Duration)))
+				}
+			}
+		case history.KindClusterDeleted:
+			stats.Abandoned += len(waiting[cluster])
+			delete(waiting, cluster)
+			delete(counts, cluster)
+		}
+		noteSync(cluster, r.T)
+	}
+	for _, ps := range waiting {
+		stats.Unresolved += len(ps)
+	}
+
+	out := &Outcome{Histogram: h}
+	// drift-convergence
+	conv := Result{Name: DriftConvergence, Passed: true}
+	deadline := workloadEnd + inv.Drift.ConvergeWithin.Duration
+	var bad []string
+	for _, k := range truth.Keys() {
+		ok, why := truth.Clusters[k].InSync()
+		since, has := inSyncSince[k]
+		switch {
+		case !ok:
+			bad = append(bad, fmt.Sprintf("%s never converged: %s", k, why))
+		case has && since > deadline:
+			bad = append(bad, fmt.Sprintf("%s converged %.3fs after the workload ended (limit %s)", k, (since-workloadEnd).Seconds(), inv.Drift.ConvergeWithin))
+		}
+		if has && since-workloadEnd > out.ConvergedAfter {
+			out.ConvergedAfter = since - workloadEnd
+		}
+	}
+	switch {
+	case workloadEnd < 0:
+		conv.Passed, conv.Detail = false, "the run ended before the workload did"
+	case len(bad) > 0:
+		conv.Passed, conv.Detail = false, strings.Join(bad, "; ")
+	default:
+		conv.Detail = fmt.Sprintf("%d clusters match the truth; converged %.3fs after the workload ended (limit %s)",
+			len(truth.Clusters), out.ConvergedAfter.Seconds(), inv.Drift.ConvergeWithin)
+	}
+	// drift-staleness
+	stale := Result{Name: DriftStaleness, Passed: staleCount == 0}
+	if stale.Passed {
+		stale.Detail = fmt.Sprintf("every status write claimed a count that was true within %s before it", inv.Drift.Staleness)
+	} else {
+		stale.Detail = fmt.Sprintf("%d status writes claimed counts never true within %s: %s", staleCount, inv.Drift.Staleness, strings.Join(staleViolations, "; "))
+	}
+	// latency
+	stats.Count = h.TotalCount()
+	if stats.Count > 0 {
+		stats.P50 = ms(time.Duration(h.ValueAtQuantile(50)) * time.Microsecond)
+		stats.P90 = ms(time.Duration(h.ValueAtQuantile(90)) * time.Microsecond)
+		stats.P99 = ms(time.Duration(h.ValueAtQuantile(99)) * time.Microsecond)
+		stats.Max = ms(time.Duration(h.Max()) * time.Microsecond)
+	}
+	out.Latency = stats
+	out.Results = []Result{conv, stale, checkLatency(stats, inv.Latency)}
+	return out
+}
+
+func checkLatency(s LatencyStats, slo scenarios.Latency) Result {
+	r := Result{Name: LatencySLO, Passed: true}
+	var fails, oks []string
+	for _, q := range []struct {
+		name  string
+		got   float64
+		limit time.Duration
+	}{{"p50", s.P50, slo.P50.Duration}, {"p90", s.P90, slo.P90.Duration}, {"p99", s.P99, slo.P99.Duration}, {"max", s.Max, slo.Max.Duration}} {
+		if q.limit <= 0 {
+			continue
+		}
+		if q.got > ms(q.limit) {
+			fails = append(fails, fmt.Sprintf("%s %.1fms > %s", q.name, q.got, q.limit))
+		} else {
+			oks = append(oks, fmt.Sprintf("%s %.1fms ≤ %s", q.name, q.got, q.limit))
+		}
+	}
+	if s.Unresolved > 0 {
+		fails = append(fails, fmt.Sprintf("%d Pod-ready events never reflected in status", s.Unresolved))
+	}
+	if s.Count == 0 && s.Unresolved == 0 {
+		fails = append(fails, "no Pod became Ready: nothing was measured")
+	}
+	if len(fails) > 0 {
+		r.Passed, r.Detail = false, strings.Join(fails, "; ")
+		return r
+	}
+	if len(oks) == 0 {
+		r.Detail = fmt.Sprintf("%d samples, no SLO set", s.Count)
+	} else {
+		r.Detail = fmt.Sprintf("%d samples: %s", s.Count, strings.Join(oks, ", "))
+	}
+	return r
+}
+
+// claimedWithin reports whether the ready count was n at some moment in
+// [at-bound, at].
+func claimedWithin(ch []countChange, at, bound time.Duration, n int32) bool {
+	for _, v := range countsWithin(ch, at, bound) {
+		if v == n {
+			return true
+		}
+	}
+	return false
+}
+
+// countsWithin lists the ready counts in effect during [at-bound, at].
+func countsWithin(ch []countChange, at, bound time.Duration) []int32 {
+	from := at - bound
+	seen := map[int32]bool{}
+	var out []int32
+	add := func(v int32) {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	// The count in effect at the window's start.
+	i := sort.Search(len(ch), func(i int) bool { return ch[i].at > from })
+	if i > 0 {
+		add(ch[i-1].count)
+	} else {
+		add(0) // before any change, a new cluster has no ready members
+	}
+	for ; i < len(ch) && ch[i].at <= at; i++ {
+		add(ch[i].count)
+	}
+	return out
+}

@@ -1,0 +1,183 @@
+package invariant
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
+)
+
+const cl = "default/kv-0"
+
+func ms_(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func spec(t int, gen int64, replicas int32) history.Record {
+	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: history.KindClusterSpec, Cluster: cl, Generation: gen, Replicas: history.Int32(replicas)}
+}
+
+func status(t int, ready int32, gen int64, cond string) history.Record {
+	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: history.KindClusterStatus, Cluster: cl, Ready: history.Int32(ready), ObservedGeneration: gen, Condition: cond}
+}
+
+func pod(t int, kind, name string) history.Record {
+	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: kind, Cluster: cl, Pod: "default/" + name}
+}
+
+func phase(t int, kind string) history.Record {
+	return history.Record{T: ms_(t), Source: history.SourceHarness, Kind: kind}
+}
+
+func invariants() scenarios.Invariants {
+	return scenarios.Invariants{
+		Drift:   scenarios.Drift{ConvergeWithin: scenarios.Duration{Duration: time.Second}, Staleness: scenarios.Duration{Duration: 500 * time.Millisecond}},
+		Latency: scenarios.Latency{P99: scenarios.Duration{Duration: 200 * time.Millisecond}},
+	}
+}
+
+// healthy: two pods become ready, the operator reflects each within 50 ms.
+func healthy() []history.Record {
+	return []history.Record{
+		phase(0, history.KindWorkloadStart),
+		spec(1, 1, 2),
+		status(5, 0, 1, "False"),
+		pod(10, history.KindPodCreated, "kv-0-0"),
+		pod(11, history.KindPodCreated, "kv-0-1"),
+		pod(100, history.KindPodReady, "kv-0-0"),
+		status(140, 1, 1, "False"),
+		pod(200, history.KindPodReady, "kv-0-1"),
+		status(250, 2, 1, "True"),
+		phase(1000, history.KindWorkloadEnd),
+		phase(1200, history.KindRunEnd),
+	}
+}
+
+func result(t *testing.T, o *Outcome, name string) Result {
+	t.Helper()
+	for _, r := range o.Results {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no result %q", name)
+	return Result{}
+}
+
+func TestHealthyHistoryPasses(t *testing.T) {
+	o := Check(healthy(), invariants())
+	if !o.Passed() {
+		t.Fatalf("healthy history failed: %+v", o.Results)
+	}
+	if o.Latency.Count != 2 || o.Latency.Max < 49 || o.Latency.Max > 51 || o.Latency.P50 < 39 || o.Latency.P50 > 41 {
+		t.Fatalf("latency %+v, want 2 samples of 40ms and 50ms", o.Latency)
+	}
+}
+
+func TestFrozenStatusFailsConvergence(t *testing.T) {
+	h := healthy()
+	// Drop the last status write: status stays at 1 of 2.
+	var recs []history.Record
+	for _, r := range h {
+		if !(r.Kind == history.KindClusterStatus && r.T == ms_(250)) {
+			recs = append(recs, r)
+		}
+	}
+	o := Check(recs, invariants())
+	conv := result(t, o, DriftConvergence)
+	if conv.Passed || !strings.Contains(conv.Detail, "readyReplicas=1 but 2") {
+		t.Fatalf("convergence should fail naming the drift: %+v", conv)
+	}
+	lat := result(t, o, LatencySLO)
+	if lat.Passed || o.Latency.Unresolved != 1 {
+		t.Fatalf("latency should fail with one unresolved sample: %+v %+v", lat, o.Latency)
+	}
+}
+
+func TestLateConvergenceFails(t *testing.T) {
+	h := healthy()
+	for i := range h {
+		if h[i].Kind == history.KindClusterStatus && h[i].T == ms_(250) {
+			h[i].T = ms_(2500) // 1.5 s after the workload ended; limit 1 s
+		}
+	}
+	h = append(h, phase(3000, history.KindRunEnd))
+	conv := result(t, Check(h, invariants()), DriftConvergence)
+	if conv.Passed || !strings.Contains(conv.Detail, "converged 1.500s after") {
+		t.Fatalf("late convergence should fail: %+v", conv)
+	}
+}
+
+func TestStaleClaimFails(t *testing.T) {
+	h := healthy()
+	// A write at 900 ms claiming 1 ready: the count has been 2 since 200 ms,
+	// more than the 500 ms staleness bound before.
+	h = append(h, status(900, 1, 1, "False"), status(950, 2, 1, "True"))
+	st := result(t, Check(h, invariants()), DriftStaleness)
+	if st.Passed || !strings.Contains(st.Detail, "claimed readyReplicas=1") {
+		t.Fatalf("stale claim should fail: %+v", st)
+	}
+	// Within the bound it is allowed: at 600 ms the count 1 was true until 200 ms, outside;
+	// at 650 ms with a 500 ms bound the window starts at 150 ms, where it was 1.
+	h2 := append(healthy(), status(650, 1, 1, "False"), status(700, 2, 1, "True"))
+	if st := result(t, Check(h2, invariants()), DriftStaleness); !st.Passed {
+		t.Fatalf("claim within the bound should pass: %+v", st)
+	}
+}
+
+func TestSlowStatusFailsLatencySLO(t *testing.T) {
+	h := healthy()
+	for i := range h {
+		if h[i].Kind == history.KindClusterStatus && h[i].T == ms_(250) {
+			h[i].T = ms_(600) // 400 ms after the Pod became Ready; SLO 200 ms
+		}
+	}
+	o := Check(h, invariants())
+	lat := result(t, o, LatencySLO)
+	if lat.Passed || !strings.Contains(lat.Detail, "p99") {
+		t.Fatalf("latency should fail its p99: %+v (%+v)", lat, o.Latency)
+	}
+	if !result(t, o, DriftConvergence).Passed {
+		t.Fatal("slow but correct status must still converge")
+	}
+}
+
+func TestRunEndingBeforeWorkloadFails(t *testing.T) {
+	h := healthy()
+	var recs []history.Record
+	for _, r := range h {
+		if r.Kind != history.KindWorkloadEnd {
+			recs = append(recs, r)
+		}
+	}
+	if conv := result(t, Check(recs, invariants()), DriftConvergence); conv.Passed {
+		t.Fatal("a run without workload end must not pass convergence")
+	}
+}
+
+func TestDeletedClusterAbandonsSamples(t *testing.T) {
+	h := healthy()[:6] // up to the first pod-ready, no status yet
+	h = append(h, history.Record{T: ms_(120), Source: history.SourceTruth, Kind: history.KindClusterDeleted, Cluster: cl},
+		phase(1000, history.KindWorkloadEnd), phase(1100, history.KindRunEnd))
+	o := Check(h, invariants())
+	if o.Latency.Abandoned != 1 || o.Latency.Unresolved != 0 {
+		t.Fatalf("want 1 abandoned, 0 unresolved: %+v", o.Latency)
+	}
+	if !result(t, o, DriftConvergence).Passed {
+		t.Fatal("a deleted cluster needs no status")
+	}
+}
+
+func TestTruthConverged(t *testing.T) {
+	tr := NewTruth()
+	for _, r := range healthy() {
+		tr.Apply(r)
+	}
+	if ok, why := tr.Converged(); !ok {
+		t.Fatalf("not converged: %s", why)
+	}
+	tr.Apply(pod(300, history.KindPodUnready, "kv-0-1"))
+	if ok, _ := tr.Converged(); ok {
+		t.Fatal("converged although a pod went unready")
+	}
+}

@@ -1,0 +1,255 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/driftlab/driftlab/operator/config/crd"
+)
+
+// Config configures the local control plane. The zero value of each field
+// means its default.
+type Config struct {
+	// Dir receives the kubeconfig and the etcd and kube-apiserver logs;
+	// required.
+	Dir string
+	// KubeAPIServer is the kube-apiserver binary; default FindKubeAPIServer().
+	KubeAPIServer string
+	// StartTimeout bounds each component's start. Default 60s.
+	StartTimeout time.Duration
+}
+
+// Startup is how long each part of the control plane took to start.
+type Startup struct {
+	Etcd      time.Duration
+	APIServer time.Duration
+	CRDs      time.Duration
+}
+
+// Env is a running local control plane.
+type Env struct {
+	// Etcd is the embedded etcd server.
+	Etcd *embed.Etcd
+	// EtcdURL is etcd's client URL (127.0.0.1).
+	EtcdURL *url.URL
+	// APIServer is the envtest kube-apiserver process.
+	APIServer *envtest.APIServer
+	// Admin is a rest.Config of a system:masters user.
+	Admin *rest.Config
+	// Kubeconfig is the path of the admin kubeconfig (mode 0600).
+	Kubeconfig string
+	// Startup holds start-up times.
+	Startup Startup
+
+	cp      *envtest.ControlPlane
+	dataDir string
+	logs    []io.Closer
+}
+
+// FindKubeAPIServer locates the kube-apiserver binary: $KUBEBUILDER_ASSETS,
+// $TEST_ASSET_KUBE_APISERVER, then bin/k8s/*/ under the working directory or
+// any parent (where `make envtest-assets` builds it).
+func FindKubeAPIServer() (string, error) {
+	var tried []string
+	check := func(p string) bool {
+		tried = append(tried, p)
+		st, err := os.Stat(p)
+		return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+	}
+	if d := os.Getenv("KUBEBUILDER_ASSETS"); d != "" && check(filepath.Join(d, "kube-apiserver")) {
+		return filepath.Join(d, "kube-apiserver"), nil
+	}
+	if p := os.Getenv("TEST_ASSET_KUBE_APISERVER"); p != "" && check(p) {
+		return p, nil
+	}
+	dir, _ := os.Getwd()
+	for dir != "" {
+		matches, _ := filepath.Glob(filepath.Join(dir, "bin", "k8s", "*", "kube-apiserver"))
+		for _, m := range matches {
+			if check(m) {
+				return m, nil
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", fmt.Errorf("kube-apiserver not found (run `make envtest-assets`, or set KUBEBUILDER_ASSETS to a directory holding it); looked in KUBEBUILDER_ASSETS, TEST_ASSET_KUBE_APISERVER and bin/k8s/*/ up from the working directory")
+}
+
+// freePort returns a port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Start starts etcd, then kube-apiserver, then installs the CRDs. On error
+// everything already started is stopped.
+func Start(ctx context.Context, cfg Config) (env *Env, err error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("local: Config.Dir is required")
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = 60 * time.Second
+	}
+	if cfg.KubeAPIServer == "" {
+		if cfg.KubeAPIServer, err = FindKubeAPIServer(); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	env = &Env{}
+	defer func() {
+		if err != nil {
+			_ = env.Stop()
+			env = nil
+		}
+	}()
+
+	t0 := time.Now()
+	if err = env.startEtcd(ctx, cfg); err != nil {
+		return env, fmt.Errorf("starting embedded etcd: %w", err)
+	}
+	env.Startup.Etcd = time.Since(t0)
+
+	t1 := time.Now()
+	apiLog, err := os.Create(filepath.Join(cfg.Dir, "kube-apiserver.log"))
+	if err != nil {
+		return env, err
+	}
+	env.logs = append(env.logs, apiLog)
+	env.APIServer = &envtest.APIServer{
+		EtcdURL:      env.EtcdURL,
+		Path:         cfg.KubeAPIServer,
+		StartTimeout: cfg.StartTimeout,
+		StopTimeout:  20 * time.Second,
+		Out:          apiLog,
+		Err:          apiLog,
+	}
+	env.APIServer.SecureServing.Address = "127.0.0.1"
+	if err = env.APIServer.Start(); err != nil {
+		return env, fmt.Errorf("starting kube-apiserver %s (log: %s): %w", cfg.KubeAPIServer, apiLog.Name(), err)
+	}
+	env.cp = &envtest.ControlPlane{APIServer: env.APIServer}
+	user, err := env.cp.AddUser(envtest.User{Name: "driftlab-admin", Groups: []string{"system:masters"}}, &rest.Config{QPS: 1000, Burst: 2000})
+	if err != nil {
+		return env, fmt.Errorf("provisioning admin user: %w", err)
+	}
+	env.Admin = user.Config()
+	env.Startup.APIServer = time.Since(t1)
+
+	kc, err := user.KubeConfig()
+	if err != nil {
+		return env, err
+	}
+	env.Kubeconfig = filepath.Join(cfg.Dir, "kubeconfig")
+	if err = os.WriteFile(env.Kubeconfig, kc, 0o600); err != nil {
+		return env, err
+	}
+
+	t2 := time.Now()
+	crds, err := crd.Load()
+	if err != nil {
+		return env, err
+	}
+	if _, err = envtest.InstallCRDs(env.Admin, envtest.CRDInstallOptions{CRDs: crds, MaxTime: cfg.StartTimeout}); err != nil {
+		return env, fmt.Errorf("installing CRDs: %w", err)
+	}
+	env.Startup.CRDs = time.Since(t2)
+	return env, nil
+}
+
+func (env *Env) startEtcd(ctx context.Context, cfg Config) error {
+	dataDir, err := os.MkdirTemp("", "driftlab-etcd-")
+	if err != nil {
+		return err
+	}
+	env.dataDir = dataDir
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		cport, err1 := freePort()
+		pport, err2 := freePort()
+		if err := errors.Join(err1, err2); err != nil {
+			return err
+		}
+		curl := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cport)}
+		purl := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(pport)}
+		ec := embed.NewConfig()
+		ec.Name = "driftlab"
+		ec.Dir = filepath.Join(dataDir, "data")
+		ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*curl}, []url.URL{*curl}
+		ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*purl}, []url.URL{*purl}
+		ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+		ec.Logger = "zap"
+		ec.LogLevel = "warn"
+		ec.LogOutputs = []string{filepath.Join(cfg.Dir, "etcd.log")}
+		e, err := embed.StartEtcd(ec)
+		if err != nil {
+			lastErr = err
+			continue // most likely a port taken between freePort and bind
+		}
+		env.Etcd, env.EtcdURL = e, curl
+		select {
+		case <-e.Server.ReadyNotify():
+			return nil
+		case err := <-e.Err():
+			return err
+		case <-time.After(cfg.StartTimeout):
+			return fmt.Errorf("etcd not ready after %s", cfg.StartTimeout)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return lastErr
+}
+
+// EtcdClient returns an in-process etcd client (no network); close it after use.
+func (env *Env) EtcdClient() *clientv3.Client { return v3client.New(env.Etcd.Server) }
+
+// Stop stops kube-apiserver, then etcd, and removes the etcd data directory.
+func (env *Env) Stop() error {
+	var errs []error
+	if env.APIServer != nil {
+		if err := env.APIServer.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping kube-apiserver: %w", err))
+		}
+		env.APIServer = nil
+	}
+	if env.Etcd != nil {
+		env.Etcd.Close()
+		env.Etcd = nil
+	}
+	if env.dataDir != "" {
+		if err := os.RemoveAll(env.dataDir); err != nil {
+			errs = append(errs, err)
+		}
+		env.dataDir = ""
+	}
+	for _, c := range env.logs {
+		_ = c.Close()
+	}
+	env.logs = nil
+	return errors.Join(errs...)
+}

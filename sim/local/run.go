@@ -1,0 +1,288 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/driftlab/driftlab/operator"
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
+	"github.com/driftlab/driftlab/sim/invariant"
+	"github.com/driftlab/driftlab/sim/kubelet"
+	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/workload"
+)
+
+// RunOptions configure a local run. The zero value of each field means its
+// default.
+type RunOptions struct {
+	// Dir is the run directory; required. It receives summary.json,
+	// history.jsonl, latency.hlog, ops.jsonl, scenario.json, the kubeconfig
+	// and the logs of etcd, kube-apiserver and the operator.
+	Dir string
+	// KubeAPIServer is the kube-apiserver binary; default FindKubeAPIServer().
+	KubeAPIServer string
+	// OperatorCommand runs the operator; the harness appends its flags.
+	// Default: this binary with the "operator" subcommand.
+	OperatorCommand []string
+	// Progress receives a status line every second; nil is quiet.
+	Progress io.Writer
+	// Settle is how long the harness keeps watching after convergence, to
+	// catch a status that drifts again. Default 1s.
+	Settle time.Duration
+}
+
+// Run executes a scenario on the local backend and checks its invariants.
+// The summary is returned (and written) even when the run fails part-way; the
+// error is for failures of the run itself, not of invariants.
+func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.Summary, err error) {
+	if o.Dir == "" {
+		return nil, errors.New("local: RunOptions.Dir is required")
+	}
+	if o.Settle == 0 {
+		o.Settle = time.Second
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	began := time.Now()
+	quietLibraryLogs()
+	sum = &report.Summary{Scenario: s.Name, File: s.File, Backend: "local", Seed: s.Seed, Dir: o.Dir}
+	ops := workload.Generate(s.Workload, s.Seed)
+	if err := writeJSON(filepath.Join(o.Dir, "scenario.json"), s); err != nil {
+		return sum, err
+	}
+	if err := writeJSONLines(filepath.Join(o.Dir, "ops.jsonl"), ops); err != nil {
+		return sum, err
+	}
+
+	progress := newProgress(o.Progress)
+	progress.phase("starting etcd and kube-apiserver")
+	env, err := Start(ctx, Config{Dir: o.Dir, KubeAPIServer: o.KubeAPIServer})
+	if err != nil {
+		sum.Error = err.Error()
+		_ = sum.WriteJSON(filepath.Join(o.Dir, "summary.json"))
+		return sum, err
+	}
+	sum.Startup.EtcdMs = report.Ms(env.Startup.Etcd)
+	sum.Startup.APIServerMs = report.Ms(env.Startup.APIServer)
+	sum.Startup.CRDsMs = report.Ms(env.Startup.CRDs)
+	progress.printf("control plane up: etcd %s, kube-apiserver %s; while it runs: kubectl --kubeconfig %s get kvclusters -A",
+		env.Startup.Etcd.Round(time.Millisecond), env.Startup.APIServer.Round(time.Millisecond), env.Kubeconfig)
+
+	rec, err := history.NewRecorder(filepath.Join(o.Dir, "history.jsonl"), time.Now())
+	if err != nil {
+		_ = env.Stop()
+		return sum, err
+	}
+	var tmu sync.Mutex
+	truth := invariant.NewTruth()
+	rec.Subscribe(func(r history.Record) { tmu.Lock(); truth.Apply(r); tmu.Unlock() })
+
+	// Everything below runs under one cancellable context and is torn down in
+	// reverse order, whatever happens.
+	runCtx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	var runErrs []error
+	var errMu sync.Mutex
+	fail := func(e error) {
+		if e != nil && !errors.Is(e, context.Canceled) {
+			errMu.Lock()
+			runErrs = append(runErrs, e)
+			errMu.Unlock()
+		}
+	}
+	var op *operatorProc
+	defer func() {
+		progress.phase("tearing down")
+		rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindRunEnd})
+		if op != nil {
+			fail(op.stop(15 * time.Second))
+		}
+		cancel()
+		wg.Wait()
+		fail(env.Stop())
+		fail(rec.Close())
+		progress.stop()
+
+		out := invariant.Check(rec.Records(), s.Invariants)
+		sum.Invariants = out.Results
+		sum.Latency = out.Latency
+		sum.ConvergedAfterMs = report.Ms(out.ConvergedAfter)
+		sum.Counts = counts(rec)
+		errMu.Lock()
+		if len(runErrs) > 0 {
+			err = errors.Join(append([]error{err}, runErrs...)...)
+		}
+		errMu.Unlock()
+		if err != nil {
+			sum.Error = err.Error()
+		}
+		sum.Passed = err == nil && out.Passed()
+		sum.DurationMs = report.Ms(time.Since(began))
+		fail(report.WriteHlog(filepath.Join(o.Dir, "latency.hlog"), out.Histogram, rec.Start(), time.Now()))
+		if werr := sum.WriteJSON(filepath.Join(o.Dir, "summary.json")); werr != nil && err == nil {
+			err = werr
+		}
+	}()
+
+	// Truth: watch the embedded etcd in-process.
+	ec := env.EtcdClient()
+	defer ec.Close()
+	head, err := ec.Get(runCtx, "/registry/", clientv3WithCountOnlyPrefix()...)
+	if err != nil {
+		return sum, fmt.Errorf("reading etcd revision: %w", err)
+	}
+	tw := newTruthWatcher(rec.Add)
+	watching := make(chan struct{})
+	wg.Add(1)
+	go func() { defer wg.Done(); fail(tw.run(runCtx, ec, head.Header.Revision, watching)) }()
+	<-watching
+
+	// Simulated kubelet.
+	cs, err := kubernetes.NewForConfig(env.Admin)
+	if err != nil {
+		return sum, err
+	}
+	kl := &kubelet.Kubelet{Client: cs, Sampler: kubelet.Sampler{Dist: s.Kubelet.ReadyDelay, Seed: s.Seed}, Record: rec.Add}
+	wg.Add(1)
+	go func() { defer wg.Done(); fail(kl.Run(runCtx)) }()
+
+	// The operator, in its own process.
+	progress.phase("starting the operator")
+	metricsPort, err := freePort()
+	if err != nil {
+		return sum, err
+	}
+	args := []string{"--kubeconfig", env.Kubeconfig, "--cache", s.Operator.Cache,
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort), "--events", "-"}
+	for _, b := range s.Operator.Bugs {
+		args = append(args, "--bug", b)
+	}
+	t0 := time.Now()
+	op, err = startOperator(o.OperatorCommand, args, filepath.Join(o.Dir, "operator.log"), rec)
+	if err != nil {
+		return sum, err
+	}
+	if err := op.waitReady(runCtx, 60*time.Second); err != nil {
+		return sum, err
+	}
+	sum.Startup.OperatorMs = report.Ms(time.Since(t0))
+
+	// The workload.
+	c, err := client.New(env.Admin, client.Options{Scheme: operator.Scheme()})
+	if err != nil {
+		return sum, err
+	}
+	// Warm up the client's discovery and the apiserver's handler for the
+	// custom resource, so that the first operation is not late by seconds.
+	if err := c.List(runCtx, &kvv1.KVClusterList{}, client.InNamespace(s.Workload.Namespace)); err != nil {
+		return sum, fmt.Errorf("listing KVClusters before the workload: %w", err)
+	}
+	progress.phase("workload")
+	progress.watch(rec, len(ops), time.Now())
+	rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(len(ops)) + " operations"})
+	werr := workload.Run(runCtx, c, s.Workload.Namespace, ops, time.Now(), func(op workload.Op, err error) {
+		r := history.Record{Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind, Cluster: s.Workload.Namespace + "/" + op.Cluster, Detail: op.String()}
+		if op.Kind == workload.OpCreate || op.Kind == workload.OpScale {
+			r.Replicas = history.Int32(op.Replicas)
+		}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		rec.Add(r)
+	})
+	if werr != nil {
+		return sum, fmt.Errorf("workload interrupted: %w", werr)
+	}
+	rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindWorkloadEnd})
+
+	// Wait for the status of every cluster to match the truth.
+	progress.phase("waiting for convergence")
+	deadline := time.Now().Add(s.Invariants.Drift.ConvergeWithin.Duration)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		tmu.Lock()
+		ok, why := truth.Converged()
+		tmu.Unlock()
+		if ok {
+			rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindConverged})
+			break
+		}
+		if time.Now().After(deadline) {
+			rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindConverged, Err: "not converged: " + why})
+			break
+		}
+		select {
+		case <-runCtx.Done():
+			return sum, fmt.Errorf("interrupted while waiting for convergence: %w", runCtx.Err())
+		case <-tick.C:
+		}
+	}
+	select {
+	case <-runCtx.Done():
+		return sum, fmt.Errorf("interrupted: %w", runCtx.Err())
+	case <-time.After(o.Settle):
+	}
+	return sum, nil
+}
+
+func counts(rec *history.Recorder) map[string]int {
+	out := map[string]int{}
+	for _, k := range []string{history.KindOp, history.KindPodReady, history.KindStatusWrite, history.KindClusterStatus, history.KindReconcileEnd, history.KindEvent} {
+		out[k] = rec.Count(k)
+	}
+	return out
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+func writeJSONLines[T any](path string, items []T) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	for _, it := range items {
+		if err := enc.Encode(it); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return f.Close()
+}
+
+func clientv3WithCountOnlyPrefix() []clientv3.OpOption {
+	return []clientv3.OpOption{clientv3.WithPrefix(), clientv3.WithCountOnly()}
+}
+
+var quietOnce sync.Once
+
+// quietLibraryLogs routes controller-runtime's harness-side logger to
+// nowhere: the harness reports through history and progress, and the
+// operator process keeps its own log.
+func quietLibraryLogs() {
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+}

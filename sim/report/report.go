@@ -1,0 +1,172 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/driftlab/driftlab/sim/invariant"
+)
+
+// Startup is how long the backend took to come up, in milliseconds.
+type Startup struct {
+	EtcdMs      float64 `json:"etcd_ms"`
+	APIServerMs float64 `json:"apiserver_ms"`
+	CRDsMs      float64 `json:"crds_ms,omitempty"`
+	OperatorMs  float64 `json:"operator_ms,omitempty"`
+}
+
+// Summary is summary.json: the result of one run.
+type Summary struct {
+	Scenario   string                 `json:"scenario"`
+	File       string                 `json:"file,omitempty"`
+	Backend    string                 `json:"backend"`
+	Seed       uint64                 `json:"seed"`
+	Passed     bool                   `json:"passed"`
+	Invariants []invariant.Result     `json:"invariants"`
+	Latency    invariant.LatencyStats `json:"latency"`
+	Startup    Startup                `json:"startup"`
+	// ConvergedAfterMs is how long after the workload the last cluster converged.
+	ConvergedAfterMs float64 `json:"converged_after_ms"`
+	// Counts of history records by kind (operations, pod-ready, status writes…).
+	Counts map[string]int `json:"counts"`
+	// DurationMs is the wall time of the whole run.
+	DurationMs float64 `json:"duration_ms"`
+	// Dir is the run directory.
+	Dir string `json:"dir,omitempty"`
+	// Error is set when the run itself failed (not an invariant).
+	Error string `json:"error,omitempty"`
+}
+
+// Ms converts a duration to fractional milliseconds.
+func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// WriteJSON writes the summary as indented JSON to path.
+func (s *Summary) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadSummary reads a summary.json.
+func ReadSummary(path string) (*Summary, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := &Summary{}
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Print writes the human summary.
+func (s *Summary) Print(w io.Writer) {
+	verdict := "PASS"
+	if !s.Passed {
+		verdict = "FAIL"
+	}
+	fmt.Fprintf(w, "\n%s  scenario %s  backend %s  seed %d  (%.1fs)\n", verdict, s.Scenario, s.Backend, s.Seed, s.DurationMs/1000)
+	if s.Error != "" {
+		fmt.Fprintf(w, "  run error: %s\n", s.Error)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  invariant\tresult\tdetail")
+	for _, r := range s.Invariants {
+		res := "pass"
+		if !r.Passed {
+			res = "FAIL"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", r.Name, res, r.Detail)
+	}
+	_ = tw.Flush()
+	l := s.Latency
+	fmt.Fprintf(w, "  latency Pod-ready → status (%d samples): p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms",
+		l.Count, l.P50, l.P90, l.P99, l.Max)
+	if l.Unresolved > 0 {
+		fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms\n",
+		s.Startup.EtcdMs, s.Startup.APIServerMs, s.Startup.CRDsMs, s.Startup.OperatorMs)
+	if len(s.Counts) > 0 {
+		keys := make([]string, 0, len(s.Counts))
+		for k := range s.Counts {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys))
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%s %d", k, s.Counts[k]))
+		}
+		fmt.Fprintf(w, "  history: %s\n", strings.Join(parts, ", "))
+	}
+	if s.Dir != "" {
+		fmt.Fprintf(w, "  run directory: %s (summary.json, history.jsonl, latency.hlog, logs)\n", s.Dir)
+	}
+}
+
+// WriteHlog writes h, whose values are microseconds, as an HdrHistogram
+// interval log covering [start, end].
+func WriteHlog(path string, h *hdrhistogram.Histogram, start, end time.Time) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	lw := hdrhistogram.NewHistogramLogWriter(f)
+	h.SetStartTimeMs(start.UnixMilli())
+	h.SetEndTimeMs(end.UnixMilli())
+	h.SetTag("pod-ready-to-status-us")
+	err = firstErr(
+		lw.OutputLogFormatVersion(),
+		lw.OutputStartTime(start.UnixMilli()),
+		lw.OutputComment("driftlab: Pod-ready to status latency, values in microseconds"),
+		lw.OutputLegend(),
+		lw.OutputIntervalHistogram(h),
+	)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ReadHlog reads the histograms of an interval log.
+func ReadHlog(path string) ([]*hdrhistogram.Histogram, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	lr := hdrhistogram.NewHistogramLogReader(f)
+	var out []*hdrhistogram.Histogram
+	for {
+		h, err := lr.NextIntervalHistogram()
+		if err != nil {
+			return out, fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+		if h == nil {
+			return out, nil
+		}
+		out = append(out, h)
+	}
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}

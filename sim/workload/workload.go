@@ -1,0 +1,144 @@
+package workload
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/scenarios"
+)
+
+// Operation kinds.
+const (
+	OpCreate   = "create"
+	OpScale    = "scale"
+	OpAnnotate = "annotate"
+	OpDelete   = "delete"
+)
+
+// AnnotationKey is the annotation the annotate operation patches.
+const AnnotationKey = "driftlab.io/tick"
+
+// Op is one workload operation.
+type Op struct {
+	// At is when the operation is due, from the start of the workload.
+	At time.Duration `json:"at_ns"`
+	// Kind is create, scale, annotate or delete.
+	Kind string `json:"kind"`
+	// Cluster is the KVCluster's name.
+	Cluster string `json:"cluster"`
+	// Replicas is spec.replicas for create and scale.
+	Replicas int32 `json:"replicas,omitempty"`
+	// Value is the annotation value for annotate.
+	Value string `json:"value,omitempty"`
+}
+
+func (o Op) String() string {
+	switch o.Kind {
+	case OpCreate, OpScale:
+		return fmt.Sprintf("%s %s replicas=%d", o.Kind, o.Cluster, o.Replicas)
+	case OpAnnotate:
+		return fmt.Sprintf("%s %s %s=%s", o.Kind, o.Cluster, AnnotationKey, o.Value)
+	}
+	return o.Kind + " " + o.Cluster
+}
+
+// Stream derives an independent, named random stream from a run's seed, so
+// that adding draws to one part of driftlab does not shift another's.
+func Stream(seed uint64, name string) *rand.Rand {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return rand.New(rand.NewPCG(seed, h.Sum64()))
+}
+
+func between(r *rand.Rand, rg scenarios.IntRange) int32 {
+	return int32(rg.Min + r.IntN(rg.Max-rg.Min+1))
+}
+
+// ClusterName is the name of the i-th cluster of a workload.
+func ClusterName(i int) string { return "kv-" + strconv.Itoa(i) }
+
+// Generate returns the operations of a workload, ordered by time.
+func Generate(w scenarios.Workload, seed uint64) []Op {
+	r := Stream(seed, "workload")
+	var ops []Op
+	live := make([]string, 0, w.Clusters)
+	for i := 0; i < w.Clusters; i++ {
+		name := ClusterName(i)
+		live = append(live, name)
+		ops = append(ops, Op{At: 0, Kind: OpCreate, Cluster: name, Replicas: between(r, w.InitialReplicas)})
+	}
+	end := w.Duration.Duration
+	if every := w.Scale.Every.Duration; every > 0 && len(live) > 0 {
+		for t := every; t < end; t += every {
+			ops = append(ops, Op{At: t, Kind: OpScale, Cluster: live[r.IntN(len(live))], Replicas: between(r, w.Scale.Replicas)})
+		}
+	}
+	if w.Annotate.Rate > 0 && len(live) > 0 {
+		step := time.Duration(math.Round(float64(time.Second) / w.Annotate.Rate))
+		n := 0
+		for t := step; t < end; t += step {
+			n++
+			ops = append(ops, Op{At: t, Kind: OpAnnotate, Cluster: live[r.IntN(len(live))], Value: strconv.Itoa(n)})
+		}
+	}
+	// Delete the last clusters at the end of the workload.
+	for i := 0; i < w.DeleteClusters; i++ {
+		ops = append(ops, Op{At: end, Kind: OpDelete, Cluster: live[len(live)-1-i]})
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At < ops[j].At })
+	return ops
+}
+
+// Apply performs one operation through c in namespace ns.
+func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
+	nn := types.NamespacedName{Namespace: ns, Name: op.Cluster}
+	kv := &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: op.Cluster}}
+	switch op.Kind {
+	case OpCreate:
+		kv.Spec.Replicas = op.Replicas
+		return c.Create(ctx, kv)
+	case OpScale:
+		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, op.Replicas)
+		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(patch)))
+	case OpAnnotate:
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationKey, op.Value)
+		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(patch)))
+	case OpDelete:
+		return c.Delete(ctx, kv)
+	}
+	return fmt.Errorf("workload: unknown operation %q on %s", op.Kind, nn)
+}
+
+// Run applies ops in order, each at start+op.At (or as soon as the one
+// before it is done, when running late). done is called after each one.
+// It stops early when ctx is done.
+func Run(ctx context.Context, c client.Client, ns string, ops []Op, start time.Time, done func(Op, error)) error {
+	for _, op := range ops {
+		if wait := time.Until(start.Add(op.At)); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		err := Apply(ctx, c, ns, op)
+		done(op, err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	return nil
+}
