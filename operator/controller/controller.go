@@ -43,7 +43,7 @@ type Reconciler struct {
 	// Bugs are the seeded bugs switched on; nil means none.
 	Bugs bugs.Set
 	// Events receives history records; nil discards them.
-	Events *history.Emitter
+	Events history.Sink
 	// FieldOwner is the field manager of status writes; default DefaultFieldOwner.
 	FieldOwner string
 
@@ -67,18 +67,24 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(r)
 }
 
+func (r *Reconciler) emit(rec history.Record) {
+	if r.Events != nil {
+		r.Events.Emit(rec)
+	}
+}
+
 func key(ns, name string) string { return ns + "/" + name }
 
 // Reconcile implements reconcile.Reconciler.
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	ck := req.String()
-	r.Events.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindReconcileStart, Cluster: ck})
+	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindReconcileStart, Cluster: ck})
 	defer func() {
 		rec := history.Record{Source: history.SourceOperator, Kind: history.KindReconcileEnd, Cluster: ck}
 		if err != nil {
 			rec.Err = err.Error()
 		}
-		r.Events.Emit(rec)
+		r.emit(rec)
 	}()
 
 	kv := &kvv1.KVCluster{}
@@ -179,12 +185,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 	}
 	if err != nil {
 		rec.Err = err.Error()
-		r.Events.Emit(rec)
+		r.emit(rec)
 		// A conflict means our copy was stale: try again with a fresh one.
 		return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
 	}
 	rec.RV, _ = strconv.ParseInt(kv.ResourceVersion, 10, 64)
-	r.Events.Emit(rec)
+	r.emit(rec)
 	return ctrl.Result{}, nil
 }
 
@@ -262,7 +268,7 @@ func memberOf(p *corev1.Pod) statecache.Member {
 
 func (r *Reconciler) recordClusterEvents() predicate.Funcs {
 	rec := func(op string, o client.Object) {
-		r.Events.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: key(o.GetNamespace(), o.GetName())})
+		r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: key(o.GetNamespace(), o.GetName())})
 	}
 	return predicate.Funcs{
 		CreateFunc:  func(e event.CreateEvent) bool { rec("add", e.Object); return true },
@@ -288,7 +294,7 @@ func (h *podHandler) handle(op string, o client.Object, q workqueue.TypedRateLim
 		return
 	}
 	ck := key(p.Namespace, cluster)
-	h.r.Events.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: key(p.Namespace, p.Name)})
+	h.r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: key(p.Namespace, p.Name)})
 	if ord, ok := ordinal(p); ok {
 		if op == "delete" {
 			h.r.Cache.Remove(ck, ord)

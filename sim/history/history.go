@@ -191,6 +191,19 @@ func Read(rd io.Reader) ([]Record, error) {
 	return out, sc.Err()
 }
 
+// Sink receives records. The operator reports through a Sink: an Emitter in
+// its own process, a virtual-clock sink on the virtual backend.
+type Sink interface {
+	Emit(Record)
+}
+
+// Discard is a Sink that drops every record.
+var Discard Sink = discard{}
+
+type discard struct{}
+
+func (discard) Emit(Record) {}
+
 // Emitter writes records as JSON lines to a writer, stamped with the wall
 // clock; the operator process uses it to stream its records to the harness.
 type Emitter struct {
@@ -200,6 +213,8 @@ type Emitter struct {
 
 // NewEmitter returns an emitter writing to w; a nil w discards.
 func NewEmitter(w io.Writer) *Emitter { return &Emitter{w: w} }
+
+var _ Sink = (*Emitter)(nil)
 
 // Emit stamps rec with the wall clock and writes it.
 func (e *Emitter) Emit(rec Record) {
