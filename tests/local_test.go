@@ -221,3 +221,55 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestInterruptedRunKeepsArtifacts cancels a run in the middle of its
+// workload (as Ctrl-C does): the run must stop cleanly, report the
+// interruption, and leave summary.json and a readable history behind.
+func TestInterruptedRunKeepsArtifacts(t *testing.T) {
+	needControlPlane(t)
+	s, err := scenarios.Builtin("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := runDir(t, "interrupted")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trigger := &onLine{match: "] workload", fn: func() { time.AfterFunc(2*time.Second, cancel) }}
+	sum, err := local.Run(ctx, s, local.RunOptions{Dir: dir, Progress: trigger})
+	if err == nil || !strings.Contains(err.Error(), "interrupted") {
+		t.Fatalf("want an 'interrupted' error, got %v", err)
+	}
+	got, rerr := report.ReadSummary(filepath.Join(dir, "summary.json"))
+	if rerr != nil {
+		t.Fatalf("no summary.json after interruption: %v", rerr)
+	}
+	if got.Passed || !strings.Contains(got.Error, "interrupted") || sum.Passed {
+		t.Fatalf("summary of an interrupted run: passed=%v error=%q", got.Passed, got.Error)
+	}
+	f, err := os.Open(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := history.Read(f)
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("history after interruption: %d records, %v", len(recs), err)
+	}
+	if last := recs[len(recs)-1]; last.Kind != history.KindRunEnd {
+		t.Errorf("history does not end with run-end: %+v", last)
+	}
+}
+
+// onLine calls fn once, the first time a written line contains match.
+type onLine struct {
+	match string
+	fn    func()
+	once  sync.Once
+}
+
+func (w *onLine) Write(p []byte) (int, error) {
+	if strings.Contains(string(p), w.match) {
+		w.once.Do(w.fn)
+	}
+	return len(p), nil
+}

@@ -110,12 +110,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	var op *operatorProc
 	defer func() {
 		progress.phase("tearing down")
-		rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindRunEnd})
 		if op != nil {
 			fail(op.stop(15 * time.Second))
 		}
 		cancel()
 		wg.Wait()
+		rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindRunEnd})
 		fail(env.Stop())
 		fail(rec.Close())
 		progress.stop()

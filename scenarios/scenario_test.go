@@ -1,0 +1,103 @@
+package scenarios
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBuiltinsLoad(t *testing.T) {
+	names := BuiltinNames()
+	if len(names) == 0 || names[0] == "" {
+		t.Fatalf("no built-in scenarios: %v", names)
+	}
+	for _, n := range names {
+		s, err := Builtin(n)
+		if err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+		if s.Name != n {
+			t.Errorf("built-in %s is named %q; file name and name must agree", n, s.Name)
+		}
+	}
+	s, _ := Builtin("baseline")
+	if s.Seed != 1 || s.Backend != "local" || s.Workload.Annotate.Rate != 5 || s.Invariants.Latency.P99.Duration != time.Second {
+		t.Errorf("baseline decoded wrong: %+v", s)
+	}
+}
+
+func TestDefaultsFilledIn(t *testing.T) {
+	s, err := Parse("min.yaml", []byte("name: min\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Seed != 1 || s.Backend != "local" || s.Operator.Cache != "map" || s.Workload.Clusters != 3 ||
+		s.Workload.Duration.Duration != 20*time.Second || s.Kubelet.ReadyDelay.Distribution != "uniform" ||
+		s.Invariants.Drift.ConvergeWithin.Duration != 15*time.Second {
+		t.Errorf("defaults not filled in: %+v", s)
+	}
+}
+
+// Every bad input names the file, the line and the field.
+func TestBadInputNamesFileLineField(t *testing.T) {
+	cases := []struct {
+		name, src, want string
+	}{
+		{"unknown field", "name: x\nworkload:\n  clsuters: 3\n", `bad.yaml:3: workload.clsuters: unknown field (known fields: annotate, clusters,`},
+		{"wrong type", "name: x\nworkload:\n  clusters: three\n", `bad.yaml:3: workload.clusters: want an integer, got "three"`},
+		{"bad duration", "name: x\nworkload:\n  scale:\n    every: 5x\n", `bad.yaml:4: workload.scale.every: invalid duration "5x"`},
+		{"negative duration", "name: x\ninvariants:\n  latency:\n    p99: -1s\n", `bad.yaml:4: invariants.latency.p99: must not be negative`},
+		{"bad enum", "name: x\noperator:\n  cache: btree\n", `bad.yaml:3: operator.cache: unknown value "btree" (want one of: map)`},
+		{"unknown bug", "name: x\noperator:\n  bugs: [freeze-status, nope]\n", `bad.yaml:3: operator.bugs[1]: unknown value "nope"`},
+		{"range", "name: x\nworkload:\n  initialReplicas: {min: 4, max: 2}\n", `bad.yaml:3: workload.initialReplicas.max: must be at least min (4), got 2`},
+		{"missing name", "seed: 3\n", `bad.yaml:1: name: required`},
+		{"list expected", "name: x\nfaults: {type: x}\n", `bad.yaml:2: faults: want a list, got a mapping`},
+		{"fault not yet", "name: x\nfaults:\n  - type: wal-fsync-delay\n", `bad.yaml:3: faults[0].type: unknown fault type "wal-fsync-delay"`},
+		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
+		{"not yaml", "name: [x\n", `bad.yaml: not valid YAML`},
+		{"string for number", "name: x\nseed: \"7\"\n", `bad.yaml:2: seed: want a non-negative integer, got "7"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse("bad.yaml", []byte(c.src))
+			if err == nil {
+				t.Fatalf("no error for %q", c.src)
+			}
+			if !strings.HasPrefix(err.Error(), c.want) && !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %q\nwant it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestFieldErrorIsTyped(t *testing.T) {
+	_, err := Parse("f.yaml", []byte("name: x\nworkload: {clusters: -1}\n"))
+	var fe *FieldError
+	if !errors.As(err, &fe) || fe.File != "f.yaml" || fe.Line != 2 || fe.Field != "workload.clusters" {
+		t.Fatalf("want a FieldError at f.yaml:2 workload.clusters, got %#v", err)
+	}
+}
+
+func TestLoadFileAndBuiltinName(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.yaml")
+	if err := os.WriteFile(p, []byte("name: from-file\nseed: 9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Load(p)
+	if err != nil || s.Name != "from-file" || s.Seed != 9 || s.File != p {
+		t.Fatalf("Load(file) = %+v, %v", s, err)
+	}
+	if s, err := Load("baseline"); err != nil || s.Name != "baseline" {
+		t.Fatalf("Load(\"baseline\") = %+v, %v", s, err)
+	}
+	if _, err := Load(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Fatal("missing file loaded")
+	}
+	if _, err := Load("no-such-builtin"); err == nil || !strings.Contains(err.Error(), "have: baseline") {
+		t.Fatalf("unknown built-in: %v", err)
+	}
+}
