@@ -39,6 +39,9 @@ type Options struct {
 	Events io.Writer
 	// Log receives the operator's logs; nil means standard error.
 	Log io.Writer
+	// Commands, when set, is read for harness commands (JSON lines, see
+	// Command): runtime faults and runtime samples.
+	Commands io.Reader
 }
 
 // Scheme returns a scheme with the built-in types and the KVCluster API.
@@ -98,6 +101,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- mgr.Start(ctx) }()
+	if o.Commands != nil {
+		go serveCommands(ctx, o.Commands, ev)
+	}
 	if mgr.GetCache().WaitForCacheSync(ctx) {
 		ev.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: o.MetricsAddr})
 	}

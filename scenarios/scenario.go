@@ -112,13 +112,6 @@ type Annotate struct {
 	Rate float64 `yaml:"rate" json:"rate"`
 }
 
-// Fault is one injected fault. Faults arrive with the fault catalogue; for
-// now any entry is rejected on load.
-type Fault struct {
-	Type     string   `yaml:"type" json:"type"`
-	Start    Duration `yaml:"start" json:"start"`
-	Duration Duration `yaml:"duration" json:"duration"`
-}
 
 // Invariants are the checks of a run.
 type Invariants struct {
@@ -249,6 +242,9 @@ func (s *Scenario) setDefaults() {
 	if w.Scale.Replicas == (IntRange{}) {
 		w.Scale.Replicas = IntRange{Min: 0, Max: 5}
 	}
+	for i := range s.Faults {
+		s.Faults[i].setDefaults()
+	}
 	inv := &s.Invariants
 	if inv.Drift.ConvergeWithin.Duration == 0 {
 		inv.Drift.ConvergeWithin.Duration = 15 * time.Second
@@ -326,8 +322,8 @@ func (s *Scenario) validate() error {
 	if w.DeleteClusters < 0 || w.DeleteClusters > w.Clusters {
 		return fieldErr("workload.deleteClusters", "must be between 0 and clusters (%d), got %d", w.Clusters, w.DeleteClusters)
 	}
-	for i, f := range s.Faults {
-		return fieldErr(fmt.Sprintf("faults[%d].type", i), "unknown fault type %q: no faults are implemented in this version yet", f.Type)
+	if err := validateFaults(s.Faults, s.Workload.Duration.Duration); err != nil {
+		return err
 	}
 	inv := s.Invariants
 	for _, d := range []struct {

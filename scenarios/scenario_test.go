@@ -55,7 +55,13 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"range", "name: x\nworkload:\n  initialReplicas: {min: 4, max: 2}\n", `bad.yaml:3: workload.initialReplicas.max: must be at least min (4), got 2`},
 		{"missing name", "seed: 3\n", `bad.yaml:1: name: required`},
 		{"list expected", "name: x\nfaults: {type: x}\n", `bad.yaml:2: faults: want a list, got a mapping`},
-		{"fault not yet", "name: x\nfaults:\n  - type: wal-fsync-delay\n", `bad.yaml:3: faults[0].type: unknown fault type "wal-fsync-delay"`},
+		{"unknown fault", "name: x\nfaults:\n  - type: disk-full\n", `bad.yaml:3: faults[0].type: unknown fault type "disk-full" (known: gc-assist-pressure, network-retransmit, wal-fsync-delay, watcher-exhaustion)`},
+		{"fault param of other type", "name: x\nfaults:\n  - type: wal-fsync-delay\n    delay: 10ms\n    loss: 0.1\n", `bad.yaml:5: faults[0].loss: not a parameter of wal-fsync-delay (its parameters: delay, jitter, probability)`},
+		{"negative fault delay", "name: x\nfaults:\n  - type: wal-fsync-delay\n    delay: -150ms\n", `bad.yaml:4: faults[0].delay: must be positive, got -150ms`},
+		{"overlapping windows", "name: x\nfaults:\n  - {type: wal-fsync-delay, delay: 10ms, start: 1s, duration: 5s}\n  - {type: wal-fsync-delay, delay: 20ms, start: 4s}\n", `bad.yaml:4: faults[1].start: overlaps faults[0]`},
+		{"fault after workload", "name: x\nworkload: {duration: 10s}\nfaults:\n  - {type: gc-assist-pressure, start: 12s}\n", `bad.yaml:4: faults[0].start: 12s is not before the end of the workload (10s)`},
+		{"start and afterOps", "name: x\nfaults:\n  - {type: gc-assist-pressure, start: 1s, afterOps: 5}\n", `faults[0].afterOps: give either start or afterOps, not both`},
+		{"loss out of range", "name: x\nfaults:\n  - {type: network-retransmit, loss: 1.5}\n", `faults[0].loss: must be within 0..1`},
 		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
 		{"not yaml", "name: [x\n", `bad.yaml: not valid YAML`},
 		{"string for number", "name: x\nseed: \"7\"\n", `bad.yaml:2: seed: want a non-negative integer, got "7"`},
@@ -99,5 +105,31 @@ func TestLoadFileAndBuiltinName(t *testing.T) {
 	}
 	if _, err := Load("no-such-builtin"); err == nil || !strings.Contains(err.Error(), "have: baseline") {
 		t.Fatalf("unknown built-in: %v", err)
+	}
+}
+
+func TestFaultDefaultsAndWindows(t *testing.T) {
+	s, err := Parse("f.yaml", []byte(`name: f
+faults:
+  - {type: network-retransmit, loss: 0.2, start: 2s, duration: 3s}
+  - {type: network-retransmit, loss: 0.2, link: operator-apiserver, start: 3s}
+  - {type: wal-fsync-delay, delay: 100ms}
+  - {type: watcher-exhaustion, afterOps: 10}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nr := s.Faults[0]
+	if nr.Link != LinkAPIServerEtcd || nr.MinRTO.Duration != 200*time.Millisecond || nr.MaxRTO.Duration != 120*time.Second {
+		t.Errorf("network-retransmit defaults: %+v", nr)
+	}
+	if st, end := nr.Window(); st != 2*time.Second || end != 5*time.Second {
+		t.Errorf("window %s..%s", st, end)
+	}
+	if s.Faults[2].Probability != 1 {
+		t.Errorf("fsync probability default %g, want 1", s.Faults[2].Probability)
+	}
+	if w := s.Faults[3]; w.Clients != 8 || w.Watchers != 64 || w.History != 20000 {
+		t.Errorf("watcher-exhaustion defaults: %+v", w)
 	}
 }

@@ -40,16 +40,20 @@ func (d Delay) Validate() error {
 	return nil
 }
 
-// String describes d, for logs and reports.
+// String describes d, for logs and reports: "off", "50ms",
+// "10ms+[0,20ms)", "10ms+[0,20ms) p=0.7".
 func (d Delay) String() string {
 	if d.Off() {
 		return "off"
 	}
-	p := d.Probability
-	if p == 0 {
-		p = 1
+	s := d.Base.String()
+	if d.Jitter > 0 {
+		s += "+[0," + d.Jitter.String() + ")"
 	}
-	return fmt.Sprintf("%v+[0,%v) p=%g", d.Base, d.Jitter, p)
+	if d.Probability > 0 && d.Probability < 1 {
+		s += fmt.Sprintf(" p=%g", d.Probability)
+	}
+	return s
 }
 
 // pick turns two uniform draws u, v in [0, 1) into one delay: u decides

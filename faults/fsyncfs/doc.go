@@ -1,19 +1,15 @@
 // Package fsyncfs injects fsync latency with a FUSE passthrough ("loopback")
-// file system: Mount exposes a backing directory at a mountpoint, forwards
-// every operation to the backing files unchanged, and makes each fsync or
-// fdatasync (FUSE FSYNC) and each directory fsync (FUSE FSYNCDIR) wait a
-// configurable, seeded random Delay before the real fsync runs. driftlab
-// points etcd's WAL directory (embed.Config.WalDir, a subdirectory of the
-// mountpoint, because etcd creates "<WalDir>.tmp" next to it and renames it
-// into place) at such a mount, which is what Chaos Mesh's IOChaos
-// "methods: [fsync]" latency does in a cluster. It needs Linux, /dev/fuse and
-// root (mount(2) directly) or a fusermount binary: call Available first and
-// report the fault as "skipped: <reason>" when it fails. The hazard: a process
-// that serves a FUSE mount and also has files open on it hangs unkillably if it
-// dies (for example an unrecovered panic in any goroutine) with those files
-// open, because the kernel waits for replies from the dead server; close the
-// users of the mount (etcd) before Close, call Close from deferred or Cleanup
-// code, call CleanStale on the mountpoint at start-up to free a mount left by
-// a crashed run, and serve the mount from a child process where a crash of
-// the main process must not wedge it.
+// mount built on go-fuse: MountDir shows a backing directory at a mountpoint,
+// forwards every operation to it, and makes each file fsync/fdatasync (FUSE
+// FSYNC) and directory fsync (FUSE FSYNCDIR) wait a seeded random Delay,
+// changeable with SetDelay, before the real fsync. driftlab puts etcd's WAL
+// there (embed.Config.WalDir must be a subdirectory of the mountpoint: etcd
+// renames "<WalDir>.tmp" into place), like Chaos Mesh's IOChaos fsync latency.
+// It needs Linux, /dev/fuse and root or fusermount; if Available fails, report
+// the fault as "skipped: <reason>". Hazard: a process that serves a mount and
+// uses it cannot finish dying (panic, even SIGKILL) while one of its own
+// requests, such as a delayed fsync, is in flight there; it and the mount stay
+// wedged until the FUSE connection is aborted. So close etcd before Close,
+// call Close from deferred code, run CleanStale on the mountpoint at start-up,
+// use Abort in crash handlers, or serve the mount from another process.
 package fsyncfs

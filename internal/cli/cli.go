@@ -138,6 +138,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 func newOperatorCmd() *cobra.Command {
 	var (
 		kubeconfig, cache, metrics, events, owner string
+		commands                                  bool
 		bugList                                   []string
 	)
 	cmd := &cobra.Command{
@@ -172,7 +173,11 @@ Seeded bugs (off by default):
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			err = operator.Run(ctx, cfg, operator.Options{Cache: cache, Bugs: bugList, MetricsAddr: metrics, Events: ev, FieldOwner: owner, Log: cmd.ErrOrStderr()})
+			opts := operator.Options{Cache: cache, Bugs: bugList, MetricsAddr: metrics, Events: ev, FieldOwner: owner, Log: cmd.ErrOrStderr()}
+			if commands {
+				opts.Commands = cmd.InOrStdin()
+			}
+			err = operator.Run(ctx, cfg, opts)
 			if err != nil {
 				return &exitError{ExitRunFailed, err}
 			}
@@ -186,6 +191,7 @@ Seeded bugs (off by default):
 	f.StringVar(&metrics, "metrics-bind-address", "127.0.0.1:0", "metrics endpoint address (\"0\" disables)")
 	f.StringVar(&events, "events", "", "write history records as JSON lines to FILE, or - for standard output")
 	f.StringVar(&owner, "field-owner", "", "field manager of status writes (default driftlab-operator)")
+	f.BoolVar(&commands, "commands", false, "read harness commands (JSON lines) from standard input: runtime faults, runtime samples")
 	return cmd
 }
 

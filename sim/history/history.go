@@ -42,12 +42,17 @@ const (
 	KindReconcileStart = "reconcile-start" // Cluster
 	KindReconcileEnd   = "reconcile-end"   // Cluster, Err, Detail
 	KindStatusWrite    = "status-write"    // Cluster, Ready, ObservedGeneration, RV, Err
+	KindRuntime        = "runtime-metrics" // Detail: tag; Metrics: runtime/metrics deltas since the previous sample
 
 	// Harness phases.
 	KindWorkloadStart = "workload-start"
 	KindWorkloadEnd   = "workload-end"
 	KindConverged     = "converged"
 	KindRunEnd        = "run-end"
+	KindFaultStart    = "fault-start"   // Op: fault type, Detail: parameters, Err: why it could not start
+	KindFaultStop     = "fault-stop"    // Op: fault type
+	KindFaultSkipped  = "fault-skipped" // Op: fault type, Detail: reason
+	KindEtcdMetrics   = "etcd-metrics"  // Detail: tag; Metrics: etcd metrics
 )
 
 // Record is one line of history.jsonl. Fields a kind does not use are empty.
@@ -73,6 +78,8 @@ type Record struct {
 	RV                 int64  `json:"rv,omitempty"`
 	Err                string `json:"err,omitempty"`
 	Detail             string `json:"detail,omitempty"`
+	// Metrics carries scraped values (etcd metrics, runtime metrics).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 }
 
 // Int32 returns a pointer to v, for Record's optional counts.

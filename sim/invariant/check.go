@@ -39,10 +39,25 @@ type LatencyStats struct {
 	Abandoned int `json:"abandoned"`
 }
 
+// WindowLatency is the latency of the samples that overlap one fault window.
+type WindowLatency struct {
+	// Fault is the fault's type, Index its position in the scenario.
+	Fault string `json:"fault"`
+	Index int    `json:"index"`
+	// StartMs and EndMs bound the window in run time.
+	StartMs float64      `json:"start_ms"`
+	EndMs   float64      `json:"end_ms"`
+	Latency LatencyStats `json:"latency"`
+}
+
 // Outcome is the result of checking a history.
 type Outcome struct {
 	Results []Result
 	Latency LatencyStats
+	// Windows holds the latency inside each fault window; Outside the
+	// latency of samples that overlap no window.
+	Windows []WindowLatency
+	Outside LatencyStats
 	// Histogram holds the latency samples in microseconds.
 	Histogram *hdrhistogram.Histogram
 	// ConvergedAfter is how long after the workload ended the last cluster
@@ -100,11 +115,13 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		staleViolations     []string
 		staleCount          int
 	)
+	var samples []sample
 	resolve := func(cluster string, now time.Duration, c *ClusterState) {
 		var keep []pending
 		for _, p := range waiting[cluster] {
 			if c.HasStatus && (c.StatusReady >= p.count || c.StatusReady == c.ReadyCount()) {
 				_ = h.RecordValue(max(int64((now-p.at)/time.Microsecond), 0))
+				samples = append(samples, sample{from: p.at, to: now})
 			} else {
 				keep = append(keep, p)
 			}
@@ -181,6 +198,9 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 	}
 	for _, ps := range waiting {
 		stats.Unresolved += len(ps)
+		for _, p := range ps {
+			samples = append(samples, sample{from: p.at, to: runEnd, unresolved: true})
+		}
 	}
 
 	out := &Outcome{Histogram: h}
@@ -218,14 +238,11 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		stale.Detail = fmt.Sprintf("%d status writes claimed counts never true within %s: %s", staleCount, inv.Drift.Staleness, strings.Join(staleViolations, "; "))
 	}
 	// latency
-	stats.Count = h.TotalCount()
-	if stats.Count > 0 {
-		stats.P50 = ms(time.Duration(h.ValueAtQuantile(50)) * time.Microsecond)
-		stats.P90 = ms(time.Duration(h.ValueAtQuantile(90)) * time.Microsecond)
-		stats.P99 = ms(time.Duration(h.ValueAtQuantile(99)) * time.Microsecond)
-		stats.Max = ms(time.Duration(h.Max()) * time.Microsecond)
-	}
+	abandoned := stats.Abandoned
+	stats = statsOf(h, stats.Unresolved)
+	stats.Abandoned = abandoned
 	out.Latency = stats
+	out.Windows, out.Outside = splitByWindows(samples, faultWindows(recs, runEnd))
 	out.Results = []Result{conv, stale, checkLatency(stats, inv.Latency)}
 	return out
 }
@@ -298,4 +315,89 @@ func countsWithin(ch []countChange, at, bound time.Duration) []int32 {
 		add(ch[i].count)
 	}
 	return out
+}
+
+type sample struct {
+	from, to   time.Duration
+	unresolved bool
+}
+
+type window struct {
+	fault    string
+	index    int
+	from, to time.Duration
+}
+
+// faultWindows pairs fault-start and fault-stop records (Detail holds the
+// fault's index); a window not stopped runs to the end of the run.
+func faultWindows(recs []history.Record, runEnd time.Duration) []window {
+	var out []window
+	open := map[string]int{}
+	for _, r := range recs {
+		switch {
+		case r.Kind == history.KindFaultStart && r.Err == "":
+			open[r.Detail] = len(out)
+			idx := 0
+			fmt.Sscanf(r.Detail, "%d", &idx)
+			out = append(out, window{fault: r.Op, index: idx, from: r.T, to: -1})
+		case r.Kind == history.KindFaultStop:
+			if i, ok := open[r.Detail]; ok {
+				out[i].to = r.T
+				delete(open, r.Detail)
+			}
+		}
+	}
+	for i := range out {
+		if out[i].to < 0 {
+			out[i].to = runEnd
+		}
+	}
+	return out
+}
+
+// splitByWindows computes latency statistics per window (samples whose
+// [ready, reflected] interval overlaps it) and outside every window.
+func splitByWindows(samples []sample, ws []window) ([]WindowLatency, LatencyStats) {
+	hs := make([]*hdrhistogram.Histogram, len(ws))
+	unres := make([]int, len(ws))
+	for i := range hs {
+		hs[i] = NewHistogram()
+	}
+	outside, outUnres := NewHistogram(), 0
+	for _, s := range samples {
+		in := false
+		for i, w := range ws {
+			if s.from <= w.to && s.to >= w.from {
+				in = true
+				if s.unresolved {
+					unres[i]++
+				} else {
+					_ = hs[i].RecordValue(int64((s.to - s.from) / time.Microsecond))
+				}
+			}
+		}
+		if !in {
+			if s.unresolved {
+				outUnres++
+			} else {
+				_ = outside.RecordValue(int64((s.to - s.from) / time.Microsecond))
+			}
+		}
+	}
+	out := make([]WindowLatency, len(ws))
+	for i, w := range ws {
+		out[i] = WindowLatency{Fault: w.fault, Index: w.index, StartMs: ms(w.from), EndMs: ms(w.to), Latency: statsOf(hs[i], unres[i])}
+	}
+	return out, statsOf(outside, outUnres)
+}
+
+func statsOf(h *hdrhistogram.Histogram, unresolved int) LatencyStats {
+	s := LatencyStats{Count: h.TotalCount(), Unresolved: unresolved}
+	if s.Count > 0 {
+		s.P50 = ms(time.Duration(h.ValueAtQuantile(50)) * time.Microsecond)
+		s.P90 = ms(time.Duration(h.ValueAtQuantile(90)) * time.Microsecond)
+		s.P99 = ms(time.Duration(h.ValueAtQuantile(99)) * time.Microsecond)
+		s.Max = ms(time.Duration(h.Max()) * time.Microsecond)
+	}
+	return s
 }

@@ -31,6 +31,13 @@ type Config struct {
 	KubeAPIServer string
 	// StartTimeout bounds each component's start. Default 60s.
 	StartTimeout time.Duration
+	// WALDir, when set, is etcd's WAL directory (a fault's FUSE mount).
+	WALDir string
+	// MaxConcurrentStreams, when set, caps gRPC streams per etcd connection.
+	MaxConcurrentStreams uint32
+	// EtcdProxy, when set, is given etcd's client address ("host:port") and
+	// returns the address kube-apiserver must use instead (a fault proxy).
+	EtcdProxy func(upstream string) (string, error)
 }
 
 // Startup is how long each part of the control plane took to start.
@@ -134,6 +141,15 @@ func Start(ctx context.Context, cfg Config) (env *Env, err error) {
 	}
 	env.Startup.Etcd = time.Since(t0)
 
+	apiEtcd := env.EtcdURL
+	if cfg.EtcdProxy != nil {
+		addr, err := cfg.EtcdProxy(env.EtcdURL.Host)
+		if err != nil {
+			return env, err
+		}
+		apiEtcd = &url.URL{Scheme: "http", Host: addr}
+	}
+
 	t1 := time.Now()
 	apiLog, err := os.Create(filepath.Join(cfg.Dir, "kube-apiserver.log"))
 	if err != nil {
@@ -141,7 +157,7 @@ func Start(ctx context.Context, cfg Config) (env *Env, err error) {
 	}
 	env.logs = append(env.logs, apiLog)
 	env.APIServer = &envtest.APIServer{
-		EtcdURL:      env.EtcdURL,
+		EtcdURL:      apiEtcd,
 		Path:         cfg.KubeAPIServer,
 		StartTimeout: cfg.StartTimeout,
 		StopTimeout:  20 * time.Second,
@@ -205,6 +221,10 @@ func (env *Env) startEtcd(ctx context.Context, cfg Config) error {
 		ec.Logger = "zap"
 		ec.LogLevel = "warn"
 		ec.LogOutputs = []string{filepath.Join(cfg.Dir, "etcd.log")}
+		ec.WalDir = cfg.WALDir
+		if cfg.MaxConcurrentStreams > 0 {
+			ec.MaxConcurrentStreams = cfg.MaxConcurrentStreams
+		}
 		e, err := embed.StartEtcd(ec)
 		if err != nil {
 			lastErr = err

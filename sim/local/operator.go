@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -25,6 +26,21 @@ type operatorProc struct {
 	err    error // valid after exited is closed
 	log    *os.File
 	lines  chan struct{} // closed when stdout is drained
+	stdin  io.WriteCloser
+	inMu   sync.Mutex
+}
+
+// Send writes one harness command to the operator (a JSON line on its
+// standard input, see operator.Command).
+func (p *operatorProc) Send(cmd any) error {
+	b, err := json.Marshal(cmd)
+	if err != nil {
+		return err
+	}
+	p.inMu.Lock()
+	defer p.inMu.Unlock()
+	_, err = p.stdin.Write(append(b, '\n'))
+	return err
 }
 
 // startOperator starts argv plus args. Every record it prints is added to rec.
@@ -49,11 +65,16 @@ func startOperator(argv, args []string, logPath string, rec *history.Recorder) (
 		logf.Close()
 		return nil, err
 	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		logf.Close()
+		return nil, err
+	}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("starting operator %q: %w", argv, err)
 	}
-	p := &operatorProc{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{}), log: logf, lines: make(chan struct{})}
+	p := &operatorProc{cmd: cmd, ready: make(chan struct{}), exited: make(chan struct{}), log: logf, lines: make(chan struct{}), stdin: in}
 	go p.read(out, rec)
 	go func() {
 		<-p.lines

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,9 +16,12 @@ import (
 	"github.com/go-logr/logr"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/driftlab/driftlab/faults"
+	"github.com/driftlab/driftlab/internal/promread"
 	"github.com/driftlab/driftlab/operator"
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/scenarios"
@@ -72,13 +76,34 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	}
 
 	progress := newProgress(o.Progress)
-	progress.phase("starting etcd and kube-apiserver")
-	env, err := Start(ctx, Config{Dir: o.Dir, KubeAPIServer: o.KubeAPIServer})
+
+	// Faults claim what they need before the control plane starts.
+	plan := faults.NewPlan(s.Seed)
+	built, skipped, err := faults.Build(s.Faults, plan)
 	if err != nil {
+		_ = plan.Close()
 		sum.Error = err.Error()
 		_ = sum.WriteJSON(filepath.Join(o.Dir, "summary.json"))
 		return sum, err
 	}
+	for i, reason := range skipped {
+		progress.printf("fault %d (%s) skipped: %s", i, s.Faults[i].Type, reason)
+	}
+	cfg := Config{Dir: o.Dir, KubeAPIServer: o.KubeAPIServer, WALDir: plan.WALDir, MaxConcurrentStreams: plan.MaxConcurrentStreams}
+	if plan.Wants(scenarios.LinkAPIServerEtcd) {
+		cfg.EtcdProxy = func(up string) (string, error) { return plan.StartProxy(scenarios.LinkAPIServerEtcd, up) }
+	}
+
+	progress.phase("starting etcd and kube-apiserver")
+	env, err := Start(ctx, cfg)
+	if err != nil {
+		_ = plan.Close()
+		sum.Error = err.Error()
+		_ = sum.WriteJSON(filepath.Join(o.Dir, "summary.json"))
+		return sum, err
+	}
+	plan.EtcdEndpoint = env.EtcdURL.String()
+	plan.EtcdMetric = promread.Metric
 	sum.Startup.EtcdMs = report.Ms(env.Startup.Etcd)
 	sum.Startup.APIServerMs = report.Ms(env.Startup.APIServer)
 	sum.Startup.CRDsMs = report.Ms(env.Startup.CRDs)
@@ -108,8 +133,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		}
 	}
 	var op *operatorProc
+	var sched *scheduler
 	defer func() {
 		progress.phase("tearing down")
+		if sched != nil {
+			sched.stop()
+		}
 		if op != nil {
 			fail(op.stop(15 * time.Second))
 		}
@@ -117,12 +146,16 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		wg.Wait()
 		rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindRunEnd})
 		fail(env.Stop())
+		fail(plan.Close()) // after etcd: the WAL mount must outlive it
 		fail(rec.Close())
 		progress.stop()
 
-		out := invariant.Check(rec.Records(), s.Invariants)
-		sum.Invariants = out.Results
+		records := rec.Records()
+		out := invariant.Check(records, s.Invariants)
+		sum.Faults = faultResults(s.Faults, skipped, sched, out, records)
+		sum.Invariants = append(out.Results, faultsInvariant(sum.Faults))
 		sum.Latency = out.Latency
+		sum.LatencyOutside = out.Outside
 		sum.ConvergedAfterMs = report.Ms(out.ConvergedAfter)
 		sum.Counts = counts(rec)
 		errMu.Lock()
@@ -169,8 +202,14 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	if err != nil {
 		return sum, err
 	}
-	args := []string{"--kubeconfig", env.Kubeconfig, "--cache", s.Operator.Cache,
-		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort), "--events", "-"}
+	opKubeconfig := env.Kubeconfig
+	if plan.Wants(scenarios.LinkOperatorAPIServer) {
+		if opKubeconfig, err = proxiedKubeconfig(plan, env, o.Dir); err != nil {
+			return sum, err
+		}
+	}
+	args := []string{"--kubeconfig", opKubeconfig, "--cache", s.Operator.Cache,
+		"--metrics-bind-address", "127.0.0.1:" + strconv.Itoa(metricsPort), "--events", "-", "--commands"}
 	for _, b := range s.Operator.Bugs {
 		args = append(args, "--bug", b)
 	}
@@ -183,6 +222,8 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		return sum, err
 	}
 	sum.Startup.OperatorMs = report.Ms(time.Since(t0))
+	plan.Operator = op
+	sched = newScheduler(s.Faults, built, rec, op)
 
 	// The workload.
 	c, err := client.New(env.Admin, client.Options{Scheme: operator.Scheme()})
@@ -197,7 +238,11 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	progress.phase("workload")
 	progress.watch(rec, len(ops), time.Now())
 	rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(len(ops)) + " operations"})
-	werr := workload.Run(runCtx, c, s.Workload.Namespace, ops, time.Now(), func(op workload.Op, err error) {
+	sched.sample("workload-start")
+	workloadStart := time.Now()
+	sched.start(runCtx, workloadStart)
+	werr := workload.Run(runCtx, c, s.Workload.Namespace, ops, workloadStart, func(op workload.Op, err error) {
+		defer sched.opDone()
 		r := history.Record{Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind, Cluster: s.Workload.Namespace + "/" + op.Cluster, Detail: op.String()}
 		if op.Kind == workload.OpCreate || op.Kind == workload.OpScale {
 			r.Replicas = history.Int32(op.Replicas)
@@ -211,6 +256,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		return sum, fmt.Errorf("workload interrupted: %w", werr)
 	}
 	rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindWorkloadEnd})
+	sched.workloadEnded()
 
 	// Wait for the status of every cluster to match the truth.
 	progress.phase("waiting for convergence")
@@ -285,4 +331,26 @@ var quietOnce sync.Once
 // operator process keeps its own log.
 func quietLibraryLogs() {
 	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+}
+
+// proxiedKubeconfig writes operator.kubeconfig: the admin kubeconfig with
+// the server moved to a fault proxy in front of kube-apiserver.
+func proxiedKubeconfig(plan *faults.Plan, env *Env, dir string) (string, error) {
+	u, err := url.Parse(env.Admin.Host)
+	if err != nil {
+		return "", err
+	}
+	addr, err := plan.StartProxy(scenarios.LinkOperatorAPIServer, u.Host)
+	if err != nil {
+		return "", err
+	}
+	kc, err := clientcmd.LoadFromFile(env.Kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range kc.Clusters {
+		c.Server = "https://" + addr
+	}
+	path := filepath.Join(dir, "operator.kubeconfig")
+	return path, clientcmd.WriteToFile(*kc, path)
 }

@@ -33,7 +33,12 @@ type Summary struct {
 	Passed     bool                   `json:"passed"`
 	Invariants []invariant.Result     `json:"invariants"`
 	Latency    invariant.LatencyStats `json:"latency"`
-	Startup    Startup                `json:"startup"`
+	// LatencyOutside is the latency of samples outside every fault window.
+	LatencyOutside invariant.LatencyStats `json:"latency_outside_faults"`
+	// Faults lists each fault: its window, its measured effect, and the
+	// latency inside it; or why it was skipped.
+	Faults  []FaultResult `json:"faults"`
+	Startup Startup       `json:"startup"`
 	// ConvergedAfterMs is how long after the workload the last cluster converged.
 	ConvergedAfterMs float64 `json:"converged_after_ms"`
 	// Counts of history records by kind (operations, pod-ready, status writes…).
@@ -44,6 +49,22 @@ type Summary struct {
 	Dir string `json:"dir,omitempty"`
 	// Error is set when the run itself failed (not an invariant).
 	Error string `json:"error,omitempty"`
+}
+
+// FaultResult is one fault of a run.
+type FaultResult struct {
+	Index    int    `json:"index"`
+	Type     string `json:"type"`
+	Schedule string `json:"schedule"`
+	// Skipped is why the backend could not run the fault; a skipped fault
+	// fails the run's "faults" check.
+	Skipped string `json:"skipped,omitempty"`
+	// Error is set when the fault failed to start or stop.
+	Error string `json:"error,omitempty"`
+	// Window is when the fault was on and the latency of samples inside it.
+	Window *invariant.WindowLatency `json:"window,omitempty"`
+	// Effect holds what the fault measurably did (fault-specific keys).
+	Effect map[string]float64 `json:"effect,omitempty"`
 }
 
 // Ms converts a duration to fractional milliseconds.
@@ -98,6 +119,40 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
 	}
 	fmt.Fprintln(w)
+	if len(s.Faults) > 0 {
+		fmt.Fprintf(w, "  outside fault windows (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms\n",
+			s.LatencyOutside.Count, s.LatencyOutside.P50, s.LatencyOutside.P99, s.LatencyOutside.Max)
+	}
+	for _, f := range s.Faults {
+		switch {
+		case f.Skipped != "":
+			fmt.Fprintf(w, "  fault %d %s: skipped: %s\n", f.Index, f.Type, f.Skipped)
+			continue
+		case f.Error != "":
+			fmt.Fprintf(w, "  fault %d %s: error: %s\n", f.Index, f.Type, f.Error)
+		}
+		if f.Window != nil {
+			l := f.Window.Latency
+			fmt.Fprintf(w, "  fault %d %s [%.1fs–%.1fs] (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms",
+				f.Index, f.Type, f.Window.StartMs/1000, f.Window.EndMs/1000, l.Count, l.P50, l.P99, l.Max)
+			if l.Unresolved > 0 {
+				fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
+			}
+			fmt.Fprintln(w)
+		}
+		if len(f.Effect) > 0 {
+			keys := make([]string, 0, len(f.Effect))
+			for k := range f.Effect {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			parts := make([]string, 0, len(keys))
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%s=%.4g", k, f.Effect[k]))
+			}
+			fmt.Fprintf(w, "      effect: %s\n", strings.Join(parts, " "))
+		}
+	}
 	fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms\n",
 		s.Startup.EtcdMs, s.Startup.APIServerMs, s.Startup.CRDsMs, s.Startup.OperatorMs)
 	if len(s.Counts) > 0 {

@@ -1,0 +1,199 @@
+package fsyncfs
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	"go.uber.org/goleak"
+)
+
+// startEtcd starts a single-member embedded etcd on 127.0.0.1 with its data in
+// dataDir and its WAL in walDir.
+func startEtcd(t *testing.T, dataDir, walDir, logFile string) *embed.Etcd {
+	t.Helper()
+	var lastErr error
+	for range 3 {
+		cport, pport := freePort(t), freePort(t)
+		curl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cport)}
+		purl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(pport)}
+		cfg := embed.NewConfig()
+		cfg.Name = "fsyncfs-test"
+		cfg.Dir = dataDir
+		cfg.WalDir = walDir
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
+		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+		cfg.Logger = "zap"
+		cfg.LogLevel = "error"
+		cfg.LogOutputs = []string{logFile}
+		e, err := embed.StartEtcd(cfg)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		select {
+		case <-e.Server.ReadyNotify():
+			return e
+		case err := <-e.Err():
+			e.Close()
+			t.Fatalf("etcd: %v", err)
+		case <-time.After(30 * time.Second):
+			e.Close()
+			t.Fatal("etcd not ready after 30s")
+		}
+	}
+	t.Fatalf("starting etcd: %v", lastErr)
+	return nil
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// walFsync returns the sum (seconds) and count of etcd's
+// etcd_disk_wal_fsync_duration_seconds histogram from the default registry.
+func walFsync(t *testing.T) (sum float64, count uint64) {
+	t.Helper()
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "etcd_disk_wal_fsync_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetHistogram().GetSampleSum()
+			count += m.GetHistogram().GetSampleCount()
+		}
+		return sum, count
+	}
+	t.Fatal("etcd_disk_wal_fsync_duration_seconds not in the default prometheus registry")
+	return 0, 0
+}
+
+// TestEtcdWALFsyncDelay puts etcd's WAL on the mount and checks that the
+// delay shows in Put latency and in etcd's own WAL fsync metric.
+func TestEtcdWALFsyncDelay(t *testing.T) {
+	requireFUSE(t)
+	before := goleak.IgnoreCurrent()
+	root := t.TempDir()
+	backing, mnt := filepath.Join(root, "backing"), filepath.Join(root, "mnt")
+	os.Mkdir(backing, 0o755)
+	os.Mkdir(mnt, 0o755)
+	m, err := MountDir(backing, mnt, 11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := false
+	defer func() { // panic-safe: etcd first (below), then the mount
+		if !closed {
+			m.Close()
+		}
+	}()
+	// WalDir must be below the mountpoint: etcd creates <WalDir>.tmp and
+	// renames it to WalDir.
+	e := startEtcd(t, filepath.Join(root, "data"), filepath.Join(mnt, "wal"), filepath.Join(root, "etcd.log"))
+	etcdClosed := false
+	defer func() {
+		if !etcdClosed {
+			e.Close()
+		}
+	}()
+	st := m.Stats()
+	t.Logf("etcd start-up through the mount: %d fsyncs, %d directory fsyncs", st.Fsyncs, st.DirFsyncs)
+	cli := v3client.New(e.Server)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	val := string(make([]byte, 256))
+	puts := func(n int) []time.Duration {
+		out := make([]time.Duration, 0, n)
+		for i := range n {
+			t0 := time.Now()
+			if _, err := cli.Put(ctx, fmt.Sprintf("k%d", i), val); err != nil {
+				t.Fatalf("put: %v", err)
+			}
+			out = append(out, time.Since(t0))
+		}
+		return out
+	}
+	puts(5) // warm up
+
+	const n = 20
+	s0, c0 := walFsync(t)
+	base := puts(n)
+	s1, c1 := walFsync(t)
+	delay := 50 * time.Millisecond
+	if err := m.SetDelay(Delay{Base: delay}); err != nil {
+		t.Fatal(err)
+	}
+	st0 := m.Stats()
+	slow := puts(n)
+	s2, c2 := walFsync(t)
+	st1 := m.Stats()
+	m.SetDelay(Delay{})
+
+	baseMean := (s1 - s0) / float64(c1-c0)
+	slowMean := (s2 - s1) / float64(c2-c1)
+	t.Logf("put median: %.2f ms without delay, %.2f ms with %v; difference %.2f ms", ms(median(base)), ms(median(slow)), delay, ms(median(slow)-median(base)))
+	t.Logf("etcd_disk_wal_fsync_duration_seconds mean: %.2f ms over %d fsyncs without delay, %.2f ms over %d fsyncs with delay", baseMean*1e3, c1-c0, slowMean*1e3, c2-c1)
+	t.Logf("mount stats during delayed phase: %d fsyncs, %d dir fsyncs, %d delayed, %v injected", st1.Fsyncs-st0.Fsyncs, st1.DirFsyncs-st0.DirFsyncs, st1.Delayed-st0.Delayed, st1.Injected-st0.Injected)
+
+	if median(slow) < delay {
+		t.Errorf("median put with delay = %v, want >= %v", median(slow), delay)
+	}
+	if median(base) >= delay/5 {
+		t.Errorf("median put without delay = %v, want < %v", median(base), delay/5)
+	}
+	if median(slow)-median(base) < delay*9/10 {
+		t.Errorf("delay added only %v to the median put", median(slow)-median(base))
+	}
+	if c2 == c1 || c1 == c0 {
+		t.Fatalf("no WAL fsyncs recorded (counts %d, %d, %d)", c0, c1, c2)
+	}
+	// Every delayed WAL fsync lasts at least the delay, so the delayed-phase
+	// mean must too. The rise over the baseline mean is checked against the
+	// project's 5% target: the baseline mean is noisy (a slow undelayed
+	// fsync lifts it), and one run under -race missed a strict 50 ms rise by
+	// 0.08 ms.
+	if slowMean < delay.Seconds() {
+		t.Errorf("mean WAL fsync with delay %.2f ms, want >= %v", slowMean*1e3, delay)
+	}
+	if rise := slowMean - baseMean; rise < 0.95*delay.Seconds() {
+		t.Errorf("mean WAL fsync rose by %.2f ms, want >= 95%% of %v", rise*1e3, delay)
+	}
+	if st1.Fsyncs-st0.Fsyncs < n {
+		t.Errorf("only %d fsyncs reached the mount for %d puts", st1.Fsyncs-st0.Fsyncs, n)
+	}
+
+	// Close etcd before unmounting, then check nothing is left.
+	cli.Close()
+	e.Close()
+	etcdClosed = true
+	if err := m.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	closed = true
+	if inMountinfo(t, mnt) {
+		t.Errorf("%s still mounted", mnt)
+	}
+	// No ignore list needed: with etcd 3.7.3 closed, nothing it started
+	// is left running.
+	goleak.VerifyNone(t, before)
+}

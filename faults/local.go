@@ -1,0 +1,282 @@
+package faults
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
+	"github.com/driftlab/driftlab/faults/fsyncfs"
+	"github.com/driftlab/driftlab/faults/netproxy"
+	"github.com/driftlab/driftlab/faults/watchstorm"
+	"github.com/driftlab/driftlab/scenarios"
+)
+
+// base holds what every local fault has.
+type base struct {
+	spec   scenarios.Fault
+	plan   *Plan
+	effect map[string]float64
+}
+
+func (b *base) Spec() scenarios.Fault      { return b.spec }
+func (b *base) Effect() map[string]float64 { return b.effect }
+
+// histMean reads the mean of an etcd histogram between two readings.
+type histReading struct {
+	sum   float64
+	count uint64
+}
+
+func (b *base) readHist(name string) histReading {
+	if b.plan.EtcdMetric == nil {
+		return histReading{}
+	}
+	s, c, _ := b.plan.EtcdMetric(name)
+	return histReading{s, c}
+}
+
+func meanSince(a, z histReading) float64 {
+	if z.count <= a.count {
+		return 0
+	}
+	return (z.sum - a.sum) / float64(z.count-a.count)
+}
+
+// --- wal-fsync-delay -------------------------------------------------------
+
+type fsyncDelay struct {
+	base
+	mount *fsyncfs.Mount
+	at    time.Time
+	hist  histReading
+	stats fsyncfs.Stats
+	prior float64 // mean WAL fsync before the window
+}
+
+var _ Fault = (*fsyncDelay)(nil)
+
+const walFsyncMetric = "etcd_disk_wal_fsync_duration_seconds"
+
+func newFsyncDelay(spec scenarios.Fault, p *Plan) (Fault, error) {
+	m, err := p.WALMount()
+	if err != nil {
+		return nil, err
+	}
+	return &fsyncDelay{base: base{spec: spec, plan: p}, mount: m}, nil
+}
+
+func (f *fsyncDelay) Start(context.Context) error {
+	f.hist = f.readHist(walFsyncMetric)
+	f.prior = meanSince(histReading{}, f.hist)
+	f.stats = f.mount.Stats()
+	f.at = time.Now()
+	return f.mount.SetDelay(fsyncfs.Delay{Base: f.spec.Delay.Duration, Jitter: f.spec.Jitter.Duration, Probability: f.spec.Probability})
+}
+
+func (f *fsyncDelay) Stop(context.Context) error {
+	err := f.mount.SetDelay(fsyncfs.Delay{})
+	now := f.readHist(walFsyncMetric)
+	st := f.mount.Stats()
+	delayed := st.Delayed - f.stats.Delayed
+	f.effect = map[string]float64{
+		"wal_fsync_mean_ms_before": f.prior * 1000,
+		"wal_fsync_mean_ms":        meanSince(f.hist, now) * 1000,
+		"wal_fsyncs":               float64(now.count - f.hist.count),
+		"fsyncs_delayed":           float64(delayed),
+		"injected_delay_ms":        ms(st.Injected - f.stats.Injected),
+		"window_seconds":           since(f.at),
+	}
+	if delayed > 0 {
+		f.effect["injected_mean_ms"] = ms(st.Injected-f.stats.Injected) / float64(delayed)
+	}
+	return err
+}
+
+// --- network-retransmit ----------------------------------------------------
+
+type retransmit struct {
+	base
+	at    time.Time
+	stats netproxy.RetransmitStats
+}
+
+var _ Fault = (*retransmit)(nil)
+
+func newRetransmit(spec scenarios.Fault, p *Plan) (Fault, error) {
+	p.WantLink(spec.Link)
+	return &retransmit{base: base{spec: spec, plan: p}}, nil
+}
+
+func (f *retransmit) proxy() (*netproxy.Proxy, error) {
+	px := f.plan.Proxy(f.spec.Link)
+	if px == nil {
+		return nil, fmt.Errorf("driftlab-harness-bug: no proxy on link %s", f.spec.Link)
+	}
+	return px, nil
+}
+
+func (f *retransmit) Start(context.Context) error {
+	px, err := f.proxy()
+	if err != nil {
+		return err
+	}
+	f.at = time.Now()
+	f.stats = px.RetransmitStats(netproxy.Both)
+	var errs []error
+	if f.spec.Loss > 0 {
+		errs = append(errs, px.SetRetransmit(netproxy.Both, f.spec.Loss, f.spec.MinRTO.Duration, f.spec.MaxRTO.Duration))
+	}
+	if f.spec.Latency.Duration > 0 {
+		errs = append(errs, px.SetLatency(netproxy.Both, f.spec.Latency.Duration, 0))
+	}
+	if f.spec.ResetConnections {
+		px.ResetConnections()
+	}
+	return errors.Join(errs...)
+}
+
+func (f *retransmit) Stop(context.Context) error {
+	px, err := f.proxy()
+	if err != nil {
+		return err
+	}
+	px.Clear()
+	st := px.RetransmitStats(netproxy.Both)
+	chunks, lost := st.Chunks-f.stats.Chunks, st.Retransmits-f.stats.Retransmits
+	model := netproxy.RetransmitModel{P: f.spec.Loss, MinRTO: f.spec.MinRTO.Duration, MaxRTO: f.spec.MaxRTO.Duration}
+	f.effect = map[string]float64{
+		"chunks":              float64(chunks),
+		"retransmits":         float64(lost),
+		"stall_total_ms":      ms(st.Stall - f.stats.Stall),
+		"model_mean_stall_ms": ms(model.Mean()),
+		"window_seconds":      since(f.at),
+	}
+	if chunks > 0 {
+		f.effect["loss_rate"] = float64(lost) / float64(chunks)
+		f.effect["mean_stall_per_chunk_ms"] = ms(st.Stall-f.stats.Stall) / float64(chunks)
+	}
+	return nil
+}
+
+// --- watcher-exhaustion ----------------------------------------------------
+
+type watcherExhaustion struct {
+	base
+	storm    *watchstorm.Storm
+	startRev int64
+	at       time.Time
+	peakSlow float64
+	stopPoll chan struct{}
+	polled   chan struct{}
+}
+
+var _ Fault = (*watcherExhaustion)(nil)
+
+func newWatcherExhaustion(spec scenarios.Fault, p *Plan) (Fault, error) {
+	if spec.MaxConcurrentStreams > 0 {
+		p.MaxConcurrentStreams = uint32(spec.MaxConcurrentStreams)
+	}
+	return &watcherExhaustion{base: base{spec: spec, plan: p}}, nil
+}
+
+func (f *watcherExhaustion) Start(ctx context.Context) error {
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{f.plan.EtcdEndpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	// The history re-watches replay is written when the fault starts, so
+	// the fault's cost does not depend on how long the run has gone on.
+	f.startRev, err = watchstorm.Preload(ctx, c, f.spec.History, 1024)
+	if err != nil {
+		return err
+	}
+	f.at = time.Now()
+	f.storm, err = watchstorm.Start(watchstorm.Config{
+		Endpoints: []string{f.plan.EtcdEndpoint}, Clients: f.spec.Clients, Watchers: f.spec.Watchers,
+		SlowConsumers: f.spec.SlowConsumers, StartRev: f.startRev,
+	})
+	if err != nil {
+		return err
+	}
+	f.peakSlow = 0
+	f.stopPoll, f.polled = make(chan struct{}), make(chan struct{})
+	go f.poll()
+	return nil
+}
+
+// poll keeps the highest slow-watcher gauge seen during the window.
+func (f *watcherExhaustion) poll() {
+	defer close(f.polled)
+	for {
+		if f.plan.EtcdMetric != nil {
+			if v, _, ok := f.plan.EtcdMetric("etcd_debugging_mvcc_slow_watcher_total"); ok && v > f.peakSlow {
+				f.peakSlow = v
+			}
+		}
+		select {
+		case <-f.stopPoll:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (f *watcherExhaustion) Stop(context.Context) error {
+	if f.storm == nil {
+		return nil
+	}
+	close(f.stopPoll)
+	<-f.polled
+	st := f.storm.Stats()
+	f.storm.Stop()
+	f.storm = nil
+	f.effect = map[string]float64{
+		"slow_watchers_peak": f.peakSlow,
+		"rewatches":          float64(st.Rewatches),
+		"slow_consumers":     float64(st.SlowConsumers),
+		"history_revisions":  float64(f.spec.History),
+		"window_seconds":     since(f.at),
+	}
+	return nil
+}
+
+// --- gc-assist-pressure ----------------------------------------------------
+
+// GCPressureCommand and GCPressureStop are the commands the operator
+// process understands (see operator.Command).
+type gcCommand struct {
+	Cmd     string  `json:"cmd"`
+	Entries int     `json:"entries,omitempty"`
+	Rate    float64 `json:"rate,omitempty"`
+}
+
+type gcPressure struct {
+	base
+	at time.Time
+}
+
+var _ Fault = (*gcPressure)(nil)
+
+func newGCPressure(spec scenarios.Fault, p *Plan) (Fault, error) {
+	return &gcPressure{base: base{spec: spec, plan: p}}, nil
+}
+
+func (f *gcPressure) Start(context.Context) error {
+	if f.plan.Operator == nil {
+		return errors.New("driftlab-harness-bug: no operator to send gc-assist-pressure to")
+	}
+	f.at = time.Now()
+	return f.plan.Operator.Send(gcCommand{Cmd: "gc-pressure-start", Entries: f.spec.Entries, Rate: f.spec.Rate})
+}
+
+func (f *gcPressure) Stop(context.Context) error {
+	f.effect = map[string]float64{"window_seconds": since(f.at)}
+	return f.plan.Operator.Send(gcCommand{Cmd: "gc-pressure-stop"})
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,129 @@
+package watchstorm
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/driftlab/driftlab/internal/etcdtest"
+)
+
+// probe measures put latency and watch-delivery latency (put → event seen by
+// a synced watcher) over n puts, and returns their medians.
+func probe(t *testing.T, c *clientv3.Client, n int) (put, deliver time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	wch := c.Watch(ctx, "/probe/", clientv3.WithPrefix())
+	var puts, dels []time.Duration
+	for i := 0; i < n; i++ {
+		t0 := time.Now()
+		if _, err := c.Put(ctx, "/probe/k", strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+		puts = append(puts, time.Since(t0))
+		select {
+		case <-wch:
+			dels = append(dels, time.Since(t0))
+		case <-time.After(10 * time.Second):
+			t.Fatal("watch event not delivered in 10s")
+		}
+	}
+	return median(puts), median(dels)
+}
+
+func median(d []time.Duration) time.Duration {
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2]
+}
+
+// storm runs a storm from startRev while probing, and returns the probe
+// medians, the storm's stats and the highest slow-watcher gauge seen.
+func storm(t *testing.T, endpoint string, c *clientv3.Client, startRev int64) (put, del time.Duration, st Stats, maxSlow int64) {
+	t.Helper()
+	s, err := Start(Config{Endpoints: []string{endpoint}, Clients: 8, Watchers: 16, SlowConsumers: 32, StartRev: startRev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peak atomic.Int64
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if v, _, ok := etcdtest.Metric("etcd_debugging_mvcc_slow_watcher_total"); ok && int64(v) > peak.Load() {
+				peak.Store(int64(v))
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	time.Sleep(300 * time.Millisecond) // let the churn build up
+	put, del = probe(t, c, 25)
+	close(stop)
+	<-done
+	st = s.Stats()
+	s.Stop()
+	return put, del, st, peak.Load()
+}
+
+// TestChurnSlowsWritesAndWatches is the fault's effect: with a sustained
+// churn of watchers re-created from an old revision, etcd reports slow
+// watchers and both put latency and watch delivery latency rise, more so
+// with more history to replay; after Stop they come back.
+func TestChurnSlowsWritesAndWatches(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads an embedded etcd; skipped with -short")
+	}
+	e, c := etcdtest.Start(t, nil)
+	endpoint := e.Clients[0].Addr().String()
+	ctx := context.Background()
+	start, err := Preload(ctx, c, 2000, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	basePut, baseDel := probe(t, c, 25)
+	smallPut, smallDel, st, slow := storm(t, endpoint, c, start)
+	if _, err := Preload(ctx, c, 8000, 1024); err != nil {
+		t.Fatal(err)
+	}
+	bigPut, bigDel, _, _ := storm(t, endpoint, c, start)
+	time.Sleep(300 * time.Millisecond)
+	afterPut, afterDel := probe(t, c, 25)
+
+	t.Logf("put median: base %s, storm over 2k revisions %s (x%.1f), over 10k %s (x%.1f), after %s",
+		basePut, smallPut, ratio(smallPut, basePut), bigPut, ratio(bigPut, basePut), afterPut)
+	t.Logf("watch delivery median: base %s, storm over 2k %s (x%.1f), over 10k %s (x%.1f), after %s",
+		baseDel, smallDel, ratio(smallDel, baseDel), bigDel, ratio(bigDel, baseDel), afterDel)
+	t.Logf("rewatches %d, slow consumers %d, max etcd_debugging_mvcc_slow_watcher_total %d", st.Rewatches, st.SlowConsumers, slow)
+
+	if slow == 0 {
+		t.Error("etcd_debugging_mvcc_slow_watcher_total never rose above 0 during the storm")
+	}
+	if st.Rewatches == 0 {
+		t.Error("no watcher was re-created: there was no churn")
+	}
+	if ratio(smallPut, basePut) < 2 || ratio(smallDel, baseDel) < 2 {
+		t.Errorf("storm did not slow etcd: put x%.1f, delivery x%.1f (want >= 2)", ratio(smallPut, basePut), ratio(smallDel, baseDel))
+	}
+	if ratio(bigPut, smallPut) < 1.5 {
+		t.Errorf("5x the history did not make the storm worse: put %s vs %s", bigPut, smallPut)
+	}
+	if ratio(afterPut, basePut) > 3 || ratio(afterDel, baseDel) > 3 {
+		t.Errorf("etcd did not recover after Stop: put %s vs %s, delivery %s vs %s", afterPut, basePut, afterDel, baseDel)
+	}
+}
+
+func ratio(a, b time.Duration) float64 {
+	if b <= 0 {
+		b = time.Microsecond
+	}
+	return float64(a) / float64(b)
+}

@@ -1,0 +1,68 @@
+// Package promread reads metrics from the process's default Prometheus
+// registry, where an embedded etcd registers its own: driftlab reads them
+// in-process, without scraping over the network.
+package promread
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Metric returns the value of a gauge or counter (summed over its label
+// sets), or the sum and count of a histogram. ok is false when the metric
+// is not registered.
+func Metric(name string) (value float64, count uint64, ok bool) {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch mf.GetType() {
+			case dto.MetricType_GAUGE:
+				value += m.GetGauge().GetValue()
+			case dto.MetricType_COUNTER:
+				value += m.GetCounter().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				value += m.GetHistogram().GetSampleSum()
+				count += m.GetHistogram().GetSampleCount()
+			}
+		}
+		return value, count, true
+	}
+	return 0, 0, false
+}
+
+// Snapshot reads several metrics at once into a flat map: gauges and
+// counters by name, histograms as name_sum and name_count.
+func Snapshot(names ...string) map[string]float64 {
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	out := map[string]float64{}
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return out
+	}
+	for _, mf := range mfs {
+		if !want[mf.GetName()] {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch mf.GetType() {
+			case dto.MetricType_GAUGE:
+				out[mf.GetName()] += m.GetGauge().GetValue()
+			case dto.MetricType_COUNTER:
+				out[mf.GetName()] += m.GetCounter().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				out[mf.GetName()+"_sum"] += m.GetHistogram().GetSampleSum()
+				out[mf.GetName()+"_count"] += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return out
+}

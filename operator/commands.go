@@ -1,0 +1,108 @@
+package operator
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/driftlab/driftlab/faults/gcpressure"
+	"github.com/driftlab/driftlab/sim/history"
+)
+
+// Command is one instruction from the harness, a JSON line on the
+// operator's standard input. The harness uses it to switch runtime faults
+// that must act inside the operator's process, and to sample its runtime.
+type Command struct {
+	// Cmd is "gc-pressure-start", "gc-pressure-stop" or "runtime-sample".
+	Cmd string `json:"cmd"`
+	// Entries and Rate configure gc-pressure-start.
+	Entries int     `json:"entries,omitempty"`
+	Rate    float64 `json:"rate,omitempty"`
+	// Tag labels a runtime sample (for example "fault-start gc-assist-pressure").
+	Tag string `json:"tag,omitempty"`
+}
+
+// Command names.
+const (
+	CmdGCPressureStart = "gc-pressure-start"
+	CmdGCPressureStop  = "gc-pressure-stop"
+	CmdRuntimeSample   = "runtime-sample"
+)
+
+// commander executes commands until r ends or ctx is done.
+type commander struct {
+	ev       history.Sink
+	mu       sync.Mutex
+	pressure *gcpressure.Pressure
+	last     gcpressure.Sample
+}
+
+func serveCommands(ctx context.Context, r io.Reader, ev history.Sink) {
+	c := &commander{ev: ev, last: gcpressure.Read()}
+	defer c.stopPressure()
+	sc := bufio.NewScanner(r)
+	lines := make(chan []byte)
+	go func() {
+		defer close(lines)
+		for sc.Scan() {
+			lines <- append([]byte(nil), sc.Bytes()...)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line, ok := <-lines:
+			if !ok {
+				return
+			}
+			var cmd Command
+			if err := json.Unmarshal(line, &cmd); err != nil {
+				ev.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindRuntime, Err: fmt.Sprintf("bad command %q: %v", line, err)})
+				continue
+			}
+			c.do(cmd)
+		}
+	}
+}
+
+func (c *commander) do(cmd Command) {
+	switch cmd.Cmd {
+	case CmdGCPressureStart:
+		c.stopPressure()
+		c.mu.Lock()
+		c.pressure = gcpressure.Start(gcpressure.Config{Entries: cmd.Entries, Rate: cmd.Rate})
+		c.mu.Unlock()
+	case CmdGCPressureStop:
+		c.stopPressure()
+	case CmdRuntimeSample:
+		now := gcpressure.Read()
+		d := gcpressure.Sub(c.last, now)
+		c.last = now
+		c.ev.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindRuntime, Detail: cmd.Tag, Metrics: map[string]float64{
+			"window_seconds":            d.Seconds,
+			"gc_assist_cpu_seconds":     d.AssistCPU,
+			"gc_total_cpu_seconds":      d.GCCPU,
+			"gc_cycles":                 float64(d.GCCycles),
+			"sched_latency_p50_seconds": d.SchedP50,
+			"sched_latency_p99_seconds": d.SchedP99,
+			"sched_latency_max_seconds": d.SchedMax,
+			"heap_bytes":                float64(now.HeapBytes),
+		}})
+	default:
+		c.ev.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindRuntime, Err: fmt.Sprintf("unknown command %q", cmd.Cmd)})
+	}
+}
+
+func (c *commander) stopPressure() {
+	c.mu.Lock()
+	p := c.pressure
+	c.pressure = nil
+	c.mu.Unlock()
+	if p != nil {
+		p.Stop()
+	}
+}

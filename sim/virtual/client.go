@@ -1,0 +1,357 @@
+package virtual
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/driftlab/driftlab/operator"
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+)
+
+var (
+	schemeOnce sync.Once
+	scheme     *runtime.Scheme
+)
+
+// sharedScheme is operator.Scheme(), built once: it is only read.
+func sharedScheme() *runtime.Scheme {
+	schemeOnce.Do(func() { scheme = operator.Scheme() })
+	return scheme
+}
+
+// actor is one client of the modelled API server (the operator, the
+// workload). Its clock is the virtual time its next request is issued at:
+// requests are synchronous, so each one advances the clock to the time its
+// answer arrives.
+type actor struct {
+	name  string
+	clock time.Duration
+	// charge is time to add before the actor's next request (the
+	// reconcile's modelled compute time).
+	charge time.Duration
+}
+
+func (a *actor) issue() time.Duration {
+	a.clock += a.charge
+	a.charge = 0
+	return a.clock
+}
+
+// vclient is a controller-runtime client.Client backed by the model: reads
+// come from the operator's informer caches (so they can be stale), writes go
+// to the store. Methods the reference operator does not use are not
+// modelled and panic with HarnessBugPrefix if called.
+type vclient struct {
+	client.Client // nil: never reached, every method is overridden below
+
+	w     *world
+	actor *actor
+	// cached reads come from these informers; nil means this actor never
+	// reads (the workload).
+	clusters, pods *informer
+
+	// batchDeletes makes consecutive Deletes commit in key order (see
+	// Delete); pending holds them until the next other request or flush.
+	batchDeletes bool
+	pending      []pendingDelete
+}
+
+type pendingDelete struct {
+	key objKey
+	pre *metav1.Preconditions
+}
+
+var _ client.Client = (*vclient)(nil)
+
+func notModelled(method string) {
+	harnessBug("client.%s is not modelled by the virtual backend", method)
+}
+
+// Get implements client.Reader from the informer cache.
+func (c *vclient) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	c.flush()
+	c.actor.issue()
+	inf := c.informerFor(kindOf(obj))
+	src := inf.objs[key.String()]
+	if src == nil {
+		return apierrors.NewNotFound(kindOf(obj).gr(), key.Name)
+	}
+	assign(obj, src)
+	return nil
+}
+
+// List implements client.Reader from the informer cache, with namespace and
+// label selector; items are ordered by name.
+func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.flush()
+	c.actor.issue()
+	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	var k objKind
+	switch list.(type) {
+	case *corev1.PodList:
+		k = kindPod
+	case *kvv1.KVClusterList:
+		k = kindCluster
+	default:
+		harnessBug("list type %T is not modelled", list)
+	}
+	inf := c.informerFor(k)
+	var match []client.Object
+	for _, o := range inf.objs {
+		if lo.Namespace != "" && o.GetNamespace() != lo.Namespace {
+			continue
+		}
+		if lo.LabelSelector != nil && !lo.LabelSelector.Matches(labels.Set(o.GetLabels())) {
+			continue
+		}
+		if lo.FieldSelector != nil && !lo.FieldSelector.Empty() {
+			notModelled("List with a field selector")
+		}
+		match = append(match, o)
+	}
+	sort.Slice(match, func(i, j int) bool {
+		if match[i].GetNamespace() != match[j].GetNamespace() {
+			return match[i].GetNamespace() < match[j].GetNamespace()
+		}
+		return match[i].GetName() < match[j].GetName()
+	})
+	switch l := list.(type) {
+	case *corev1.PodList:
+		l.Items = make([]corev1.Pod, len(match))
+		for i, o := range match {
+			o.(*corev1.Pod).DeepCopyInto(&l.Items[i])
+		}
+		l.ResourceVersion = inf.rv
+	case *kvv1.KVClusterList:
+		l.Items = make([]kvv1.KVCluster, len(match))
+		for i, o := range match {
+			o.(*kvv1.KVCluster).DeepCopyInto(&l.Items[i])
+		}
+		l.ResourceVersion = inf.rv
+	}
+	return nil
+}
+
+func (c *vclient) informerFor(k objKind) *informer {
+	var inf *informer
+	if k == kindPod {
+		inf = c.pods
+	} else {
+		inf = c.clusters
+	}
+	if inf == nil {
+		harnessBug("actor %s reads %s but has no informer for it", c.actor.name, k.gr())
+	}
+	return inf
+}
+
+// Create implements client.Writer.
+func (c *vclient) Create(_ context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.flush()
+	co := (&client.CreateOptions{}).ApplyOptions(opts)
+	if len(co.DryRun) > 0 {
+		notModelled("Create with dry run")
+	}
+	stored, done, err := c.w.store.create(c.actor.issue(), obj)
+	c.actor.clock = done
+	if err != nil {
+		return err
+	}
+	assign(obj, stored)
+	return nil
+}
+
+// Delete implements client.Writer, with preconditions.
+//
+// With batchDeletes (the operator's client), a run of consecutive Deletes is
+// answered at once, from the store as it is then, but committed in key
+// order when the run ends (at the next other request or the end of the
+// reconcile). Deletions of distinct objects commute and the caller sees
+// only their errors, so this changes nothing but the order of their
+// revisions, and it makes that order independent of the caller's map
+// iteration order (the reference operator deletes surplus members while
+// ranging over a map).
+func (c *vclient) Delete(_ context.Context, obj client.Object, opts ...client.DeleteOption) error {
+	do := (&client.DeleteOptions{}).ApplyOptions(opts)
+	if len(do.DryRun) > 0 {
+		notModelled("Delete with dry run")
+	}
+	key := keyOf(obj)
+	if !c.batchDeletes {
+		done, err := c.w.store.remove(c.actor.issue(), key, do.Preconditions)
+		c.actor.clock = done
+		return err
+	}
+	err := c.w.store.checkRemove(key, do.Preconditions)
+	for _, p := range c.pending {
+		if p.key == key {
+			err = apierrors.NewNotFound(key.kind.gr(), key.name)
+		}
+	}
+	if err != nil {
+		c.actor.clock = c.actor.issue() + c.w.store.latency(key)
+		return err
+	}
+	var pre *metav1.Preconditions
+	if do.Preconditions != nil {
+		pre = do.Preconditions.DeepCopy()
+	}
+	c.pending = append(c.pending, pendingDelete{key: key, pre: pre})
+	return nil
+}
+
+// flush commits the pending Deletes in key order.
+func (c *vclient) flush() {
+	if len(c.pending) == 0 {
+		return
+	}
+	sort.Slice(c.pending, func(i, j int) bool {
+		a, b := c.pending[i].key, c.pending[j].key
+		if a.kind != b.kind {
+			return a.kind < b.kind
+		}
+		if a.ns != b.ns {
+			return a.ns < b.ns
+		}
+		return a.name < b.name
+	})
+	for _, p := range c.pending {
+		done, err := c.w.store.remove(c.actor.issue(), p.key, p.pre)
+		if err != nil {
+			harnessBug("batched delete of %s failed at commit after it was accepted: %v", p.key.nn(), err)
+		}
+		c.actor.clock = done
+	}
+	c.pending = c.pending[:0]
+}
+
+// Patch implements client.Writer for JSON merge patches (client.MergeFrom,
+// with or without optimistic lock, and raw merge patches).
+func (c *vclient) Patch(_ context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
+	return c.patch(obj, patch, false, len((&client.PatchOptions{}).ApplyOptions(opts).DryRun) > 0)
+}
+
+func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bool) error {
+	if dryRun {
+		notModelled("Patch with dry run")
+	}
+	c.flush()
+	if patch.Type() != types.MergePatchType {
+		notModelled("Patch of type " + string(patch.Type()))
+	}
+	data, err := patch.Data(obj)
+	if err != nil {
+		return err
+	}
+	stored, done, err := c.w.store.patch(c.actor.issue(), keyOf(obj), data, status)
+	c.actor.clock = done
+	if err != nil {
+		return err
+	}
+	assign(obj, stored)
+	return nil
+}
+
+// Status implements client.StatusClient.
+func (c *vclient) Status() client.SubResourceWriter { return statusWriter{c} }
+
+// Scheme implements client.Client: operator.Scheme().
+func (c *vclient) Scheme() *runtime.Scheme { return sharedScheme() }
+
+// Apply is not modelled.
+func (c *vclient) Apply(context.Context, runtime.ApplyConfiguration, ...client.ApplyOption) error {
+	notModelled("Apply")
+	return nil
+}
+
+// Update is not modelled.
+func (c *vclient) Update(context.Context, client.Object, ...client.UpdateOption) error {
+	notModelled("Update")
+	return nil
+}
+
+// DeleteAllOf is not modelled.
+func (c *vclient) DeleteAllOf(context.Context, client.Object, ...client.DeleteAllOfOption) error {
+	notModelled("DeleteAllOf")
+	return nil
+}
+
+// SubResource is not modelled.
+func (c *vclient) SubResource(string) client.SubResourceClient {
+	notModelled("SubResource")
+	return nil
+}
+
+// RESTMapper is not modelled.
+func (c *vclient) RESTMapper() meta.RESTMapper {
+	notModelled("RESTMapper")
+	return nil
+}
+
+// GroupVersionKindFor is not modelled.
+func (c *vclient) GroupVersionKindFor(runtime.Object) (schema.GroupVersionKind, error) {
+	notModelled("GroupVersionKindFor")
+	return schema.GroupVersionKind{}, nil
+}
+
+// IsObjectNamespaced is not modelled.
+func (c *vclient) IsObjectNamespaced(runtime.Object) (bool, error) {
+	notModelled("IsObjectNamespaced")
+	return false, nil
+}
+
+// statusWriter is the status subresource of vclient.
+type statusWriter struct{ c *vclient }
+
+var _ client.SubResourceWriter = statusWriter{}
+
+// Patch patches the status subresource: only status changes are kept.
+func (s statusWriter) Patch(_ context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+	po := (&client.SubResourcePatchOptions{}).ApplyOptions(opts)
+	return s.c.patch(obj, patch, true, len(po.DryRun) > 0)
+}
+
+// Create is not modelled.
+func (s statusWriter) Create(context.Context, client.Object, client.Object, ...client.SubResourceCreateOption) error {
+	notModelled("Status().Create")
+	return nil
+}
+
+// Update is not modelled.
+func (s statusWriter) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error {
+	notModelled("Status().Update")
+	return nil
+}
+
+// Apply is not modelled.
+func (s statusWriter) Apply(context.Context, runtime.ApplyConfiguration, ...client.SubResourceApplyOption) error {
+	notModelled("Status().Apply")
+	return nil
+}
+
+// assign deep-copies src into dst (same type) and sets dst's kind, as
+// controller-runtime's cache reader does.
+func assign(dst, src client.Object) {
+	switch d := dst.(type) {
+	case *kvv1.KVCluster:
+		src.(*kvv1.KVCluster).DeepCopyInto(d)
+		d.SetGroupVersionKind(gvkCluster)
+	case *corev1.Pod:
+		src.(*corev1.Pod).DeepCopyInto(d)
+		d.SetGroupVersionKind(gvkPod)
+	default:
+		harnessBug("object type %T is not modelled", dst)
+	}
+}

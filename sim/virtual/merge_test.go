@@ -1,0 +1,89 @@
+package virtual
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	jsonpatch "github.com/evanphx/json-patch/v5"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+)
+
+// TestMergePatchIntoMatchesRFC7386 checks the typed merge against the
+// reference: encode, evanphx/json-patch MergePatch, decode.
+func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
+	ts := metav1.NewTime(Epoch.Add(3 * time.Second))
+	base := &kvv1.KVCluster{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "kv.driftlab.io/v1alpha1", Kind: "KVCluster"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv-0", ResourceVersion: "7", Generation: 2, Annotations: map[string]string{"a": "1", "b": "2"}, CreationTimestamp: ts},
+		Spec:       kvv1.KVClusterSpec{Replicas: 3},
+		Status: kvv1.KVClusterStatus{ReadyReplicas: 1, ObservedGeneration: 1, Conditions: []metav1.Condition{
+			{Type: kvv1.ConditionReady, Status: metav1.ConditionFalse, Reason: "MembersNotReady", Message: "1/3", LastTransitionTime: ts, ObservedGeneration: 1},
+		}},
+	}
+	status := base.DeepCopy()
+	status.Status.ReadyReplicas = 3
+	status.Status.ObservedGeneration = 2
+	meta.SetStatusCondition(&status.Status.Conditions, metav1.Condition{Type: kvv1.ConditionReady, Status: metav1.ConditionTrue, Reason: "AllMembersReady", Message: "3/3", ObservedGeneration: 2})
+	mergeFrom, err := client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}).Data(status)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noAnn := base.DeepCopy()
+	noAnn.Annotations = nil
+	dropAnn, err := client.MergeFrom(base).Data(noAnn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, patch := range []string{
+		`{"spec":{"replicas":5}}`,
+		`{"spec":{"replicas":0}}`,
+		`{"metadata":{"annotations":{"driftlab.io/tick":"9"}}}`,
+		`{"metadata":{"annotations":{"a":null,"c":"3"}}}`,
+		`{"metadata":{"labels":{"x":"y"}},"status":{"conditions":[]}}`,
+		`{"status":null}`,
+		`{"metadata":{"resourceVersion":"6"}}`,
+		`{"unknown":{"x":1}}`,
+		string(mergeFrom),
+		string(dropAnn),
+	} {
+		orig, _ := json.Marshal(base)
+		merged, err := jsonpatch.MergePatch(orig, []byte(patch))
+		if err != nil {
+			t.Fatalf("%s: %v", patch, err)
+		}
+		want := &kvv1.KVCluster{}
+		if err := json.Unmarshal(merged, want); err != nil {
+			t.Fatal(err)
+		}
+		got := base.DeepCopy()
+		if err := mergePatchInto(got, []byte(patch)); err != nil {
+			t.Fatalf("%s: %v", patch, err)
+		}
+		if !equality.Semantic.DeepEqual(got, want) {
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			t.Errorf("patch %s:\n got %s\nwant %s", patch, g, w)
+		}
+	}
+	// Pods: status replaced by the kubelet-like patch.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"k": "v"}}}
+	patch := `{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]},"metadata":{"labels":{"k":null}}}`
+	orig, _ := json.Marshal(pod)
+	merged, _ := jsonpatch.MergePatch(orig, []byte(patch))
+	want := &corev1.Pod{}
+	_ = json.Unmarshal(merged, want)
+	got := pod.DeepCopy()
+	if err := mergePatchInto(got, []byte(patch)); err != nil {
+		t.Fatal(err)
+	}
+	if !equality.Semantic.DeepEqual(got, want) {
+		t.Errorf("pod patch: got %+v want %+v", got, want)
+	}
+}

@@ -1,0 +1,212 @@
+package virtual
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+)
+
+// newTestWorld is a world with a store and a client that writes to it and
+// reads through informers fed by the store's commits.
+func newTestWorld(t *testing.T) (*world, *vclient) {
+	t.Helper()
+	k := newKernel(1)
+	w := &world{opts: Options{}.withDefaults(), k: k}
+	w.store = newStore(k, func(objKey) time.Duration { return time.Millisecond })
+	clusters := newInformer(k, kindCluster, nil, func() time.Duration { return time.Millisecond })
+	pods := newInformer(k, kindPod, hasClusterLabel, func() time.Duration { return time.Millisecond })
+	w.store.subs = append(w.store.subs, clusters.onCommit, pods.onCommit)
+	a := &actor{name: "test"}
+	return w, &vclient{w: w, actor: a, clusters: clusters, pods: pods}
+}
+
+func settle(w *world) { w.k.run(0) }
+
+func TestStoreSemantics(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	kv := &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv-0"}, Spec: kvv1.KVClusterSpec{Replicas: 1},
+		Status: kvv1.KVClusterStatus{ReadyReplicas: 9}}
+	if err := c.Create(ctx, kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv.ResourceVersion != "1" || kv.Generation != 1 || kv.UID == "" || kv.Status.ReadyReplicas != 0 {
+		t.Fatalf("after create: rv=%s gen=%d uid=%q status=%+v (status must be ignored on create)", kv.ResourceVersion, kv.Generation, kv.UID, kv.Status)
+	}
+	if err := c.Create(ctx, &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv-0"}}); !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("second create: %v, want AlreadyExists", err)
+	}
+	stale := kv.DeepCopy()
+
+	// Metadata change: new revision, same generation.
+	if err := c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"annotations":{"a":"1"}}}`))); err != nil {
+		t.Fatal(err)
+	}
+	if kv.ResourceVersion != "2" || kv.Generation != 1 {
+		t.Fatalf("after annotate: rv=%s gen=%d, want 2 and 1", kv.ResourceVersion, kv.Generation)
+	}
+	// Spec change: generation bumped. Status in a main-resource patch is ignored.
+	if err := c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":3},"status":{"readyReplicas":7}}`))); err != nil {
+		t.Fatal(err)
+	}
+	if kv.Generation != 2 || kv.Spec.Replicas != 3 || kv.Status.ReadyReplicas != 0 {
+		t.Fatalf("after scale: gen=%d replicas=%d ready=%d, want 2, 3, 0", kv.Generation, kv.Spec.Replicas, kv.Status.ReadyReplicas)
+	}
+	// A patch that changes nothing writes nothing.
+	rv := kv.ResourceVersion
+	if err := c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"replicas":3}}`))); err != nil {
+		t.Fatal(err)
+	}
+	if kv.ResourceVersion != rv || w.store.rev != 3 {
+		t.Fatalf("no-op patch wrote: rv %s -> %s, store revision %d", rv, kv.ResourceVersion, w.store.rev)
+	}
+	// Status patch with optimistic lock from a stale copy: Conflict.
+	upd := stale.DeepCopy()
+	upd.Status.ReadyReplicas = 1
+	err := c.Status().Patch(ctx, upd, client.MergeFromWithOptions(stale, client.MergeFromWithOptimisticLock{}))
+	if !apierrors.IsConflict(err) {
+		t.Fatalf("stale status patch: %v, want Conflict", err)
+	}
+	// From the current copy: accepted; spec changes through status are ignored,
+	// and generation does not move.
+	cur := kv.DeepCopy()
+	upd = kv.DeepCopy()
+	upd.Status.ReadyReplicas = 2
+	upd.Spec.Replicas = 5
+	if err := c.Status().Patch(ctx, upd, client.MergeFromWithOptions(cur, client.MergeFromWithOptimisticLock{})); err != nil {
+		t.Fatal(err)
+	}
+	if upd.Status.ReadyReplicas != 2 || upd.Spec.Replicas != 3 || upd.Generation != 2 {
+		t.Fatalf("after status patch: ready=%d replicas=%d gen=%d, want 2, 3, 2", upd.Status.ReadyReplicas, upd.Spec.Replicas, upd.Generation)
+	}
+
+	// Reads come from the informer: nothing is there until delivery.
+	got := &kvv1.KVCluster{}
+	if err := c.Get(ctx, client.ObjectKeyFromObject(kv), got); !apierrors.IsNotFound(err) {
+		t.Fatalf("get before delivery: %v, want NotFound", err)
+	}
+	settle(w)
+	if err := c.Get(ctx, client.ObjectKeyFromObject(kv), got); err != nil || got.ResourceVersion != upd.ResourceVersion {
+		t.Fatalf("get after delivery: %v, rv %s want %s", err, got.ResourceVersion, upd.ResourceVersion)
+	}
+
+	// Delete with a wrong UID precondition: Conflict; right one: gone.
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv-0-0", Labels: map[string]string{kvv1.LabelCluster: "kv-0"}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	wrong := types.UID("nope")
+	if err := c.Delete(ctx, pod, client.Preconditions{UID: &wrong}); !apierrors.IsConflict(err) {
+		t.Fatalf("delete with wrong UID: %v, want Conflict", err)
+	}
+	if err := c.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(ctx, pod); !apierrors.IsNotFound(err) {
+		t.Fatalf("second delete: %v, want NotFound", err)
+	}
+}
+
+func TestClientListFiltersAndSorts(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	for _, p := range []struct{ ns, name, cluster string }{
+		{"default", "b-1", "b"}, {"default", "a-1", "a"}, {"default", "a-0", "a"}, {"other", "a-0", "a"}, {"default", "x", ""},
+	} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: p.ns, Name: p.name}}
+		if p.cluster != "" {
+			pod.Labels = map[string]string{kvv1.LabelCluster: p.cluster}
+		}
+		if err := c.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(w)
+	list := &corev1.PodList{}
+	if err := c.List(ctx, list, client.InNamespace("default"), client.MatchingLabels{kvv1.LabelCluster: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range list.Items {
+		names = append(names, p.Namespace+"/"+p.Name)
+	}
+	if strings.Join(names, ",") != "default/a-0,default/a-1" {
+		t.Fatalf("listed %v", names)
+	}
+	all := &corev1.PodList{}
+	if err := c.List(ctx, all); err != nil || len(all.Items) != 4 {
+		t.Fatalf("list all: %v, %d items (the informer holds only Pods with the cluster label: want 4)", err, len(all.Items))
+	}
+}
+
+func TestWorkqueueDeduplicates(t *testing.T) {
+	q := newWorkqueue()
+	q.add("a")
+	q.add("a")
+	q.add("b")
+	if len(q.items) != 2 {
+		t.Fatalf("queued %v, want a once and b", q.items)
+	}
+	k := q.get()
+	q.add(k) // re-added while processing: not queued now ...
+	if len(q.items) != 1 {
+		t.Fatalf("queued %v while %s is processing", q.items, k)
+	}
+	q.add(k) // ... and still once
+	q.done(k)
+	if strings.Join(q.items, ",") != "b,a" {
+		t.Fatalf("after done: %v, want b,a", q.items)
+	}
+	if q.backoff("a") != 5*time.Millisecond || q.backoff("a") != 10*time.Millisecond {
+		t.Fatal("backoff does not start at 5ms and double")
+	}
+	q.forget("a")
+	if q.backoff("a") != 5*time.Millisecond {
+		t.Fatal("forget does not reset the backoff")
+	}
+}
+
+func TestHarnessBugsPanicWithPrefix(t *testing.T) {
+	_, c := newTestWorld(t)
+	defer func() {
+		p := recover()
+		s, _ := p.(string)
+		if !strings.HasPrefix(s, HarnessBugPrefix) {
+			t.Fatalf("panic %v, want prefix %q", p, HarnessBugPrefix)
+		}
+	}()
+	_ = c.Update(context.Background(), &kvv1.KVCluster{})
+}
+
+func TestKernelOrdersByTimeThenSequence(t *testing.T) {
+	k := newKernel(1)
+	var got []int
+	k.at(2, func() { got = append(got, 3) })
+	k.at(1, func() { got = append(got, 1) })
+	k.at(1, func() {
+		got = append(got, 2)
+		k.at(1, func() { got = append(got, 22) }) // same instant, scheduled later: runs after
+	})
+	k.at(5, func() { got = append(got, 5); k.stop() })
+	k.at(6, func() { got = append(got, 6) })
+	k.run(0)
+	if fmt.Sprint(got) != "[1 2 22 3 5]" {
+		t.Fatalf("order %v, want [1 2 22 3 5]", got)
+	}
+	defer func() {
+		if s, _ := recover().(string); !strings.HasPrefix(s, HarnessBugPrefix) {
+			t.Fatalf("scheduling in the past did not panic with the harness prefix: %q", s)
+		}
+	}()
+	k.at(1, func() {})
+}

@@ -1,0 +1,224 @@
+package virtual
+
+import (
+	"bufio"
+	"cmp"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/controller"
+	"github.com/driftlab/driftlab/operator/statecache"
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
+	"github.com/driftlab/driftlab/sim/invariant"
+	"github.com/driftlab/driftlab/sim/kubelet"
+	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/workload"
+)
+
+// Backend is the name of this backend in summaries.
+const Backend = "virtual"
+
+// Defaults of Options.
+const (
+	DefaultCommitLatency = time.Millisecond
+	DefaultDeliveryMin   = time.Millisecond
+	DefaultDeliveryMax   = 3 * time.Millisecond
+	DefaultReconcileTime = time.Millisecond
+	DefaultSettle        = time.Second
+	DefaultMaxEvents     = 20_000_000
+)
+
+// Options configure a virtual run. The zero value of each field means its
+// default; a negative duration means zero.
+type Options struct {
+	// CommitLatency is the time from a write's issue to its commit in the
+	// modelled etcd (where a WAL fsync delay will act). Default 1ms.
+	CommitLatency time.Duration
+	// DeliveryMin and DeliveryMax bound the uniformly drawn delay from a
+	// commit to its delivery to each watcher (the operator's informers and
+	// the kubelet). Defaults 1ms and 3ms.
+	DeliveryMin, DeliveryMax time.Duration
+	// ReconcileTime is the modelled compute time of one reconcile, charged
+	// before its first request. Default 1ms.
+	ReconcileTime time.Duration
+	// Settle is how long the run continues after convergence (or after the
+	// convergence deadline), to catch a status that drifts again. Default 1s.
+	Settle time.Duration
+	// MaxEvents bounds the kernel events of one run; a run that needs more
+	// ends with an error. Default 20,000,000.
+	MaxEvents int
+	// Dir, when set, receives history.jsonl, summary.json and latency.hlog.
+	Dir string
+}
+
+func (o Options) withDefaults() Options {
+	def := func(d *time.Duration, v time.Duration) {
+		switch {
+		case *d == 0:
+			*d = v
+		case *d < 0:
+			*d = 0
+		}
+	}
+	def(&o.CommitLatency, DefaultCommitLatency)
+	def(&o.DeliveryMin, DefaultDeliveryMin)
+	def(&o.DeliveryMax, DefaultDeliveryMax)
+	def(&o.ReconcileTime, DefaultReconcileTime)
+	def(&o.Settle, DefaultSettle)
+	o.DeliveryMax = max(o.DeliveryMax, o.DeliveryMin)
+	if o.MaxEvents <= 0 {
+		o.MaxEvents = DefaultMaxEvents
+	}
+	return o
+}
+
+// Result is the outcome of one virtual run.
+type Result struct {
+	// Records is the history, ordered by T (stable: records of one instant
+	// keep the order in which they happened), as in history.jsonl.
+	Records []history.Record
+	// Outcome is invariant.Check of Records.
+	Outcome *invariant.Outcome
+	// Summary is the run's summary.json, with Backend "virtual".
+	Summary *report.Summary
+	// TraceHash is the hex SHA-256 of Records serialised deterministically:
+	// two runs of one scenario and seed have the same hash, or the backend
+	// is not deterministic.
+	TraceHash string
+	// Events is the number of kernel events the run took.
+	Events int
+	// SimTime is the virtual time at the end of the run.
+	SimTime time.Duration
+	// Reconciles is the number of Reconcile calls.
+	Reconciles int
+}
+
+// Run executes a scenario on the virtual backend and checks its invariants.
+// Everything is decided by the scenario and its seed: a run is replayed
+// exactly by running it again. The error is for runs that could not be
+// carried out (invalid configuration, event budget exhausted), not for
+// failed invariants.
+func Run(s *scenarios.Scenario, o Options) (*Result, error) {
+	began := time.Now() // wall time, for the summary only; never on the simulated path
+	o = o.withDefaults()
+	if len(s.Faults) > 0 {
+		return nil, fmt.Errorf("virtual: faults are not implemented yet (scenario has %d)", len(s.Faults))
+	}
+	cache, err := statecache.New(s.Operator.Cache)
+	if err != nil {
+		return nil, fmt.Errorf("virtual: %w", err)
+	}
+	bs, err := bugs.Parse(s.Operator.Bugs)
+	if err != nil {
+		return nil, fmt.Errorf("virtual: %w", err)
+	}
+
+	k := newKernel(s.Seed)
+	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth()}
+	ops := workload.Generate(s.Workload, s.Seed)
+	w.records = make([]history.Record, 0, 64+len(ops)*12)
+	latency := o.CommitLatency
+	w.store = newStore(k, func(objKey) time.Duration { return latency })
+
+	// Commit subscribers, in this order at every commit: truth first (it
+	// also checks convergence), then the watches.
+	tr := &truthRecorder{w: w, pods: map[string]podTruth{}, kvs: map[string]clusterTruth{}}
+	w.store.subs = append(w.store.subs, tr.onCommit)
+	kl := &kubeletModel{w: w, sampler: kubelet.Sampler{Dist: s.Kubelet.ReadyDelay, Seed: s.Seed},
+		delay: w.deliveryDelay("watch/kubelet/pods"), known: map[string]bool{}, seen: map[string]int{}, pending: map[types.UID]bool{}}
+	w.store.subs = append(w.store.subs, kl.onCommit)
+	rec := &controller.Reconciler{Cache: cache, Bugs: bs, FieldOwner: controller.DefaultFieldOwner}
+	newOperator(w, rec)
+	wl := &workloadModel{w: w, ops: ops, actor: actor{name: "workload"}}
+	wl.client = &vclient{w: w, actor: &wl.actor}
+	wl.start()
+
+	if k.run(o.MaxEvents) {
+		return nil, fmt.Errorf("virtual: %s seed %d: event budget of %d exhausted at %v (a reconcile loop that never settles?)",
+			s.Name, s.Seed, o.MaxEvents, k.now)
+	}
+	if w.phase != phaseDone {
+		harnessBug("the agenda ran dry at %v before the run ended (phase %d)", k.now, w.phase)
+	}
+
+	res := &Result{Records: sortByTime(w.records), Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
+	th := newTraceHasher()
+	for i := range res.Records {
+		th.add(&res.Records[i])
+	}
+	res.TraceHash = hex.EncodeToString(th.h.Sum(nil))
+	res.Outcome = invariant.Check(res.Records, s.Invariants)
+	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir,
+		Passed: res.Outcome.Passed(), Invariants: res.Outcome.Results, Latency: res.Outcome.Latency,
+		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: counts(res.Records)}
+	sum.DurationMs = report.Ms(time.Since(began))
+	res.Summary = sum
+	if o.Dir != "" {
+		if err := res.write(o.Dir); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// sortByTime orders records by T in place, keeping the order of records of
+// one instant: what invariant.Sorted does, without a copy. The records are
+// nearly sorted already (only operator records run ahead of the clock).
+func sortByTime(recs []history.Record) []history.Record {
+	slices.SortStableFunc(recs, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) })
+	return recs
+}
+
+func counts(recs []history.Record) map[string]int {
+	out := map[string]int{}
+	for _, k := range []string{history.KindOp, history.KindPodReady, history.KindStatusWrite, history.KindClusterStatus, history.KindReconcileEnd, history.KindEvent} {
+		out[k] = 0
+	}
+	for i := range recs {
+		if _, ok := out[recs[i].Kind]; ok {
+			out[recs[i].Kind]++
+		}
+	}
+	return out
+}
+
+// write stores the run bundle in dir: history.jsonl, summary.json,
+// latency.hlog and trace.sha256.
+func (r *Result) write(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	enc := json.NewEncoder(bw)
+	for i := range r.Records {
+		if err := enc.Encode(&r.Records[i]); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	err = errors.Join(bw.Flush(), f.Close())
+	if err != nil {
+		return fmt.Errorf("writing history: %w", err)
+	}
+	if err := r.Summary.WriteJSON(filepath.Join(dir, "summary.json")); err != nil {
+		return err
+	}
+	if err := report.WriteHlog(filepath.Join(dir, "latency.hlog"), r.Outcome.Histogram, Epoch, Epoch.Add(r.SimTime)); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "trace.sha256"), []byte(r.TraceHash+"\n"), 0o644)
+}

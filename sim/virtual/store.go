@@ -1,0 +1,300 @@
+package virtual
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+)
+
+// Epoch is the wall-clock instant virtual time zero stands for. Timestamps
+// the model writes into objects (creationTimestamp, kubelet conditions) are
+// Epoch plus the virtual time, so they replay exactly.
+var Epoch = time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+
+// objKind is a kind of object the model stores.
+type objKind uint8
+
+const (
+	kindCluster objKind = iota + 1
+	kindPod
+)
+
+var (
+	grClusters = schema.GroupResource{Group: kvv1.GroupVersion.Group, Resource: "kvclusters"}
+	grPods     = schema.GroupResource{Resource: "pods"}
+	gvkCluster = kvv1.GroupVersion.WithKind("KVCluster")
+	gvkPod     = corev1.SchemeGroupVersion.WithKind("Pod")
+)
+
+func (k objKind) gr() schema.GroupResource {
+	if k == kindPod {
+		return grPods
+	}
+	return grClusters
+}
+
+// kindOf returns the kind of a typed object; other types are a harness bug
+// (the model stores only what the reference operator touches).
+func kindOf(obj client.Object) objKind {
+	switch obj.(type) {
+	case *kvv1.KVCluster:
+		return kindCluster
+	case *corev1.Pod:
+		return kindPod
+	}
+	harnessBug("object type %T is not modelled", obj)
+	return 0
+}
+
+// objKey names a stored object.
+type objKey struct {
+	kind     objKind
+	ns, name string
+}
+
+func keyOf(obj client.Object) objKey {
+	return objKey{kind: kindOf(obj), ns: obj.GetNamespace(), name: obj.GetName()}
+}
+
+// nn is "namespace/name".
+func (k objKey) nn() string { return k.ns + "/" + k.name }
+
+// commit is one committed write as watchers see it. For a deletion, obj is
+// the object's last state stamped with the deletion's revision.
+type commit struct {
+	rev     int64
+	key     objKey
+	prev    client.Object // nil on create
+	obj     client.Object
+	deleted bool
+}
+
+// store is the modelled etcd + kube-apiserver registry: one global revision,
+// objects whose resourceVersion is the revision of their last write,
+// optimistic concurrency, generation and status-subresource rules, and a
+// FIFO commit pipeline. Stored objects are immutable: every write stores a
+// fresh object, readers get deep copies.
+type store struct {
+	k          *kernel
+	rev        int64
+	objs       map[objKey]client.Object
+	uids       uint64
+	lastCommit time.Duration
+	// latency is the time from a write's issue to its commit: where WAL
+	// fsync delay acts.
+	latency func(objKey) time.Duration
+	// subs see every commit, in commit order, at its commit time.
+	subs []func(commit)
+}
+
+func newStore(k *kernel, latency func(objKey) time.Duration) *store {
+	return &store{k: k, objs: map[objKey]client.Object{}, latency: latency}
+}
+
+// write assigns the next revision to a write issued at issue and schedules
+// its commit. Commits never overtake each other (etcd's WAL is a FIFO).
+// obj nil deletes key.
+func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) (commitAt time.Duration) {
+	s.rev++
+	rv := strconv.FormatInt(s.rev, 10)
+	c := commit{rev: s.rev, key: key, prev: prev}
+	if obj == nil {
+		final := prev.DeepCopyObject().(client.Object)
+		final.SetResourceVersion(rv)
+		c.obj, c.deleted = final, true
+		delete(s.objs, key)
+	} else {
+		obj.SetResourceVersion(rv)
+		c.obj = obj
+		s.objs[key] = obj
+	}
+	commitAt = max(issue+s.latency(key), s.lastCommit, s.k.now)
+	s.lastCommit = commitAt
+	s.k.at(commitAt, func() {
+		for _, f := range s.subs {
+			f(c)
+		}
+	})
+	return commitAt
+}
+
+func (s *store) nextUID() types.UID {
+	s.uids++
+	return types.UID(fmt.Sprintf("00000000-0000-4000-8000-%012x", s.uids))
+}
+
+// create stores a new object. It returns the stored object and the time the
+// caller's request returns.
+func (s *store) create(issue time.Duration, obj client.Object) (client.Object, time.Duration, error) {
+	key := keyOf(obj)
+	if key.name == "" {
+		return nil, issue, apierrors.NewBadRequest("name is required (generateName is not modelled)")
+	}
+	if _, ok := s.objs[key]; ok {
+		return nil, issue + s.latency(key), apierrors.NewAlreadyExists(key.kind.gr(), key.name)
+	}
+	stored := obj.DeepCopyObject().(client.Object)
+	stored.SetUID(s.nextUID())
+	stored.SetCreationTimestamp(metav1.NewTime(Epoch.Add(issue)))
+	stored.SetDeletionTimestamp(nil)
+	stored.SetGeneration(1)
+	stored.SetManagedFields(nil)
+	switch o := stored.(type) {
+	case *kvv1.KVCluster:
+		o.Status = kvv1.KVClusterStatus{} // the status subresource ignores status on create
+		o.SetGroupVersionKind(gvkCluster)
+	case *corev1.Pod:
+		o.Status = corev1.PodStatus{Phase: corev1.PodPending}
+		o.SetGroupVersionKind(gvkPod)
+	}
+	return stored, s.write(issue, key, nil, stored), nil
+}
+
+// remove deletes an object. Member Pods are never bound to a node, so, as
+// in kube-apiserver, they go at once, without a grace period; KVClusters
+// have no finalizers.
+func (s *store) remove(issue time.Duration, key objKey, pre *metav1.Preconditions) (time.Duration, error) {
+	if err := s.checkRemove(key, pre); err != nil {
+		return issue + s.latency(key), err
+	}
+	return s.write(issue, key, s.objs[key], nil), nil
+}
+
+// checkRemove reports the error a deletion of key would fail with now.
+func (s *store) checkRemove(key objKey, pre *metav1.Preconditions) error {
+	cur, ok := s.objs[key]
+	if !ok {
+		return apierrors.NewNotFound(key.kind.gr(), key.name)
+	}
+	if pre != nil {
+		if pre.UID != nil && *pre.UID != cur.GetUID() {
+			return apierrors.NewConflict(key.kind.gr(), key.name,
+				fmt.Errorf("Precondition failed: UID in precondition: %v, UID in object meta: %v", *pre.UID, cur.GetUID()))
+		}
+		if pre.ResourceVersion != nil && *pre.ResourceVersion != cur.GetResourceVersion() {
+			return apierrors.NewConflict(key.kind.gr(), key.name,
+				fmt.Errorf("Precondition failed: ResourceVersion in precondition: %v, ResourceVersion in object meta: %v", *pre.ResourceVersion, cur.GetResourceVersion()))
+		}
+	}
+	return nil
+}
+
+var errConflict = fmt.Errorf("the object has been modified; please apply your changes to the latest version and try again")
+
+// patch applies a JSON merge patch to the main resource (status changes are
+// ignored) or to the status subresource (everything but status is ignored).
+// A resourceVersion in the patch that is not the current one is a Conflict,
+// as in kube-apiserver. A patch that changes nothing writes nothing.
+func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool) (client.Object, time.Duration, error) {
+	done := issue + s.latency(key)
+	cur, ok := s.objs[key]
+	if !ok {
+		return nil, done, apierrors.NewNotFound(key.kind.gr(), key.name)
+	}
+	next := cur.DeepCopyObject().(client.Object)
+	if err := mergePatchInto(next, data); err != nil {
+		return nil, done, apierrors.NewBadRequest(err.Error())
+	}
+	if rv := next.GetResourceVersion(); rv != cur.GetResourceVersion() {
+		return nil, done, apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+	}
+	switch n := next.(type) {
+	case *kvv1.KVCluster:
+		o := cur.(*kvv1.KVCluster)
+		if status {
+			m := o.DeepCopy()
+			m.Status = n.Status
+			next = m
+		} else {
+			n.Status = o.Status
+			n.Generation = o.Generation
+			if !equality.Semantic.DeepEqual(o.Spec, n.Spec) {
+				n.Generation++
+			}
+		}
+	case *corev1.Pod:
+		o := cur.(*corev1.Pod)
+		if status {
+			m := o.DeepCopy()
+			m.Status = n.Status
+			next = m
+		} else {
+			n.Status = o.Status
+			n.Generation = o.Generation
+		}
+	}
+	// Fields the caller cannot change.
+	next.SetUID(cur.GetUID())
+	next.SetName(cur.GetName())
+	next.SetNamespace(cur.GetNamespace())
+	next.SetCreationTimestamp(cur.GetCreationTimestamp())
+	next.SetDeletionTimestamp(cur.GetDeletionTimestamp())
+	next.GetObjectKind().SetGroupVersionKind(cur.GetObjectKind().GroupVersionKind())
+	next.SetManagedFields(nil)
+	if unchanged(cur, next, status) {
+		return cur, done, nil
+	}
+	return next, s.write(issue, key, cur, next), nil
+}
+
+// unchanged reports whether a patch changed nothing, so that, as in
+// kube-apiserver, it writes nothing. The strategy above already reset what
+// the patch may not change; this compares the rest.
+func unchanged(cur, next client.Object, status bool) bool {
+	switch c := cur.(type) {
+	case *kvv1.KVCluster:
+		n := next.(*kvv1.KVCluster)
+		if status {
+			return equality.Semantic.DeepEqual(c.Status, n.Status)
+		}
+		return c.Spec == n.Spec && metaUnchanged(&c.ObjectMeta, &n.ObjectMeta)
+	case *corev1.Pod:
+		n := next.(*corev1.Pod)
+		if status {
+			return equality.Semantic.DeepEqual(c.Status, n.Status)
+		}
+		return equality.Semantic.DeepEqual(c.Spec, n.Spec) && metaUnchanged(&c.ObjectMeta, &n.ObjectMeta)
+	}
+	return false
+}
+
+// metaUnchanged compares the metadata a patch may change; the strategy
+// has already reset the rest (UID, name, namespace, timestamps,
+// generation, managedFields), and resourceVersion is the store's.
+func metaUnchanged(a, b *metav1.ObjectMeta) bool {
+	return maps.Equal(a.Labels, b.Labels) && maps.Equal(a.Annotations, b.Annotations) &&
+		slices.Equal(a.Finalizers, b.Finalizers) && a.GenerateName == b.GenerateName &&
+		equality.Semantic.DeepEqual(a.OwnerReferences, b.OwnerReferences) &&
+		(a.DeletionGracePeriodSeconds == nil) == (b.DeletionGracePeriodSeconds == nil)
+}
+
+// updatePodStatus is the simulated kubelet's status write: it replaces the
+// status of the Pod with the given UID.
+func (s *store) updatePodStatus(issue time.Duration, key objKey, uid types.UID, st corev1.PodStatus) (time.Duration, error) {
+	cur, ok := s.objs[key]
+	if !ok || cur.GetUID() != uid {
+		return issue + s.latency(key), apierrors.NewNotFound(grPods, key.name)
+	}
+	next := cur.(*corev1.Pod).DeepCopy()
+	next.Status = st
+	return s.write(issue, key, cur, next), nil
+}
+
+func newObject(k objKind) client.Object {
+	if k == kindPod {
+		return &corev1.Pod{}
+	}
+	return &kvv1.KVCluster{}
+}

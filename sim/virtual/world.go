@@ -1,0 +1,374 @@
+package virtual
+
+import (
+	"context"
+	"crypto/sha256"
+	"hash"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/operator/controller"
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
+	"github.com/driftlab/driftlab/sim/invariant"
+	"github.com/driftlab/driftlab/sim/kubelet"
+	"github.com/driftlab/driftlab/sim/workload"
+)
+
+// phase is where the harness is in a run.
+type phase uint8
+
+const (
+	phaseWorkload phase = iota // applying operations
+	phaseConverge              // waiting for status to match the truth
+	phaseSettle                // watching for a status that drifts again
+	phaseDone
+)
+
+// world is one virtual run: kernel, store, operator, kubelet, workload and
+// the harness that records the history.
+type world struct {
+	s     *scenarios.Scenario
+	opts  Options
+	k     *kernel
+	store *store
+
+	records []history.Record
+	truth   *invariant.Truth
+	phase   phase
+	stopped bool
+
+	reconciles int
+}
+
+func (w *world) record(r history.Record) {
+	w.records = append(w.records, r)
+	if r.Source == history.SourceTruth {
+		w.truth.Apply(r)
+	}
+}
+
+// deliveryDelay returns a seeded draw of watch delivery delays.
+func (w *world) deliveryDelay(stream string) func() time.Duration {
+	lo, hi := w.opts.DeliveryMin, w.opts.DeliveryMax
+	r := w.k.stream(stream)
+	return func() time.Duration {
+		if hi <= lo {
+			return lo
+		}
+		return lo + time.Duration(r.Int64N(int64(hi-lo)+1))
+	}
+}
+
+// ---- truth ---------------------------------------------------------------
+
+// truthRecorder turns commits into truth records, exactly as the local
+// backend's etcd watcher does (sim/local/truth.go), at commit time.
+type truthRecorder struct {
+	w    *world
+	pods map[string]podTruth
+	kvs  map[string]clusterTruth
+}
+
+type podTruth struct {
+	cluster string
+	ready   bool
+}
+
+type clusterTruth struct {
+	generation int64
+	replicas   int32
+	ready      int32
+	observed   int64
+	condition  string
+	hasStatus  bool
+}
+
+func (t *truthRecorder) onCommit(c commit) {
+	switch c.key.kind {
+	case kindPod:
+		t.pod(c)
+	case kindCluster:
+		t.cluster(c)
+	}
+	t.w.checkConverged()
+}
+
+func (t *truthRecorder) pod(c commit) {
+	nn := c.key.nn()
+	now := t.w.k.now
+	if c.deleted {
+		if prev, ok := t.pods[nn]; ok {
+			t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindPodDeleted, Pod: nn, Cluster: prev.cluster, RV: c.rev})
+			delete(t.pods, nn)
+		}
+		return
+	}
+	p := c.obj.(*corev1.Pod)
+	cluster, ok := p.Labels[kvv1.LabelCluster]
+	if !ok {
+		return
+	}
+	st := podTruth{cluster: p.Namespace + "/" + cluster, ready: controller.PodReady(p) && p.DeletionTimestamp == nil}
+	prev, seen := t.pods[nn]
+	t.pods[nn] = st
+	base := history.Record{T: now, Source: history.SourceTruth, Pod: nn, Cluster: st.cluster, RV: c.rev}
+	if !seen {
+		r := base
+		r.Kind = history.KindPodCreated
+		t.w.record(r)
+	}
+	if st.ready != prev.ready {
+		r := base
+		r.Kind = history.KindPodUnready
+		if st.ready {
+			r.Kind = history.KindPodReady
+		}
+		t.w.record(r)
+	}
+}
+
+func (t *truthRecorder) cluster(c commit) {
+	nn := c.key.nn()
+	now := t.w.k.now
+	if c.deleted {
+		delete(t.kvs, nn)
+		t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindClusterDeleted, Cluster: nn, RV: c.rev})
+		return
+	}
+	kv := c.obj.(*kvv1.KVCluster)
+	st := clusterTruth{generation: kv.Generation, replicas: kv.Spec.Replicas}
+	if cond := meta.FindStatusCondition(kv.Status.Conditions, kvv1.ConditionReady); cond != nil || kv.Status.ObservedGeneration != 0 {
+		st.hasStatus = true
+		st.ready, st.observed = kv.Status.ReadyReplicas, kv.Status.ObservedGeneration
+		if cond != nil {
+			st.condition = string(cond.Status)
+		}
+	}
+	prev, seen := t.kvs[nn]
+	t.kvs[nn] = st
+	if !seen || prev.generation != st.generation || prev.replicas != st.replicas {
+		t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindClusterSpec, Cluster: nn,
+			Generation: st.generation, Replicas: history.Int32(st.replicas), RV: c.rev})
+	}
+	if st.hasStatus && (!prev.hasStatus || prev.ready != st.ready || prev.observed != st.observed || prev.condition != st.condition) {
+		t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindClusterStatus, Cluster: nn,
+			Ready: history.Int32(st.ready), ObservedGeneration: st.observed, Condition: st.condition, RV: c.rev})
+	}
+}
+
+// ---- kubelet -------------------------------------------------------------
+
+// kubeletModel is the simulated kubelet of sim/kubelet on the virtual
+// clock: it watches member Pods (with its own delivery delay) and marks each
+// new one Ready after kubelet.Sampler's delay for that Pod and incarnation.
+type kubeletModel struct {
+	w       *world
+	sampler kubelet.Sampler
+	delay   func() time.Duration
+	last    time.Duration
+	known   map[string]bool
+	seen    map[string]int
+	pending map[types.UID]bool
+}
+
+func (kl *kubeletModel) onCommit(c commit) {
+	if c.key.kind != kindPod || !(isMember(c.prev) || isMember(c.obj)) {
+		return
+	}
+	at := max(kl.w.k.now+kl.delay(), kl.last)
+	kl.last = at
+	kl.w.k.at(at, func() { kl.deliver(c) })
+}
+
+func isMember(o interface{ GetLabels() map[string]string }) bool {
+	if o == nil {
+		return false
+	}
+	_, ok := o.GetLabels()[kvv1.LabelCluster]
+	return ok
+}
+
+func (kl *kubeletModel) deliver(c commit) {
+	nn := c.key.nn()
+	p := c.obj.(*corev1.Pod)
+	if c.deleted {
+		delete(kl.known, nn)
+		delete(kl.pending, p.UID)
+		return
+	}
+	if kl.known[nn] {
+		return // the kubelet reacts to additions only
+	}
+	kl.known[nn] = true
+	if p.DeletionTimestamp != nil || controller.PodReady(p) || kl.pending[p.UID] {
+		return
+	}
+	n := kl.seen[nn]
+	kl.seen[nn] = n + 1
+	uid, key := p.UID, c.key
+	kl.pending[uid] = true
+	kl.w.k.after(kl.sampler.Delay(p.Name, n), func() {
+		if !kl.pending[uid] || kl.w.stopped {
+			return
+		}
+		delete(kl.pending, uid)
+		kl.markReady(key, uid)
+	})
+}
+
+func (kl *kubeletModel) markReady(key objKey, uid types.UID) {
+	now := metav1.NewTime(Epoch.Add(kl.w.k.now))
+	st := corev1.PodStatus{
+		Phase:     corev1.PodRunning,
+		StartTime: &now,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		},
+		ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "kv", Image: controller.MemberImage, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		}},
+	}
+	done, err := kl.w.store.updatePodStatus(kl.w.k.now, key, uid, st)
+	if err != nil {
+		return // gone or replaced: nothing to report
+	}
+	kl.w.record(history.Record{T: done, Source: history.SourceKubelet, Kind: history.KindKubeletReady, Pod: key.nn()})
+}
+
+// ---- workload and harness phases -----------------------------------------
+
+// workloadModel applies the scenario's operations one after another, each at
+// its due time or as soon as the one before it returned, through
+// workload.Apply and a client that writes to the store.
+type workloadModel struct {
+	w      *world
+	ops    []workload.Op
+	next   int
+	actor  actor
+	client *vclient
+}
+
+func (wl *workloadModel) start() {
+	w := wl.w
+	w.record(history.Record{T: 0, Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: "virtual"})
+	w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(len(wl.ops)) + " operations"})
+	if len(wl.ops) == 0 {
+		w.k.at(0, w.workloadEnded)
+		return
+	}
+	w.k.at(wl.ops[0].At, wl.step)
+}
+
+func (wl *workloadModel) step() {
+	w := wl.w
+	op := wl.ops[wl.next]
+	wl.next++
+	wl.actor.clock = w.k.now
+	err := workload.Apply(context.Background(), wl.client, w.s.Workload.Namespace, op)
+	r := history.Record{T: wl.actor.clock, Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind,
+		Cluster: w.s.Workload.Namespace + "/" + op.Cluster, Detail: op.String()}
+	if op.Kind == workload.OpCreate || op.Kind == workload.OpScale {
+		r.Replicas = history.Int32(op.Replicas)
+	}
+	if err != nil {
+		r.Err = err.Error()
+	}
+	w.record(r)
+	if wl.next < len(wl.ops) {
+		w.k.at(max(wl.ops[wl.next].At, wl.actor.clock), wl.step)
+		return
+	}
+	w.k.at(wl.actor.clock, w.workloadEnded)
+}
+
+func (w *world) workloadEnded() {
+	w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindWorkloadEnd})
+	w.phase = phaseConverge
+	w.k.after(w.s.Invariants.Drift.ConvergeWithin.Duration, w.convergeDeadline)
+	w.checkConverged()
+}
+
+// checkConverged runs after every commit once the workload is over: the
+// local harness polls the same Truth every 20 ms; here it is exact.
+func (w *world) checkConverged() {
+	if w.phase != phaseConverge {
+		return
+	}
+	if ok, _ := w.truth.Converged(); ok {
+		w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindConverged})
+		w.settle()
+	}
+}
+
+func (w *world) convergeDeadline() {
+	if w.phase != phaseConverge {
+		return
+	}
+	_, why := w.truth.Converged()
+	w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindConverged, Err: "not converged: " + why})
+	w.settle()
+}
+
+func (w *world) settle() {
+	w.phase = phaseSettle
+	w.k.after(w.opts.Settle, func() {
+		w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindRunEnd})
+		w.phase = phaseDone
+		w.stopped = true
+		w.k.stop()
+	})
+}
+
+// ---- trace hash ----------------------------------------------------------
+
+// traceHasher serialises records into a SHA-256 deterministically: every
+// field, in a fixed order, strings length-prefixed.
+type traceHasher struct {
+	h   hash.Hash
+	buf []byte
+}
+
+func newTraceHasher() *traceHasher { return &traceHasher{h: sha256.New(), buf: make([]byte, 0, 512)} }
+
+func (t *traceHasher) add(r *history.Record) {
+	b := t.buf[:0]
+	num := func(v int64) { b = strconv.AppendInt(b, v, 10); b = append(b, ';') }
+	str := func(s string) { b = strconv.AppendInt(b, int64(len(s)), 10); b = append(b, ':'); b = append(b, s...) }
+	opt := func(p *int32) {
+		if p == nil {
+			b = append(b, '-', ';')
+			return
+		}
+		num(int64(*p))
+	}
+	num(int64(r.T))
+	num(r.Wall)
+	str(r.Source)
+	str(r.Kind)
+	str(r.Cluster)
+	str(r.Pod)
+	str(r.Op)
+	str(r.Resource)
+	opt(r.Replicas)
+	opt(r.Ready)
+	num(r.Generation)
+	num(r.ObservedGeneration)
+	str(r.Condition)
+	num(r.RV)
+	str(r.Err)
+	str(r.Detail)
+	b = append(b, '\n')
+	t.h.Write(b)
+	t.buf = b
+}
