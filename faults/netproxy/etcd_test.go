@@ -1,0 +1,173 @@
+package netproxy
+
+import (
+	"context"
+	"encoding/binary"
+	"net"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startEtcd starts an embedded etcd on 127.0.0.1 as sim/local does.
+func startEtcd(t testing.TB) (clientAddr string) {
+	t.Helper()
+	dir := t.TempDir()
+	var lastErr error
+	for range 3 {
+		curl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+		purl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
+		ec := embed.NewConfig()
+		ec.Name = "netproxy"
+		ec.Dir = filepath.Join(dir, "data")
+		ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
+		ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
+		ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+		ec.Logger = "zap"
+		ec.LogLevel = "error"
+		ec.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
+		e, err := embed.StartEtcd(ec)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		t.Cleanup(e.Close)
+		select {
+		case <-e.Server.ReadyNotify():
+			return curl.Host
+		case err := <-e.Err():
+			t.Fatal(err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("etcd not ready")
+		}
+	}
+	t.Fatal(lastErr)
+	return ""
+}
+
+// watchDelays puts n keys (each value the put's start time) directly into
+// etcd every gap, and returns how long after each put its event reached the
+// watcher.
+func watchDelays(t *testing.T, ctx context.Context, writer *clientv3.Client, got <-chan time.Duration, prefix string, n int, gap time.Duration) []time.Duration {
+	t.Helper()
+	for i := range n {
+		v := binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano()))
+		if _, err := writer.Put(ctx, prefix+strconv.Itoa(i), string(v)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(gap)
+	}
+	out := make([]time.Duration, 0, n)
+	timeout := time.After(30 * time.Second)
+	for len(out) < n {
+		select {
+		case d := <-got:
+			out = append(out, d)
+		case <-timeout:
+			t.Fatalf("got %d of %d watch events", len(out), n)
+		}
+	}
+	return out
+}
+
+// TestEtcdWatchThroughProxy puts an embedded etcd behind the proxy, watches
+// through it with clientv3 and writes directly: with retransmit on the
+// etcd-to-watcher direction, watch event delivery delay rises. Events are
+// spaced wider than the longest likely stall so that most of them are alone
+// in flight; gRPC also sends its own frames (window updates, pings), which
+// draw losses too, so the per-event delay is not exactly the per-chunk model.
+func TestEtcdWatchThroughProxy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts etcd")
+	}
+	addr := startEtcd(t)
+	p := newProxy(t, addr, 3)
+	cfg := clientv3.Config{DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
+	cfg.Endpoints = []string{addr}
+	writer, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	cfg.Endpoints = []string{p.Addr()}
+	watcher, err := clientv3.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	wch := watcher.Watch(clientv3.WithRequireLeader(wctx), "/np/", clientv3.WithPrefix())
+	// Make sure the watch is established before measuring.
+	if _, err := writer.Put(ctx, "/np/warm", string(binary.BigEndian.AppendUint64(nil, uint64(time.Now().UnixNano())))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-wch:
+	case <-time.After(10 * time.Second):
+		t.Fatal("watch not established")
+	}
+	got := make(chan time.Duration, 1024)
+	go func() {
+		for resp := range wch {
+			now := time.Now()
+			for _, ev := range resp.Events {
+				sent := time.Unix(0, int64(binary.BigEndian.Uint64(ev.Kv.Value)))
+				got <- now.Sub(sent)
+			}
+		}
+	}()
+
+	const n = 60
+	base := watchDelays(t, ctx, writer, got, "/np/a", n, 10*time.Millisecond)
+	m := RetransmitModel{P: 0.2, MinRTO: 20 * time.Millisecond}
+	if err := p.SetRetransmit(Downstream, m.P, m.MinRTO, 0); err != nil {
+		t.Fatal(err)
+	}
+	faulty := watchDelays(t, ctx, writer, got, "/np/b", n, 60*time.Millisecond)
+	p.Clear()
+	after := watchDelays(t, ctx, writer, got, "/np/c", n, 10*time.Millisecond)
+
+	extra := mean(faulty) - mean(base)
+	st := p.RetransmitStats(Downstream)
+	t.Logf("watch delivery delay, mean/p90: baseline %.2f/%.2f ms, retransmit P=%.1f MinRTO=%v %.2f/%.2f ms, after Clear %.2f/%.2f ms",
+		ms(mean(base)), ms(quantile(base, 0.9)), m.P, m.MinRTO, ms(mean(faulty)), ms(quantile(faulty, 0.9)),
+		ms(mean(after)), ms(quantile(after, 0.9)))
+	t.Logf("extra mean %.2f ms; model per chunk %.2f ms (p90 %.2f ms); toxic saw %d chunks, %d retransmits, %.0f ms stall",
+		ms(extra), ms(m.Mean()), ms(m.Quantile(0.9)), st.Chunks, st.Retransmits, ms(st.Stall))
+	if extra < m.Mean()/2 {
+		t.Errorf("watch delay rose by only %v with retransmit on (model %v per chunk)", extra, m.Mean())
+	}
+	stalled := 0
+	for _, d := range faulty {
+		if d >= m.MinRTO {
+			stalled++
+		}
+	}
+	t.Logf("%d of %d events delayed by at least MinRTO (model: about %.0f%% of chunks are lost at least once)", stalled, n, 100*m.P)
+	if stalled < 3 {
+		t.Errorf("only %d of %d watch events delayed by at least MinRTO %v", stalled, n, m.MinRTO)
+	}
+	if d := mean(after); d > mean(base)+5*time.Millisecond {
+		t.Errorf("after Clear mean watch delay %v, baseline %v", d, mean(base))
+	}
+}

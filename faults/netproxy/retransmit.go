@@ -1,0 +1,219 @@
+package netproxy
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Shopify/toxiproxy/v2/stream"
+	"github.com/Shopify/toxiproxy/v2/toxics"
+)
+
+// RetransmitToxicType is the name under which [RetransmitToxic] is registered
+// in toxiproxy's (process-global) toxic registry.
+const RetransmitToxicType = "retransmit"
+
+func init() {
+	toxics.Register(RetransmitToxicType, new(RetransmitToxic))
+}
+
+// RetransmitToxic is the toxiproxy toxic behind [Proxy.SetRetransmit]. Each
+// chunk it receives is lost with probability P, then "retransmitted" after an
+// RTO stall, possibly lost again (see [RetransmitModel]); it is delivered
+// its total stall after its StreamChunk timestamp (when the proxy read it,
+// or when a previous latency toxic released it), and never before the chunk
+// in front of it (order is preserved, as with TCP's head-of-line blocking).
+// On delivery the timestamp is set to the delivery time, so a toxic after
+// this one does not absorb the stall.
+// toxiproxy fills the exported fields from JSON; one instance serves every
+// connection of one direction, and each connection gets its own random
+// stream (see NewState).
+type RetransmitToxic struct {
+	// P is the loss probability of each transmission, in [0, 1).
+	P float64 `json:"p"`
+	// MinRTONs is the first RTO in nanoseconds (0: DefaultMinRTO).
+	MinRTONs int64 `json:"min_rto_ns"`
+	// MaxRTONs is the RTO cap in nanoseconds (0: DefaultMaxRTO).
+	MaxRTONs int64 `json:"max_rto_ns"`
+	// Seed seeds the PCG generator.
+	Seed uint64 `json:"seed"`
+	// Dir is the toxiproxy direction (0 upstream, 1 downstream); it selects
+	// the PCG stream together with the connection number.
+	Dir uint8 `json:"dir"`
+	// ProxyID identifies the owning Proxy for statistics (0: none).
+	ProxyID uint64 `json:"proxy_id"`
+
+	conns atomic.Uint64 // connections seen, numbers the PCG streams
+}
+
+// retransmitState is the per-link state; it survives interrupts (toxiproxy
+// keeps ToxicStub.State when it restarts a toxic).
+type retransmitState struct {
+	rng       *rand.Rand
+	stats     *dirStats
+	pending   *stream.StreamChunk // chunk being stalled
+	deliverAt time.Time
+}
+
+// lossRNG returns the generator of connection number conn (0-based, in the
+// order links started or the toxic was added) in direction dir.
+func lossRNG(seed uint64, dir uint8, conn uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(seed, splitmix(uint64(dir)<<56^conn)))
+}
+
+func splitmix(x uint64) uint64 {
+	x += 0x9e3779b97f4a7c15
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
+}
+
+func (t *RetransmitToxic) model() RetransmitModel {
+	return RetransmitModel{P: t.P, MinRTO: time.Duration(t.MinRTONs), MaxRTO: time.Duration(t.MaxRTONs)}
+}
+
+// GetBufferSize lets up to 1024 chunks queue behind a stalled one, so the
+// sender is not throttled by the stall (a TCP sender keeps sending within
+// its window).
+func (t *RetransmitToxic) GetBufferSize() int { return 1024 }
+
+// NewState gives each link (connection and direction) its own PCG stream.
+func (t *RetransmitToxic) NewState() interface{} {
+	n := t.conns.Add(1) - 1
+	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), stats: lookupStats(t.ProxyID, t.Dir)}
+}
+
+// Pipe moves chunks from stub.Input to stub.Output, stalling lost ones. On
+// interrupt a stalled chunk stays in the state and its stall resumes when
+// toxiproxy restarts the toxic; Cleanup flushes it when the toxic is removed.
+func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
+	st, _ := stub.State.(*retransmitState)
+	if st == nil { // defensive: toxiproxy always sets State for StatefulToxic
+		st = t.NewState().(*retransmitState)
+		stub.State = st
+	}
+	m := t.model()
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		if st.pending != nil {
+			if !waitUntil(st.deliverAt, stub.Interrupt, &timer) {
+				return
+			}
+			// The next toxic (or link writer) sees the chunk as sent now, so
+			// a latency toxic after this one does not absorb the stall.
+			st.pending.Timestamp = time.Now()
+			select {
+			case stub.Output <- st.pending:
+				st.pending = nil
+			case <-stub.Interrupt:
+				return
+			}
+			continue
+		}
+		select {
+		case <-stub.Interrupt:
+			return
+		case c := <-stub.Input:
+			if c == nil {
+				stub.Close()
+				return
+			}
+			losses, stall := m.sample(st.rng)
+			st.stats.add(losses, stall)
+			st.pending, st.deliverAt = c, c.Timestamp.Add(stall)
+		}
+	}
+}
+
+// Cleanup flushes a stalled chunk when the toxic is removed, so no data is
+// lost and the stream stays intact.
+func (t *RetransmitToxic) Cleanup(stub *toxics.ToxicStub) {
+	st, _ := stub.State.(*retransmitState)
+	if st == nil || st.pending == nil {
+		return
+	}
+	st.pending.Timestamp = time.Now()
+	_ = stub.WriteOutput(st.pending, 5*time.Second)
+	st.pending = nil
+}
+
+// RetransmitStats counts what the retransmit toxic injected in one direction
+// since the proxy was created.
+type RetransmitStats struct {
+	// Chunks is the number of chunks that passed the toxic.
+	Chunks uint64
+	// Retransmits is the number of simulated losses (RTO stalls).
+	Retransmits uint64
+	// Stall is the total injected stall.
+	Stall time.Duration
+}
+
+type dirStats struct {
+	chunks, retransmits atomic.Uint64
+	stall               atomic.Int64
+}
+
+func (s *dirStats) add(losses int, stall time.Duration) {
+	if s == nil {
+		return
+	}
+	s.chunks.Add(1)
+	s.retransmits.Add(uint64(losses))
+	s.stall.Add(int64(stall))
+}
+
+func (s *dirStats) snapshot() RetransmitStats {
+	return RetransmitStats{Chunks: s.chunks.Load(), Retransmits: s.retransmits.Load(), Stall: time.Duration(s.stall.Load())}
+}
+
+// statsRegistry maps a proxy id to its per-direction statistics: toxics are
+// built by toxiproxy from JSON, so they find their proxy by id.
+var statsRegistry sync.Map // uint64 -> *[2]dirStats
+
+func lookupStats(id uint64, dir uint8) *dirStats {
+	v, ok := statsRegistry.Load(id)
+	if !ok || dir > 1 {
+		return nil
+	}
+	return &v.(*[2]dirStats)[dir]
+}
+
+// spinWindow is how long before a deadline waitUntil stops sleeping on a
+// timer and yields in a loop instead: when the Go runtime is idle it sleeps
+// in epoll with millisecond resolution, so a timer fires up to about 1 ms
+// late, which would add a bias of about 0.5 ms to every stall. Stalls are
+// rare (one per lost chunk, each at least MinRTO long), so the spinning costs
+// little CPU.
+const spinWindow = 1500 * time.Microsecond
+
+// waitUntil waits until deadline; it returns false if interrupt fires first.
+func waitUntil(deadline time.Time, interrupt <-chan struct{}, timer **time.Timer) bool {
+	if d := time.Until(deadline) - spinWindow; d > 0 {
+		if *timer == nil {
+			*timer = time.NewTimer(d)
+		} else {
+			(*timer).Reset(d)
+		}
+		select {
+		case <-(*timer).C:
+		case <-interrupt:
+			return false
+		}
+	}
+	for time.Now().Before(deadline) {
+		select {
+		case <-interrupt:
+			return false
+		default:
+		}
+		runtime.Gosched()
+	}
+	return true
+}
