@@ -28,6 +28,14 @@ type Fault interface {
 	Effect() map[string]float64
 }
 
+// Preparer is a Fault that needs the running control plane before its
+// window, for work that must not count against the window (for example
+// writing the history a watcher storm replays). The backend calls Prepare
+// once, after start-up and before the workload.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
 // SkipError says a fault cannot run on this backend, and why.
 type SkipError struct{ Reason string }
 

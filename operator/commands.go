@@ -90,6 +90,7 @@ func (c *commander) do(cmd Command) {
 			"sched_latency_p50_seconds": d.SchedP50,
 			"sched_latency_p99_seconds": d.SchedP99,
 			"sched_latency_max_seconds": d.SchedMax,
+			"sched_slow_events":         float64(d.SchedSlow),
 			"heap_bytes":                float64(now.HeapBytes),
 		}})
 	default:

@@ -170,6 +170,10 @@ type Delta struct {
 	SchedP99    float64 `json:"sched_latency_p99_seconds"`
 	SchedMax    float64 `json:"sched_latency_max_seconds"`
 	SchedEvents uint64  `json:"sched_events"`
+	// SchedSlow counts goroutine scheduling delays of 1 ms or more: the
+	// stalls GC assists and GC workers cause, which a p99 over many
+	// sub-microsecond wake-ups hides.
+	SchedSlow uint64 `json:"sched_slow_events"`
 }
 
 // Sub returns the change from an earlier sample a to b.
@@ -187,6 +191,11 @@ func Sub(a, b Sample) Delta {
 	for i := range counts {
 		counts[i] = b.Sched.Counts[i] - a.Sched.Counts[i]
 		d.SchedEvents += counts[i]
+	}
+	for i, c := range counts {
+		if b.Sched.Buckets[i] >= 1e-3 {
+			d.SchedSlow += c
+		}
 	}
 	d.SchedP50 = quantile(counts, b.Sched.Buckets, d.SchedEvents, 0.50)
 	d.SchedP99 = quantile(counts, b.Sched.Buckets, d.SchedEvents, 0.99)

@@ -29,6 +29,7 @@ type Result struct {
 // LatencyStats summarises the Pod-ready → status latency of a run.
 type LatencyStats struct {
 	Count int64   `json:"count"`
+	Mean  float64 `json:"mean_ms"`
 	P50   float64 `json:"p50_ms"`
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
@@ -394,6 +395,7 @@ func splitByWindows(samples []sample, ws []window) ([]WindowLatency, LatencyStat
 func statsOf(h *hdrhistogram.Histogram, unresolved int) LatencyStats {
 	s := LatencyStats{Count: h.TotalCount(), Unresolved: unresolved}
 	if s.Count > 0 {
+		s.Mean = h.Mean() / 1000
 		s.P50 = ms(time.Duration(h.ValueAtQuantile(50)) * time.Microsecond)
 		s.P90 = ms(time.Duration(h.ValueAtQuantile(90)) * time.Microsecond)
 		s.P99 = ms(time.Duration(h.ValueAtQuantile(99)) * time.Microsecond)

@@ -3,7 +3,6 @@ package local
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,12 +79,7 @@ func (s *scheduler) sample(tag string) {
 // start launches one goroutine per fault; workloadStart is time zero of
 // the fault schedule.
 func (s *scheduler) start(ctx context.Context, workloadStart time.Time) {
-	idx := make([]int, 0, len(s.built))
-	for i := range s.built {
-		idx = append(idx, i)
-	}
-	sort.Ints(idx)
-	for _, i := range idx {
+	for _, i := range sortedKeys(s.built) {
 		s.wg.Add(1)
 		go s.run(ctx, i, workloadStart)
 	}
@@ -236,7 +230,7 @@ func describe(spec scenarios.Fault) string {
 	if end > 0 {
 		when += fmt.Sprintf(" for %s", spec.Duration)
 	} else {
-		when += " to the end"
+		when += " until the workload ends"
 	}
 	return spec.Type + " " + when
 }
@@ -303,6 +297,10 @@ func addRuntimeEffect(r *report.FaultResult, recs []history.Record, i int) {
 	r.Effect["gc_cpu_per_s"] = perSec(during, "gc_total_cpu_seconds")
 	r.Effect["sched_latency_p99_ms_before"] = before["sched_latency_p99_seconds"] * 1000
 	r.Effect["sched_latency_p99_ms"] = during["sched_latency_p99_seconds"] * 1000
+	r.Effect["sched_latency_max_ms_before"] = before["sched_latency_max_seconds"] * 1000
+	r.Effect["sched_latency_max_ms"] = during["sched_latency_max_seconds"] * 1000
+	r.Effect["sched_slow_per_s_before"] = perSec(before, "sched_slow_events")
+	r.Effect["sched_slow_per_s"] = perSec(during, "sched_slow_events")
 }
 
 // faultsInvariant fails when a fault could not run: a skipped or broken

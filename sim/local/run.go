@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -235,6 +236,14 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	if err := c.List(runCtx, &kvv1.KVClusterList{}, client.InNamespace(s.Workload.Namespace)); err != nil {
 		return sum, fmt.Errorf("listing KVClusters before the workload: %w", err)
 	}
+	for _, i := range sortedKeys(built) {
+		if p, ok := built[i].(faults.Preparer); ok {
+			progress.printf("preparing fault %d (%s)", i, s.Faults[i].Type)
+			if err := p.Prepare(runCtx); err != nil {
+				return sum, fmt.Errorf("preparing faults[%d] (%s): %w", i, s.Faults[i].Type, err)
+			}
+		}
+	}
 	progress.phase("workload")
 	progress.watch(rec, len(ops), time.Now())
 	rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(len(ops)) + " operations"})
@@ -353,4 +362,13 @@ func proxiedKubeconfig(plan *faults.Plan, env *Env, dir string) (string, error) 
 	}
 	path := filepath.Join(dir, "operator.kubeconfig")
 	return path, clientcmd.WriteToFile(*kc, path)
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Ints(out)
+	return out
 }
