@@ -171,7 +171,7 @@ var FaultTypes = map[string]FaultType{
 		},
 		Validate: func(f *Fault, field string) error {
 			for _, p := range []struct {
-				name     string
+				name      string
 				v, lo, hi int
 			}{
 				{"clients", f.Clients, 1, 64}, {"watchers", f.Watchers, 1, 10000},

@@ -112,7 +112,6 @@ type Annotate struct {
 	Rate float64 `yaml:"rate" json:"rate"`
 }
 
-
 // Invariants are the checks of a run.
 type Invariants struct {
 	Drift   Drift   `yaml:"drift" json:"drift"`
