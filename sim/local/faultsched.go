@@ -326,3 +326,43 @@ func faultsInvariant(fs []report.FaultResult) invariant.Result {
 	}
 	return r
 }
+
+// keyMetrics sums up the metrics sampled during a run (workload start to
+// end) for the summary: etcd's WAL fsync and backend commit means, puts,
+// the peak of slow watchers seen at a boundary, and the operator's GC time.
+func keyMetrics(recs []history.Record) map[string]float64 {
+	var first, last map[string]float64
+	out := map[string]float64{}
+	for _, r := range recs {
+		switch r.Kind {
+		case history.KindEtcdMetrics:
+			if first == nil {
+				first = r.Metrics
+			}
+			last = r.Metrics
+			if v := r.Metrics["etcd_debugging_mvcc_slow_watcher_total"]; v > out["etcd_slow_watchers_peak"] {
+				out["etcd_slow_watchers_peak"] = v
+			}
+		case history.KindRuntime:
+			if r.Err == "" {
+				out["operator_gc_assist_cpu_seconds"] += r.Metrics["gc_assist_cpu_seconds"]
+				out["operator_gc_total_cpu_seconds"] += r.Metrics["gc_total_cpu_seconds"]
+				out["operator_gc_cycles"] += r.Metrics["gc_cycles"]
+			}
+		}
+	}
+	if first == nil || last == nil {
+		return out
+	}
+	mean := func(name string) float64 {
+		n := last[name+"_count"] - first[name+"_count"]
+		if n <= 0 {
+			return 0
+		}
+		return (last[name+"_sum"] - first[name+"_sum"]) / n * 1000
+	}
+	out["etcd_wal_fsync_mean_ms"] = mean("etcd_disk_wal_fsync_duration_seconds")
+	out["etcd_backend_commit_mean_ms"] = mean("etcd_disk_backend_commit_duration_seconds")
+	out["etcd_puts"] = last["etcd_mvcc_put_total"] - first["etcd_mvcc_put_total"]
+	return out
+}

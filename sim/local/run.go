@@ -139,6 +139,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		progress.phase("tearing down")
 		if sched != nil {
 			sched.stop()
+			sched.sample("end")
 		}
 		if op != nil {
 			fail(op.stop(15 * time.Second))
@@ -157,6 +158,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		sum.Invariants = append(out.Results, faultsInvariant(sum.Faults))
 		sum.Latency = out.Latency
 		sum.LatencyOutside = out.Outside
+		sum.Metrics = keyMetrics(records)
 		sum.ConvergedAfterMs = report.Ms(out.ConvergedAfter)
 		sum.Counts = counts(rec)
 		errMu.Lock()

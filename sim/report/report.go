@@ -41,6 +41,10 @@ type Summary struct {
 	Startup Startup       `json:"startup"`
 	// ConvergedAfterMs is how long after the workload the last cluster converged.
 	ConvergedAfterMs float64 `json:"converged_after_ms"`
+	// Metrics are key etcd and operator runtime figures over the workload
+	// (etcd_wal_fsync_mean_ms, etcd_slow_watchers_peak,
+	// operator_gc_assist_cpu_seconds, ...).
+	Metrics map[string]float64 `json:"metrics,omitempty"`
 	// Counts of history records by kind (operations, pod-ready, status writes…).
 	Counts map[string]int `json:"counts"`
 	// DurationMs is the wall time of the whole run.
@@ -141,20 +145,14 @@ func (s *Summary) Print(w io.Writer) {
 			fmt.Fprintln(w)
 		}
 		if len(f.Effect) > 0 {
-			keys := make([]string, 0, len(f.Effect))
-			for k := range f.Effect {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			parts := make([]string, 0, len(keys))
-			for _, k := range keys {
-				parts = append(parts, fmt.Sprintf("%s=%.4g", k, f.Effect[k]))
-			}
-			fmt.Fprintf(w, "      effect: %s\n", strings.Join(parts, " "))
+			fmt.Fprintf(w, "      effect: %s\n", joinSorted(f.Effect))
 		}
 	}
 	fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms\n",
 		s.Startup.EtcdMs, s.Startup.APIServerMs, s.Startup.CRDsMs, s.Startup.OperatorMs)
+	if len(s.Metrics) > 0 {
+		fmt.Fprintf(w, "  metrics: %s\n", joinSorted(s.Metrics))
+	}
 	if len(s.Counts) > 0 {
 		keys := make([]string, 0, len(s.Counts))
 		for k := range s.Counts {
@@ -224,4 +222,18 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
+}
+
+// joinSorted prints a metric map as "k=v" pairs in key order.
+func joinSorted(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s=%.4g", k, m[k]))
+	}
+	return strings.Join(parts, " ")
 }
