@@ -3,11 +3,9 @@ package fsyncfs
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
+	"github.com/driftlab/driftlab/internal/embedetcd"
 	"os"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,48 +19,12 @@ import (
 // dataDir and its WAL in walDir.
 func startEtcd(t *testing.T, dataDir, walDir, logFile string) *embed.Etcd {
 	t.Helper()
-	var lastErr error
-	for range 3 {
-		cport, pport := freePort(t), freePort(t)
-		curl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cport)}
-		purl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(pport)}
-		cfg := embed.NewConfig()
-		cfg.Name = "fsyncfs-test"
-		cfg.Dir = dataDir
-		cfg.WalDir = walDir
-		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
-		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
-		cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-		cfg.Logger = "zap"
-		cfg.LogLevel = "error"
-		cfg.LogOutputs = []string{logFile}
-		e, err := embed.StartEtcd(cfg)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		select {
-		case <-e.Server.ReadyNotify():
-			return e
-		case err := <-e.Err():
-			e.Close()
-			t.Fatalf("etcd: %v", err)
-		case <-time.After(30 * time.Second):
-			e.Close()
-			t.Fatal("etcd not ready after 30s")
-		}
-	}
-	t.Fatalf("starting etcd: %v", lastErr)
-	return nil
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	e, _, err := embedetcd.Start(embedetcd.Options{Name: "fsyncfs-test", DataDir: dataDir, WALDir: walDir,
+		LogFile: logFile, LogLevel: "error", ReadyTimeout: 30 * time.Second})
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("starting etcd: %v", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return e
 }
 
 // walFsync returns the sum (seconds) and count of etcd's

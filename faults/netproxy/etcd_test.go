@@ -3,62 +3,27 @@ package netproxy
 import (
 	"context"
 	"encoding/binary"
-	"net"
-	"net/url"
+	"github.com/driftlab/driftlab/internal/embedetcd"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startEtcd starts an embedded etcd on 127.0.0.1 as sim/local does.
 func startEtcd(t testing.TB) (clientAddr string) {
 	t.Helper()
 	dir := t.TempDir()
-	var lastErr error
-	for range 3 {
-		curl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
-		purl := url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(freePort(t))}
-		ec := embed.NewConfig()
-		ec.Name = "netproxy"
-		ec.Dir = filepath.Join(dir, "data")
-		ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
-		ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
-		ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
-		ec.Logger = "zap"
-		ec.LogLevel = "error"
-		ec.LogOutputs = []string{filepath.Join(dir, "etcd.log")}
-		e, err := embed.StartEtcd(ec)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		t.Cleanup(e.Close)
-		select {
-		case <-e.Server.ReadyNotify():
-			return curl.Host
-		case err := <-e.Err():
-			t.Fatal(err)
-		case <-time.After(30 * time.Second):
-			t.Fatal("etcd not ready")
-		}
+	e, curl, err := embedetcd.Start(embedetcd.Options{Name: "netproxy", DataDir: filepath.Join(dir, "data"),
+		LogFile: filepath.Join(dir, "etcd.log"), LogLevel: "error", ReadyTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal(lastErr)
-	return ""
+	t.Cleanup(e.Close)
+	return curl.Host
 }
 
 // watchDelays puts n keys (each value the put's start time) directly into

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -18,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/driftlab/driftlab/internal/embedetcd"
 	"github.com/driftlab/driftlab/operator/config/crd"
 )
 
@@ -203,46 +203,36 @@ func (env *Env) startEtcd(ctx context.Context, cfg Config) error {
 		return err
 	}
 	env.dataDir = dataDir
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		cport, err1 := freePort()
-		pport, err2 := freePort()
-		if err := errors.Join(err1, err2); err != nil {
-			return err
-		}
-		curl := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(cport)}
-		purl := &url.URL{Scheme: "http", Host: "127.0.0.1:" + strconv.Itoa(pport)}
-		ec := embed.NewConfig()
-		ec.Name = "driftlab"
-		ec.Dir = filepath.Join(dataDir, "data")
-		ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*curl}, []url.URL{*curl}
-		ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*purl}, []url.URL{*purl}
-		ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
-		ec.Logger = "zap"
-		ec.LogLevel = "warn"
-		ec.LogOutputs = []string{filepath.Join(cfg.Dir, "etcd.log")}
-		ec.WalDir = cfg.WALDir
-		if cfg.MaxConcurrentStreams > 0 {
-			ec.MaxConcurrentStreams = cfg.MaxConcurrentStreams
-		}
-		e, err := embed.StartEtcd(ec)
-		if err != nil {
-			lastErr = err
-			continue // most likely a port taken between freePort and bind
-		}
-		env.Etcd, env.EtcdURL = e, curl
-		select {
-		case <-e.Server.ReadyNotify():
-			return nil
-		case err := <-e.Err():
-			return err
-		case <-time.After(cfg.StartTimeout):
-			return fmt.Errorf("etcd not ready after %s", cfg.StartTimeout)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	type started struct {
+		e   *embed.Etcd
+		u   *url.URL
+		err error
 	}
-	return lastErr
+	done := make(chan started, 1)
+	go func() {
+		e, u, err := embedetcd.Start(embedetcd.Options{
+			DataDir: filepath.Join(dataDir, "data"), WALDir: cfg.WALDir,
+			LogFile: filepath.Join(cfg.Dir, "etcd.log"), ReadyTimeout: cfg.StartTimeout,
+			Tweak: func(ec *embed.Config) {
+				if cfg.MaxConcurrentStreams > 0 {
+					ec.MaxConcurrentStreams = cfg.MaxConcurrentStreams
+				}
+			},
+		})
+		done <- started{e, u, err}
+	}()
+	select {
+	case r := <-done:
+		env.Etcd, env.EtcdURL = r.e, r.u
+		return r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.e != nil {
+				r.e.Close()
+			}
+		}()
+		return ctx.Err()
+	}
 }
 
 // EtcdClient returns an in-process etcd client (no network); close it after use.
