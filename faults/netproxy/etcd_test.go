@@ -132,7 +132,10 @@ func TestEtcdWatchThroughProxy(t *testing.T) {
 	if stalled < 3 {
 		t.Errorf("only %d of %d watch events delayed by at least MinRTO %v", stalled, n, m.MinRTO)
 	}
-	if d := mean(after); d > mean(base)+5*time.Millisecond {
-		t.Errorf("after Clear mean watch delay %v, baseline %v", d, mean(base))
+	// The median, not the mean: on a loaded machine a few late wake-ups move
+	// the mean by milliseconds without saying anything about the proxy.
+	if d := quantile(after, 0.5); d > quantile(base, 0.5)+5*time.Millisecond || mean(after) >= mean(faulty) {
+		t.Errorf("after Clear median watch delay %v (mean %v), baseline median %v, with the fault mean %v",
+			d, mean(after), quantile(base, 0.5), mean(faulty))
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/local"
+	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // Exit codes.
@@ -100,8 +102,8 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 			if backend == "" {
 				backend = s.Backend
 			}
-			if backend != "local" {
-				return &exitError{ExitUsage, fmt.Errorf("backend %q is not available in this version (available: local)", backend)}
+			if backend != "local" && backend != "virtual" {
+				return &exitError{ExitUsage, fmt.Errorf("backend %q is not available in this version (available: local, virtual)", backend)}
 			}
 			if out == "" {
 				out = filepath.Join("runs", fmt.Sprintf("%s-%s", s.Name, time.Now().Format("20060102-150405")))
@@ -112,8 +114,18 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 			if quiet {
 				progress = nil
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: running scenario %s (seed %d) on the local backend into %s\n", s.Name, s.Seed, out)
-			sum, err := local.Run(ctx, s, local.RunOptions{Dir: out, KubeAPIServer: apiserver, Progress: progress})
+			fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: running scenario %s (seed %d) on the %s backend into %s\n", s.Name, s.Seed, backend, out)
+			var sum *report.Summary
+			if backend == "virtual" {
+				res, verr := virtual.Run(s, virtual.Options{Dir: out})
+				err = verr
+				if res != nil {
+					sum = res.Summary
+					fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: %d events, %.1fs simulated\n", res.Events, res.SimTime.Seconds())
+				}
+			} else {
+				sum, err = local.Run(ctx, s, local.RunOptions{Dir: out, KubeAPIServer: apiserver, Progress: progress})
+			}
 			if sum != nil {
 				sum.Print(cmd.OutOrStdout())
 			}
@@ -129,7 +141,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "run directory (default runs/<scenario>-<time>)")
 	f.Uint64Var(&seed, "seed", 0, "override the scenario's seed")
-	f.StringVar(&backend, "backend", "", "backend: local (default: the scenario's)")
+	f.StringVar(&backend, "backend", "", "backend: local or virtual (default: the scenario's)")
 	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	return cmd

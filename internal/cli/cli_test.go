@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/driftlab/driftlab/sim/report"
 )
 
 func run(args ...string) (int, string, string) {
@@ -59,5 +61,37 @@ func TestOperatorHelpListsBugsAndCaches(t *testing.T) {
 func TestUnknownFlag(t *testing.T) {
 	if code, _, _ := run("run", "--nope", "baseline"); code != ExitUsage {
 		t.Fatalf("exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// The virtual backend through the CLI: the baseline passes, the same seed
+// gives the same trace hash, and a broken operator exits 1.
+func TestRunVirtual(t *testing.T) {
+	hash := func(dir string) string {
+		s, err := report.ReadSummary(filepath.Join(dir, "summary.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.TraceHash
+	}
+	a, b := t.TempDir(), t.TempDir()
+	for _, d := range []string{a, b} {
+		if code, out, stderr := run("run", "--backend", "virtual", "--out", d, "baseline"); code != ExitOK {
+			t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+		}
+	}
+	if ha, hb := hash(a), hash(b); ha == "" || ha != hb {
+		t.Fatalf("trace hashes %q and %q", ha, hb)
+	}
+	c := t.TempDir()
+	if code, _, _ := run("run", "--backend", "virtual", "--seed", "2", "--out", c, "baseline"); code != ExitOK || hash(c) == hash(a) {
+		t.Fatalf("seed 2: exit %d, hash %q (seed 1: %q)", code, hash(c), hash(a))
+	}
+	p := filepath.Join(t.TempDir(), "broken.yaml")
+	if err := os.WriteFile(p, []byte("name: broken\nbackend: virtual\noperator: {bugs: [freeze-status]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := run("run", "--out", t.TempDir(), p); code != ExitFailed || !strings.Contains(out, "drift-convergence  FAIL") {
+		t.Fatalf("broken operator on the virtual backend: exit %d\n%s", code, out)
 	}
 }

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -131,7 +133,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			return ctrl.Result{}, err
 		}
 	}
-	for ord, p := range present {
+	for _, ord := range slices.Sorted(maps.Keys(present)) { // in order: backends replay it
+		p := present[ord]
 		if ord < want || p.DeletionTimestamp != nil {
 			continue
 		}
@@ -266,14 +269,40 @@ func memberOf(p *corev1.Pod) statecache.Member {
 	return statecache.Member{Revision: rv, Ready: PodReady(p), Terminating: p.DeletionTimestamp != nil, Pod: p.Name}
 }
 
-func (r *Reconciler) recordClusterEvents() predicate.Funcs {
-	rec := func(op string, o client.Object) {
-		r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: key(o.GetNamespace(), o.GetName())})
+// OnClusterEvent is what the controller does when its informer reports a
+// KVCluster event (op is add, update or delete): it records the event. The
+// cluster itself is then queued. Backends that drive Reconcile themselves
+// (the virtual backend) call it instead of wiring a manager.
+func (r *Reconciler) OnClusterEvent(op string, o client.Object) {
+	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: key(o.GetNamespace(), o.GetName())})
+}
+
+// OnPodEvent is what the controller does when its informer reports a member
+// Pod event: it records the event, feeds the member cache (removing the
+// member on delete) and returns the cluster to queue; ok is false for a Pod
+// without the cluster label.
+func (r *Reconciler) OnPodEvent(op string, p *corev1.Pod) (cluster types.NamespacedName, ok bool) {
+	name, ok := p.Labels[kvv1.LabelCluster]
+	if !ok {
+		return types.NamespacedName{}, false
 	}
+	ck := key(p.Namespace, name)
+	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: key(p.Namespace, p.Name)})
+	if ord, ok := ordinal(p); ok {
+		if op == "delete" {
+			r.Cache.Remove(ck, ord)
+		} else {
+			r.Cache.Observe(ck, ord, memberOf(p))
+		}
+	}
+	return types.NamespacedName{Namespace: p.Namespace, Name: name}, true
+}
+
+func (r *Reconciler) recordClusterEvents() predicate.Funcs {
 	return predicate.Funcs{
-		CreateFunc:  func(e event.CreateEvent) bool { rec("add", e.Object); return true },
-		UpdateFunc:  func(e event.UpdateEvent) bool { rec("update", e.ObjectNew); return true },
-		DeleteFunc:  func(e event.DeleteEvent) bool { rec("delete", e.Object); return true },
+		CreateFunc:  func(e event.CreateEvent) bool { r.OnClusterEvent("add", e.Object); return true },
+		UpdateFunc:  func(e event.UpdateEvent) bool { r.OnClusterEvent("update", e.ObjectNew); return true },
+		DeleteFunc:  func(e event.DeleteEvent) bool { r.OnClusterEvent("delete", e.Object); return true },
 		GenericFunc: func(e event.GenericEvent) bool { return true },
 	}
 }
@@ -289,20 +318,9 @@ func (h *podHandler) handle(op string, o client.Object, q workqueue.TypedRateLim
 	if !ok {
 		return
 	}
-	cluster, ok := p.Labels[kvv1.LabelCluster]
-	if !ok {
-		return
+	if nn, ok := h.r.OnPodEvent(op, p); ok {
+		q.Add(reconcile.Request{NamespacedName: nn})
 	}
-	ck := key(p.Namespace, cluster)
-	h.r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: key(p.Namespace, p.Name)})
-	if ord, ok := ordinal(p); ok {
-		if op == "delete" {
-			h.r.Cache.Remove(ck, ord)
-		} else {
-			h.r.Cache.Observe(ck, ord, memberOf(p))
-		}
-	}
-	q.Add(reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: cluster}})
 }
 
 func (h *podHandler) Create(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {

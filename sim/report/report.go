@@ -51,6 +51,9 @@ type Summary struct {
 	DurationMs float64 `json:"duration_ms"`
 	// Dir is the run directory.
 	Dir string `json:"dir,omitempty"`
+	// TraceHash is the SHA-256 of the full event trace (virtual backend):
+	// the same seed and commit always give the same hash.
+	TraceHash string `json:"trace_hash,omitempty"`
 	// Error is set when the run itself failed (not an invariant).
 	Error string `json:"error,omitempty"`
 }
@@ -148,8 +151,13 @@ func (s *Summary) Print(w io.Writer) {
 			fmt.Fprintf(w, "      effect: %s\n", joinSorted(f.Effect))
 		}
 	}
-	fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms\n",
-		s.Startup.EtcdMs, s.Startup.APIServerMs, s.Startup.CRDsMs, s.Startup.OperatorMs)
+	if s.Startup != (Startup{}) {
+		fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms\n",
+			s.Startup.EtcdMs, s.Startup.APIServerMs, s.Startup.CRDsMs, s.Startup.OperatorMs)
+	}
+	if s.TraceHash != "" {
+		fmt.Fprintf(w, "  trace_hash: %s\n", s.TraceHash)
+	}
 	if len(s.Metrics) > 0 {
 		fmt.Fprintf(w, "  metrics: %s\n", joinSorted(s.Metrics))
 	}

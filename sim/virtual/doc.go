@@ -62,10 +62,9 @@
 //
 // # Known gaps against a real control plane
 //
-//   - The event handlers are a mirror of the controller's, not the
-//     controller's own: its Pod handler and KVCluster predicate are
-//     unexported and only reachable through controller-runtime's builder.
-//     A change to them must be repeated in operator.go.
+//   - The informer → handler → work-queue wiring is the model's; the
+//     handlers themselves are the controller's (Reconciler.OnPodEvent,
+//     Reconciler.OnClusterEvent).
 //   - Reconcile is atomic and sees the caches as they were when it started;
 //     a real reconcile can observe informer updates between its reads.
 //     All of a reconcile's writes are linearised in the store when it runs;
@@ -93,6 +92,8 @@
 //     close the gap.
 //   - Commit latency is one constant per write and the commit pipeline is
 //     FIFO without group commit; watch delivery delay is uniform and
-//     independent per event. Faults are not implemented yet: a scenario with
-//     faults is rejected.
+//     independent per event. Faults are not modelled yet: a scenario with
+//     faults runs without them, records a fault-skipped record for each, and
+//     fails the "faults" check of its summary, as a fault the local backend
+//     cannot run does.
 package virtual

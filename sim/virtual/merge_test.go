@@ -11,12 +11,14 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	sigsjson "sigs.k8s.io/json"
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 )
 
 // TestMergePatchIntoMatchesRFC7386 checks the typed merge against the
-// reference: encode, evanphx/json-patch MergePatch, decode.
+// reference: encode, evanphx/json-patch MergePatch, decode (case-sensitively,
+// as kube-apiserver does).
 func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
 	ts := metav1.NewTime(Epoch.Add(3 * time.Second))
 	base := &kvv1.KVCluster{
@@ -50,6 +52,9 @@ func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
 		`{"status":null}`,
 		`{"metadata":{"resourceVersion":"6"}}`,
 		`{"unknown":{"x":1}}`,
+		` { "metadata" : { "annotations" : { "we\"ird\\key" : "va}l,ue\"]" , "b" : null } } , "spec" : { "replicas" : 4 } } `,
+		`{"metadata":{"annotations":{"a":"x"},"annotations":{"b":"y"}}}`,
+		`{"metadata":{"labels":{"k":"[{\"}"}},"status":{"conditions":[{"type":"Ready","status":"True","lastTransitionTime":"2026-01-01T00:00:05Z","reason":"R","message":"m{]"}]}}`,
 		string(mergeFrom),
 		string(dropAnn),
 	} {
@@ -59,7 +64,7 @@ func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
 			t.Fatalf("%s: %v", patch, err)
 		}
 		want := &kvv1.KVCluster{}
-		if err := json.Unmarshal(merged, want); err != nil {
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(merged, want); err != nil {
 			t.Fatal(err)
 		}
 		got := base.DeepCopy()
@@ -86,4 +91,44 @@ func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
 	if !equality.Semantic.DeepEqual(got, want) {
 		t.Errorf("pod patch: got %+v want %+v", got, want)
 	}
+}
+
+// FuzzMergePatchInto compares the typed merge with the reference on
+// arbitrary patches: when both accept a patch, the results must agree.
+func FuzzMergePatchInto(f *testing.F) {
+	for _, p := range []string{
+		`{"spec":{"replicas":5}}`,
+		`{"metadata":{"annotations":{"a":null,"c":"3"}}}`,
+		`{"metadata":{"labels":{"x":"y"}},"status":{"conditions":[]}}`,
+		`{"status":{"readyReplicas":2,"conditions":[{"type":"Ready","status":"True"}]}}`,
+		`{"metadata":{"ownerReferences":[{"name":"o","uid":"u","kind":"K","apiVersion":"v1"}]}}`,
+		`{"metadata":{"00aaaa":{"0":"0"}},"stAtus":{"Conditions":[]}}`, // field names are case-sensitive
+	} {
+		f.Add(p)
+	}
+	base := &kvv1.KVCluster{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "kv-0", ResourceVersion: "7", Annotations: map[string]string{"a": "1"}, Labels: map[string]string{"l": "v"}},
+		Spec:       kvv1.KVClusterSpec{Replicas: 3},
+		Status:     kvv1.KVClusterStatus{ReadyReplicas: 1, Conditions: []metav1.Condition{{Type: "Ready", Status: "False"}}},
+	}
+	orig, _ := json.Marshal(base)
+	f.Fuzz(func(t *testing.T, patch string) {
+		merged, err := jsonpatch.MergePatch(orig, []byte(patch))
+		if err != nil {
+			return
+		}
+		want := &kvv1.KVCluster{}
+		if sigsjson.UnmarshalCaseSensitivePreserveInts(merged, want) != nil {
+			return
+		}
+		got := base.DeepCopy()
+		if err := mergePatchInto(got, []byte(patch)); err != nil {
+			return // stricter than the reference on ill-typed patches is fine
+		}
+		if !equality.Semantic.DeepEqual(got, want) {
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			t.Fatalf("patch %s:\n got %s\nwant %s", patch, g, w)
+		}
+	})
 }

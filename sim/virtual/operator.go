@@ -14,7 +14,6 @@ import (
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/operator/controller"
-	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/sim/history"
 )
 
@@ -184,36 +183,19 @@ func (s operatorSink) Emit(r history.Record) {
 	s.o.w.record(r)
 }
 
-// onCluster mirrors the controller's For(KVCluster) wiring: its predicate
-// records the event, then EnqueueRequestForObject queues the cluster.
-// (The controller's predicate and Pod handler are unexported; see doc.go.)
+// onCluster runs the controller's own KVCluster event handling, then
+// queues the cluster, as EnqueueRequestForObject does.
 func (o *operatorModel) onCluster(op string, obj client.Object) {
-	ck := obj.GetNamespace() + "/" + obj.GetName()
-	o.w.record(history.Record{T: o.w.k.now, Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: ck})
-	o.enqueue(ck)
+	o.rec.OnClusterEvent(op, obj)
+	o.enqueue(obj.GetNamespace() + "/" + obj.GetName())
 }
 
-// onPod mirrors the controller's podHandler: record the event, feed the
-// member cache, queue the Pod's cluster.
+// onPod runs the controller's own Pod event handling (record, feed the
+// member cache) and queues the Pod's cluster.
 func (o *operatorModel) onPod(op string, obj client.Object) {
-	p := obj.(*corev1.Pod)
-	cluster, ok := p.Labels[kvv1.LabelCluster]
-	if !ok {
-		return
+	if nn, ok := o.rec.OnPodEvent(op, obj.(*corev1.Pod)); ok {
+		o.enqueue(nn.String())
 	}
-	ck := p.Namespace + "/" + cluster
-	o.w.record(history.Record{T: o.w.k.now, Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: p.Namespace + "/" + p.Name})
-	if s, ok := p.Labels[kvv1.LabelOrdinal]; ok {
-		if ord, err := strconv.Atoi(s); err == nil && ord >= 0 {
-			if op == "delete" {
-				o.rec.Cache.Remove(ck, ord)
-			} else {
-				rv, _ := strconv.ParseUint(p.ResourceVersion, 10, 64)
-				o.rec.Cache.Observe(ck, ord, memberOf(p, rv))
-			}
-		}
-	}
-	o.enqueue(ck)
 }
 
 func (o *operatorModel) enqueue(key string) {
@@ -283,9 +265,4 @@ func (o *operatorModel) finish(key string, res reconcile.Result, err error) {
 
 func (o *operatorModel) addAfter(key string, d time.Duration) {
 	o.w.k.after(d, func() { o.enqueue(key) })
-}
-
-// memberOf mirrors the controller's conversion of a Pod to a cache record.
-func memberOf(p *corev1.Pod, rv uint64) statecache.Member {
-	return statecache.Member{Revision: rv, Ready: controller.PodReady(p), Terminating: p.DeletionTimestamp != nil, Pod: p.Name}
 }

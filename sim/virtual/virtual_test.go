@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/scenarios"
@@ -229,5 +230,63 @@ func TestRunDirReplays(t *testing.T) {
 	h, err := os.ReadFile(filepath.Join(dir, "trace.sha256"))
 	if err != nil || strings.TrimSpace(string(h)) != res.TraceHash {
 		t.Fatalf("trace.sha256: %q, %v; want %s", h, err, res.TraceHash)
+	}
+}
+
+func TestEventBudgetIsAnError(t *testing.T) {
+	_, err := Run(baseline(t, 1), Options{MaxEvents: 100})
+	if err == nil || !strings.Contains(err.Error(), "event budget") {
+		t.Fatalf("run with a 100-event budget: %v, want an event budget error", err)
+	}
+}
+
+// TestSlowerControlPlaneStillDeterministic: the model's knobs change the
+// history, and each setting is deterministic on its own.
+func TestSlowerControlPlaneStillDeterministic(t *testing.T) {
+	slow := Options{CommitLatency: 20 * time.Millisecond, DeliveryMin: 5 * time.Millisecond, DeliveryMax: 50 * time.Millisecond, ReconcileTime: 5 * time.Millisecond}
+	a, err := Run(baseline(t, 5), slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Run(baseline(t, 5), slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.TraceHash != b.TraceHash {
+		t.Fatalf("slow control plane, seed 5: %s vs %s", a.TraceHash, b.TraceHash)
+	}
+	if a.TraceHash == run(t, baseline(t, 5)).TraceHash {
+		t.Fatal("the slow control plane gave the same history as the default one")
+	}
+	if f := a.Outcome.FirstFailure(); f != nil {
+		t.Logf("slow control plane, seed 5: %s fails: %s", f.Name, f.Detail)
+	}
+	t.Logf("slow control plane, seed 5: latency p99 %.1fms, converged after %v", a.Outcome.Latency.P99, a.Outcome.ConvergedAfter)
+}
+
+// TestFaultsAreReportedSkipped: a scenario with faults runs without them,
+// says so in the history and the summary, and fails the "faults" check
+// instead of passing as if the faults had been injected.
+func TestFaultsAreReportedSkipped(t *testing.T) {
+	s, err := scenarios.Builtin("wal-fsync-delay")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := run(t, s)
+	if res.Summary.Passed {
+		t.Fatal("a run whose faults were skipped passed")
+	}
+	if len(res.Summary.Faults) != len(s.Faults) || res.Summary.Faults[0].Skipped == "" {
+		t.Fatalf("summary faults: %+v", res.Summary.Faults)
+	}
+	last := res.Summary.Invariants[len(res.Summary.Invariants)-1]
+	if last.Name != "faults" || last.Passed {
+		t.Fatalf("last check: %+v, want a failing faults check", last)
+	}
+	if !hasKind(res.Records, history.KindFaultSkipped) {
+		t.Fatal("no fault-skipped record")
+	}
+	if f := res.Outcome.FirstFailure(); f != nil {
+		t.Errorf("without its faults the scenario fails %s: %s", f.Name, f.Detail)
 	}
 }

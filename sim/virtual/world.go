@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"hash"
+	"sort"
 	"strconv"
 	"time"
 
@@ -368,6 +369,18 @@ func (t *traceHasher) add(r *history.Record) {
 	num(r.RV)
 	str(r.Err)
 	str(r.Detail)
+	if len(r.Metrics) > 0 {
+		keys := make([]string, 0, len(r.Metrics))
+		for k := range r.Metrics {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			str(k)
+			b = strconv.AppendFloat(b, r.Metrics[k], 'g', -1, 64)
+			b = append(b, ';')
+		}
+	}
 	b = append(b, '\n')
 	t.h.Write(b)
 	t.buf = b
