@@ -52,6 +52,10 @@ type Operator struct {
 	Cache string `yaml:"cache" json:"cache"`
 	// Bugs switches on seeded bugs by name (off by default).
 	Bugs []string `yaml:"bugs" json:"bugs,omitempty"`
+	// GOMAXPROCS limits the operator process's Go runtime to this many
+	// threads running Go code, as a CPU limit of that many cores does in a
+	// cluster; 0 keeps Go's default.
+	GOMAXPROCS int `yaml:"gomaxprocs" json:"gomaxprocs,omitempty"`
 }
 
 // Kubelet configures the simulated kubelet.
@@ -285,6 +289,9 @@ func (s *Scenario) validate() error {
 		if err := oneOf(fmt.Sprintf("operator.bugs[%d]", i), b, bugs.Names()); err != nil {
 			return err
 		}
+	}
+	if s.Operator.GOMAXPROCS < 0 || s.Operator.GOMAXPROCS > 256 {
+		return fieldErr("operator.gomaxprocs", "must be within 0..256, got %d", s.Operator.GOMAXPROCS)
 	}
 	rd := s.Kubelet.ReadyDelay
 	if err := oneOf("kubelet.readyDelay.distribution", rd.Distribution, Distributions); err != nil {

@@ -43,8 +43,9 @@ func (p *operatorProc) Send(cmd any) error {
 	return err
 }
 
-// startOperator starts argv plus args. Every record it prints is added to rec.
-func startOperator(argv, args []string, logPath string, rec *history.Recorder) (*operatorProc, error) {
+// startOperator starts argv plus args, with env added to the environment.
+// Every record it prints is added to rec.
+func startOperator(argv, args, env []string, logPath string, rec *history.Recorder) (*operatorProc, error) {
 	if len(argv) == 0 {
 		self, err := os.Executable()
 		if err != nil {
@@ -58,7 +59,7 @@ func startOperator(argv, args []string, logPath string, rec *history.Recorder) (
 	}
 	cmd := exec.Command(argv[0], append(append([]string{}, argv[1:]...), args...)...)
 	cmd.Stderr = logf
-	cmd.Env = append(os.Environ(), "DRIFTLAB_OPERATOR_CHILD=1")
+	cmd.Env = append(append(os.Environ(), "DRIFTLAB_OPERATOR_CHILD=1"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the harness
 	out, err := cmd.StdoutPipe()
 	if err != nil {

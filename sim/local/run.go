@@ -217,7 +217,11 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		args = append(args, "--bug", b)
 	}
 	t0 := time.Now()
-	op, err = startOperator(o.OperatorCommand, args, filepath.Join(o.Dir, "operator.log"), rec)
+	var opEnv []string
+	if n := s.Operator.GOMAXPROCS; n > 0 {
+		opEnv = append(opEnv, "GOMAXPROCS="+strconv.Itoa(n))
+	}
+	op, err = startOperator(o.OperatorCommand, args, opEnv, filepath.Join(o.Dir, "operator.log"), rec)
 	if err != nil {
 		return sum, err
 	}
