@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/operator/controller"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/workload"
@@ -138,21 +139,7 @@ func (k *Kubelet) cancel(uid types.UID) {
 }
 
 func (k *Kubelet) markReady(ctx context.Context, ns, name string, uid types.UID) {
-	now := metav1.Now()
-	st := corev1.PodStatus{
-		Phase:     corev1.PodRunning,
-		StartTime: &now,
-		Conditions: []corev1.PodCondition{
-			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-		},
-		ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "kv", Image: "registry.local/driftlab/kv-member:sim", Ready: true,
-			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-		}},
-	}
+	st := ReadyStatus(metav1.Now())
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var p *corev1.Pod
@@ -185,4 +172,23 @@ func isReady(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// ReadyStatus is the status the simulated kubelet writes for a member Pod
+// that came up at now: Running, every condition True, its container ready.
+func ReadyStatus(now metav1.Time) corev1.PodStatus {
+	return corev1.PodStatus{
+		Phase:     corev1.PodRunning,
+		StartTime: &now,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		},
+		ContainerStatuses: []corev1.ContainerStatus{{
+			Name: "kv", Image: controller.MemberImage, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		}},
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/driftlab/driftlab/sim/truth"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,7 +131,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 
 	// Commit subscribers, in this order at every commit: truth first (it
 	// also checks convergence), then the watches.
-	tr := &truthRecorder{w: w, pods: map[string]podTruth{}, kvs: map[string]clusterTruth{}}
+	tr := &truthRecorder{w: w, tracker: truth.NewTracker()}
 	w.store.subs = append(w.store.subs, tr.onCommit)
 	kl := &kubeletModel{w: w, sampler: kubelet.Sampler{Dist: s.Kubelet.ReadyDelay, Seed: s.Seed},
 		delay: w.deliveryDelay("watch/kubelet/pods"), known: map[string]bool{}, seen: map[string]int{}, pending: map[types.UID]bool{}}

@@ -3,13 +3,13 @@ package virtual
 import (
 	"context"
 	"crypto/sha256"
+	"github.com/driftlab/driftlab/sim/truth"
 	"hash"
 	"sort"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
@@ -69,99 +69,35 @@ func (w *world) deliveryDelay(stream string) func() time.Duration {
 
 // ---- truth ---------------------------------------------------------------
 
-// truthRecorder turns commits into truth records, exactly as the local
-// backend's etcd watcher does (sim/local/truth.go), at commit time.
+// truthRecorder turns commits into truth records at commit time, by the
+// rules every backend shares (sim/truth).
 type truthRecorder struct {
-	w    *world
-	pods map[string]podTruth
-	kvs  map[string]clusterTruth
-}
-
-type podTruth struct {
-	cluster string
-	ready   bool
-}
-
-type clusterTruth struct {
-	generation int64
-	replicas   int32
-	ready      int32
-	observed   int64
-	condition  string
-	hasStatus  bool
+	w       *world
+	tracker *truth.Tracker
 }
 
 func (t *truthRecorder) onCommit(c commit) {
+	var recs []history.Record
+	nn := c.key.nn()
 	switch c.key.kind {
 	case kindPod:
-		t.pod(c)
+		p, _ := c.obj.(*corev1.Pod)
+		if c.deleted {
+			p = nil
+		}
+		recs = t.tracker.Pod(nn, p, c.rev)
 	case kindCluster:
-		t.cluster(c)
+		kv, _ := c.obj.(*kvv1.KVCluster)
+		if c.deleted {
+			kv = nil
+		}
+		recs = t.tracker.Cluster(nn, kv, c.rev)
+	}
+	for _, r := range recs {
+		r.T = t.w.k.now
+		t.w.record(r)
 	}
 	t.w.checkConverged()
-}
-
-func (t *truthRecorder) pod(c commit) {
-	nn := c.key.nn()
-	now := t.w.k.now
-	if c.deleted {
-		if prev, ok := t.pods[nn]; ok {
-			t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindPodDeleted, Pod: nn, Cluster: prev.cluster, RV: c.rev})
-			delete(t.pods, nn)
-		}
-		return
-	}
-	p := c.obj.(*corev1.Pod)
-	cluster, ok := p.Labels[kvv1.LabelCluster]
-	if !ok {
-		return
-	}
-	st := podTruth{cluster: p.Namespace + "/" + cluster, ready: controller.PodReady(p) && p.DeletionTimestamp == nil}
-	prev, seen := t.pods[nn]
-	t.pods[nn] = st
-	base := history.Record{T: now, Source: history.SourceTruth, Pod: nn, Cluster: st.cluster, RV: c.rev}
-	if !seen {
-		r := base
-		r.Kind = history.KindPodCreated
-		t.w.record(r)
-	}
-	if st.ready != prev.ready {
-		r := base
-		r.Kind = history.KindPodUnready
-		if st.ready {
-			r.Kind = history.KindPodReady
-		}
-		t.w.record(r)
-	}
-}
-
-func (t *truthRecorder) cluster(c commit) {
-	nn := c.key.nn()
-	now := t.w.k.now
-	if c.deleted {
-		delete(t.kvs, nn)
-		t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindClusterDeleted, Cluster: nn, RV: c.rev})
-		return
-	}
-	kv := c.obj.(*kvv1.KVCluster)
-	st := clusterTruth{generation: kv.Generation, replicas: kv.Spec.Replicas}
-	if cond := meta.FindStatusCondition(kv.Status.Conditions, kvv1.ConditionReady); cond != nil || kv.Status.ObservedGeneration != 0 {
-		st.hasStatus = true
-		st.ready, st.observed = kv.Status.ReadyReplicas, kv.Status.ObservedGeneration
-		if cond != nil {
-			st.condition = string(cond.Status)
-		}
-	}
-	prev, seen := t.kvs[nn]
-	t.kvs[nn] = st
-	if !seen || prev.generation != st.generation || prev.replicas != st.replicas {
-		t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindClusterSpec, Cluster: nn,
-			Generation: st.generation, Replicas: history.Int32(st.replicas), RV: c.rev})
-	}
-	if st.hasStatus && (!prev.hasStatus || prev.ready != st.ready || prev.observed != st.observed || prev.condition != st.condition) {
-		t.w.record(history.Record{T: now, Source: history.SourceTruth, Kind: history.KindClusterStatus, Cluster: nn,
-			Ready: history.Int32(st.ready), ObservedGeneration: st.observed, Condition: st.condition, RV: c.rev})
-	}
 }
 
 // ---- kubelet -------------------------------------------------------------
@@ -226,20 +162,7 @@ func (kl *kubeletModel) deliver(c commit) {
 
 func (kl *kubeletModel) markReady(key objKey, uid types.UID) {
 	now := metav1.NewTime(Epoch.Add(kl.w.k.now))
-	st := corev1.PodStatus{
-		Phase:     corev1.PodRunning,
-		StartTime: &now,
-		Conditions: []corev1.PodCondition{
-			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-		},
-		ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "kv", Image: controller.MemberImage, Ready: true,
-			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-		}},
-	}
+	st := kubelet.ReadyStatus(now)
 	done, err := kl.w.store.updatePodStatus(kl.w.k.now, key, uid, st)
 	if err != nil {
 		return // gone or replaced: nothing to report
