@@ -1,0 +1,57 @@
+package sweep
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/scenarios"
+)
+
+func TestShardsSplitTheSeedSpace(t *testing.T) {
+	if _, _, err := ParseShard("3/3"); err == nil {
+		t.Fatal("3/3 accepted")
+	}
+	if i, n, err := ParseShard("2/8"); err != nil || i != 2 || n != 8 {
+		t.Fatalf("ParseShard(2/8) = %d, %d, %v", i, n, err)
+	}
+	s, _ := scenarios.Builtin("baseline")
+	s.Operator.Bugs = []string{bugs.FreezeStatus} // every seed fails: failures list the seeds run
+	seen := map[uint64]int{}
+	for shard := 0; shard < 3; shard++ {
+		r := Run(s, Options{Seeds: 10, Shard: shard, Shards: 3, Workers: 2})
+		for _, f := range r.Failures {
+			seen[f.Seed]++
+		}
+	}
+	if len(seen) != 10 {
+		t.Fatalf("3 shards covered %d of 10 seeds: %v", len(seen), seen)
+	}
+	for seed, n := range seen {
+		if n != 1 {
+			t.Fatalf("seed %d ran in %d shards", seed, n)
+		}
+	}
+}
+
+func TestSweepFindsBrokenOperatorWithReplayCommand(t *testing.T) {
+	s, _ := scenarios.Builtin("baseline")
+	clean := Run(s, Options{Seeds: 40})
+	if len(clean.Failures) != 0 {
+		t.Fatalf("clean operator failed: %+v", clean.Failures[0])
+	}
+	s.Operator.Bugs = []string{bugs.FreezeStatus}
+	var bar bytes.Buffer
+	r := Run(s, Options{Seeds: 20, Progress: &bar, Scenario: "broken.yaml"})
+	if len(r.Failures) == 0 {
+		t.Fatal("freeze-status not caught in 20 seeds")
+	}
+	f := r.Failures[0]
+	if f.Command != "driftlab run --backend virtual --seed 1 broken.yaml" || f.Invariants[0] != "drift-convergence" {
+		t.Fatalf("failure %+v", f)
+	}
+	if !strings.Contains(bar.String(), "20/20 seeds") {
+		t.Fatalf("progress bar did not finish: %q", bar.String())
+	}
+}
