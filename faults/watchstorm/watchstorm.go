@@ -32,6 +32,10 @@ type Config struct {
 	// StartRev is the revision watchers start from; it should be old, with
 	// much history after it (see Preload).
 	StartRev int64
+	// Period is how long each watcher lives before it is re-created; the
+	// churn rate is Clients*Watchers/Period. Default 100ms, etcd's sync
+	// interval.
+	Period time.Duration
 }
 
 // Stats counts what a storm did.
@@ -99,6 +103,9 @@ func Start(cfg Config) (*Storm, error) {
 	if cfg.StartRev < 1 {
 		cfg.StartRev = 1
 	}
+	if cfg.Period <= 0 {
+		cfg.Period = 100 * time.Millisecond
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Storm{cancel: cancel}
 	for i := 0; i < cfg.Clients; i++ {
@@ -110,7 +117,7 @@ func Start(cfg Config) (*Storm, error) {
 		s.clients = append(s.clients, c)
 		for w := 0; w < cfg.Watchers; w++ {
 			s.wg.Add(1)
-			go s.churn(ctx, c, cfg.StartRev)
+			go s.churn(ctx, c, cfg.StartRev, cfg.Period)
 		}
 	}
 	if cfg.SlowConsumers > 0 {
@@ -122,22 +129,28 @@ func Start(cfg Config) (*Storm, error) {
 	return s, nil
 }
 
-// churn re-creates one watcher from startRev over and over: each is
-// cancelled once etcd has served its first response (it had to replay
-// history to do so), so etcd always has unsynced watchers to catch up.
-func (s *Storm) churn(ctx context.Context, c *clientv3.Client, startRev int64) {
+// churn re-creates one watcher from startRev every period: a fixed churn
+// rate, so that etcd's cost (re-reading the history after startRev for
+// every unsynced watcher) grows with the history, not with how fast etcd
+// happens to answer.
+func (s *Storm) churn(ctx context.Context, c *clientv3.Client, startRev int64, period time.Duration) {
 	defer s.wg.Done()
+	t := time.NewTicker(period)
+	defer t.Stop()
 	for ctx.Err() == nil {
 		wctx, cancel := context.WithCancel(ctx)
 		wch := c.Watch(wctx, Prefix, clientv3.WithPrefix(), clientv3.WithRev(startRev))
+		s.wg.Add(1)
+		go func() { // read what etcd sends, as a client does, until cancelled
+			defer s.wg.Done()
+			for range wch {
+			}
+		}()
 		select {
-		case <-wch:
+		case <-t.C:
 		case <-ctx.Done():
-		case <-time.After(2 * time.Second):
 		}
 		cancel()
-		for range wch { //nolint:revive // drain until closed
-		}
 		s.rewatches.Add(1)
 	}
 }
