@@ -86,8 +86,11 @@ func TestFaultWALFsyncDelay(t *testing.T) {
 	if e["fsyncs_delayed"] == 0 || injected < 99 {
 		t.Fatalf("the delay was not injected: %v", e)
 	}
-	if measured-before < injected*0.95 {
-		t.Errorf("etcd's WAL fsync rose by %.2fms, less than the %.2fms injected", measured-before, injected)
+	// Inside the window each fsync is the injected delay plus the real one;
+	// "before" (since etcd started) is only the real one, and on a busy disk
+	// it varies by milliseconds, so the check is against the injected delay.
+	if measured < injected*0.98 || measured < 10*before {
+		t.Errorf("etcd's WAL fsync mean %.2fms in the window: not the %.2fms injected on top of %.2fms", measured, injected, before)
 	}
 	if diff := math.Abs(measured - injected); diff > math.Max(2, 0.05*injected)+before {
 		t.Errorf("measured %.2fms vs injected %.2fms: off by more than 5%% or 2ms", measured, injected)
