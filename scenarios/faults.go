@@ -236,6 +236,21 @@ func (f *Fault) Window() (start, end time.Duration) {
 	return f.Start.Duration, f.Start.Duration + f.Duration.Duration
 }
 
+// Describe says when the fault is on, for summaries: "wal-fsync-delay from
+// 5s for 10s", "gc-assist-pressure after operation 7 until the workload ends".
+func (f *Fault) Describe() string {
+	when := fmt.Sprintf("from %s", f.Start)
+	if f.AfterOps > 0 {
+		when = fmt.Sprintf("after operation %d", f.AfterOps)
+	}
+	if f.Duration.Duration > 0 {
+		when += fmt.Sprintf(" for %s", f.Duration)
+	} else {
+		when += " until the workload ends"
+	}
+	return f.Type + " " + when
+}
+
 // setParams lists the YAML names of the non-zero fields of f.
 func (f *Fault) setParams() []string {
 	v := reflect.ValueOf(f).Elem()

@@ -2,9 +2,7 @@ package local
 
 import (
 	"context"
-	"fmt"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -221,25 +219,11 @@ func (s *scheduler) outcome(i int) (faultOutcome, bool) {
 	return *o, true
 }
 
-func describe(spec scenarios.Fault) string {
-	st, end := spec.Window()
-	when := fmt.Sprintf("from %s", st)
-	if spec.AfterOps > 0 {
-		when = fmt.Sprintf("after operation %d", spec.AfterOps)
-	}
-	if end > 0 {
-		when += fmt.Sprintf(" for %s", spec.Duration)
-	} else {
-		when += " until the workload ends"
-	}
-	return spec.Type + " " + when
-}
-
 // faultResults turns the schedule's outcome into the summary's fault list.
 func faultResults(specs []scenarios.Fault, skipped map[int]string, s *scheduler, out *invariant.Outcome, recs []history.Record) []report.FaultResult {
 	res := make([]report.FaultResult, len(specs))
 	for i, spec := range specs {
-		r := report.FaultResult{Index: i, Type: spec.Type, Schedule: describe(spec)}
+		r := report.FaultResult{Index: i, Type: spec.Type, Schedule: spec.Describe()}
 		if reason, ok := skipped[i]; ok {
 			r.Skipped = reason
 		} else if s == nil {
@@ -301,30 +285,6 @@ func addRuntimeEffect(r *report.FaultResult, recs []history.Record, i int) {
 	r.Effect["sched_latency_max_ms"] = during["sched_latency_max_seconds"] * 1000
 	r.Effect["sched_slow_per_s_before"] = perSec(before, "sched_slow_events")
 	r.Effect["sched_slow_per_s"] = perSec(during, "sched_slow_events")
-}
-
-// faultsInvariant fails when a fault could not run: a skipped or broken
-// fault never counts as a pass.
-func faultsInvariant(fs []report.FaultResult) invariant.Result {
-	r := invariant.Result{Name: "faults", Passed: true}
-	var bad []string
-	for _, f := range fs {
-		switch {
-		case f.Skipped != "":
-			bad = append(bad, fmt.Sprintf("%s skipped: %s", f.Type, f.Skipped))
-		case f.Error != "":
-			bad = append(bad, fmt.Sprintf("%s failed: %s", f.Type, f.Error))
-		}
-	}
-	switch {
-	case len(bad) > 0:
-		r.Passed, r.Detail = false, strings.Join(bad, "; ")
-	case len(fs) == 0:
-		r.Detail = "no faults in this scenario"
-	default:
-		r.Detail = fmt.Sprintf("%d fault windows injected", len(fs))
-	}
-	return r
 }
 
 // keyMetrics sums up the metrics sampled during a run (workload start to

@@ -19,11 +19,11 @@ func TestSkippedFaultFailsTheRun(t *testing.T) {
 	if res[0].Skipped != "no /dev/fuse" {
 		t.Fatalf("skip reason lost: %+v", res[0])
 	}
-	r := faultsInvariant(res)
+	r := report.FaultsCheck(res)
 	if r.Passed || !strings.Contains(r.Detail, "wal-fsync-delay skipped: no /dev/fuse") {
 		t.Fatalf("faults check passed with a skipped fault: %+v", r)
 	}
-	if r := faultsInvariant(nil); !r.Passed {
+	if r := report.FaultsCheck(nil); !r.Passed {
 		t.Fatalf("no faults must pass: %+v", r)
 	}
 }
@@ -42,11 +42,11 @@ func TestRuntimeEffectFromSamples(t *testing.T) {
 
 func TestDescribeSchedule(t *testing.T) {
 	f := scenarios.Fault{Type: "x", Start: scenarios.Duration{Duration: 2 * time.Second}, Duration: scenarios.Duration{Duration: 3 * time.Second}}
-	if got := describe(f); got != "x from 2s for 3s" {
+	if got := f.Describe(); got != "x from 2s for 3s" {
 		t.Fatalf("describe: %q", got)
 	}
 	f = scenarios.Fault{Type: "x", AfterOps: 7}
-	if got := describe(f); got != "x after operation 7 until the workload ends" {
+	if got := f.Describe(); got != "x after operation 7 until the workload ends" {
 		t.Fatalf("describe: %q", got)
 	}
 }

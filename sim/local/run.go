@@ -155,7 +155,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		records := rec.Records()
 		out := invariant.Check(records, s.Invariants)
 		sum.Faults = faultResults(s.Faults, skipped, sched, out, records)
-		sum.Invariants = append(out.Results, faultsInvariant(sum.Faults))
+		sum.Invariants = append(out.Results, report.FaultsCheck(sum.Faults))
 		sum.Latency = out.Latency
 		sum.LatencyOutside = out.Outside
 		sum.Metrics = keyMetrics(records)

@@ -74,6 +74,31 @@ type FaultResult struct {
 	Effect map[string]float64 `json:"effect,omitempty"`
 }
 
+// FaultsCheck is the "faults" check every backend adds to its invariants:
+// a fault that was skipped or failed fails the run, so a scenario never
+// passes without the faults it asked for.
+func FaultsCheck(fs []FaultResult) invariant.Result {
+	r := invariant.Result{Name: "faults", Passed: true}
+	var bad []string
+	for _, f := range fs {
+		switch {
+		case f.Skipped != "":
+			bad = append(bad, fmt.Sprintf("%s skipped: %s", f.Type, f.Skipped))
+		case f.Error != "":
+			bad = append(bad, fmt.Sprintf("%s failed: %s", f.Type, f.Error))
+		}
+	}
+	switch {
+	case len(bad) > 0:
+		r.Passed, r.Detail = false, strings.Join(bad, "; ")
+	case len(fs) == 0:
+		r.Detail = "no faults in this scenario"
+	default:
+		r.Detail = fmt.Sprintf("%d fault windows injected", len(fs))
+	}
+	return r
+}
+
 // Ms converts a duration to fractional milliseconds.
 func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 

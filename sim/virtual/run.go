@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -164,7 +163,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
 		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: skippedFaults(s.Faults),
 		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: counts(res.Records)}
-	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), faultsCheck(sum.Faults))
+	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
 	for _, r := range sum.Invariants {
 		sum.Passed = sum.Passed && r.Passed
@@ -188,37 +187,9 @@ const FaultSkipReason = "faults are not modelled on the virtual backend yet"
 func skippedFaults(specs []scenarios.Fault) []report.FaultResult {
 	out := make([]report.FaultResult, len(specs))
 	for i, f := range specs {
-		when := fmt.Sprintf("from %s", f.Start)
-		if f.AfterOps > 0 {
-			when = fmt.Sprintf("after operation %d", f.AfterOps)
-		}
-		if f.Duration.Duration > 0 {
-			when += fmt.Sprintf(" for %s", f.Duration)
-		} else {
-			when += " until the workload ends"
-		}
-		out[i] = report.FaultResult{Index: i, Type: f.Type, Schedule: f.Type + " " + when, Skipped: FaultSkipReason}
+		out[i] = report.FaultResult{Index: i, Type: f.Type, Schedule: f.Describe(), Skipped: FaultSkipReason}
 	}
 	return out
-}
-
-// faultsCheck is the local backend's "faults" check: a skipped or failed
-// fault fails the run rather than letting it pass without the fault.
-func faultsCheck(fs []report.FaultResult) invariant.Result {
-	r := invariant.Result{Name: "faults", Passed: true, Detail: "no faults in this scenario"}
-	var bad []string
-	for _, f := range fs {
-		switch {
-		case f.Skipped != "":
-			bad = append(bad, fmt.Sprintf("%s skipped: %s", f.Type, f.Skipped))
-		case f.Error != "":
-			bad = append(bad, fmt.Sprintf("%s failed: %s", f.Type, f.Error))
-		}
-	}
-	if len(bad) > 0 {
-		r.Passed, r.Detail = false, strings.Join(bad, "; ")
-	}
-	return r
 }
 
 // sortByTime orders records by T in place, keeping the order of records of
