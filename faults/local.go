@@ -12,6 +12,7 @@ import (
 	"github.com/driftlab/driftlab/faults/fsyncfs"
 	"github.com/driftlab/driftlab/faults/netproxy"
 	"github.com/driftlab/driftlab/faults/watchstorm"
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
@@ -25,7 +26,7 @@ type base struct {
 func (b *base) Spec() scenarios.Fault      { return b.spec }
 func (b *base) Effect() map[string]float64 { return b.effect }
 
-// histMean reads the mean of an etcd histogram between two readings.
+// histReading is a reading of an etcd histogram: its sum and count.
 type histReading struct {
 	sum   float64
 	count uint64
@@ -257,14 +258,6 @@ func (f *watcherExhaustion) Stop(context.Context) error {
 
 // --- gc-assist-pressure ----------------------------------------------------
 
-// GCPressureCommand and GCPressureStop are the commands the operator
-// process understands (see operator.Command).
-type gcCommand struct {
-	Cmd     string  `json:"cmd"`
-	Entries int     `json:"entries,omitempty"`
-	Rate    float64 `json:"rate,omitempty"`
-}
-
 type gcPressure struct {
 	base
 	at time.Time
@@ -281,12 +274,12 @@ func (f *gcPressure) Start(context.Context) error {
 		return errors.New("driftlab-harness-bug: no operator to send gc-assist-pressure to")
 	}
 	f.at = time.Now()
-	return f.plan.Operator.Send(gcCommand{Cmd: "gc-pressure-start", Entries: f.spec.Entries, Rate: f.spec.Rate})
+	return f.plan.Operator.Send(operator.Command{Cmd: operator.CmdGCPressureStart, Entries: f.spec.Entries, Rate: f.spec.Rate})
 }
 
 func (f *gcPressure) Stop(context.Context) error {
 	f.effect = map[string]float64{"window_seconds": since(f.at)}
-	return f.plan.Operator.Send(gcCommand{Cmd: "gc-pressure-stop"})
+	return f.plan.Operator.Send(operator.Command{Cmd: operator.CmdGCPressureStop})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/internal/promread"
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
@@ -70,7 +71,7 @@ func (s *scheduler) opDone() {
 func (s *scheduler) sample(tag string) {
 	s.rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindEtcdMetrics, Detail: tag, Metrics: promread.Snapshot(etcdMetrics...)})
 	if s.op != nil {
-		_ = s.op.Send(map[string]string{"cmd": "runtime-sample", "tag": tag})
+		_ = s.op.Send(operator.Command{Cmd: operator.CmdRuntimeSample, Tag: tag})
 	}
 }
 

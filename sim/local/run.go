@@ -160,7 +160,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		sum.LatencyOutside = out.Outside
 		sum.Metrics = keyMetrics(records)
 		sum.ConvergedAfterMs = report.Ms(out.ConvergedAfter)
-		sum.Counts = counts(rec)
+		sum.Counts = report.Counts(records)
 		errMu.Lock()
 		if len(runErrs) > 0 {
 			err = errors.Join(append([]error{err}, runErrs...)...)
@@ -302,14 +302,6 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	case <-time.After(o.Settle):
 	}
 	return sum, nil
-}
-
-func counts(rec *history.Recorder) map[string]int {
-	out := map[string]int{}
-	for _, k := range []string{history.KindOp, history.KindPodReady, history.KindStatusWrite, history.KindClusterStatus, history.KindReconcileEnd, history.KindEvent} {
-		out[k] = rec.Count(k)
-	}
-	return out
 }
 
 func writeJSON(path string, v any) error {

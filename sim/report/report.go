@@ -13,6 +13,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 )
 
@@ -97,6 +98,23 @@ func FaultsCheck(fs []FaultResult) invariant.Result {
 		r.Detail = fmt.Sprintf("%d fault windows injected", len(fs))
 	}
 	return r
+}
+
+// CountedKinds are the history record kinds a summary counts.
+var CountedKinds = []string{history.KindOp, history.KindPodReady, history.KindStatusWrite, history.KindClusterStatus, history.KindReconcileEnd, history.KindEvent}
+
+// Counts counts a history's records of each of CountedKinds.
+func Counts(recs []history.Record) map[string]int {
+	out := make(map[string]int, len(CountedKinds))
+	for _, k := range CountedKinds {
+		out[k] = 0
+	}
+	for i := range recs {
+		if _, ok := out[recs[i].Kind]; ok {
+			out[recs[i].Kind]++
+		}
+	}
+	return out
 }
 
 // Ms converts a duration to fractional milliseconds.

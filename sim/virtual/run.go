@@ -162,7 +162,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	res.Outcome = invariant.Check(res.Records, s.Invariants)
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
 		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: skippedFaults(s.Faults),
-		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: counts(res.Records)}
+		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: report.Counts(res.Records)}
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
 	for _, r := range sum.Invariants {
@@ -198,19 +198,6 @@ func skippedFaults(specs []scenarios.Fault) []report.FaultResult {
 func sortByTime(recs []history.Record) []history.Record {
 	slices.SortStableFunc(recs, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) })
 	return recs
-}
-
-func counts(recs []history.Record) map[string]int {
-	out := map[string]int{}
-	for _, k := range []string{history.KindOp, history.KindPodReady, history.KindStatusWrite, history.KindClusterStatus, history.KindReconcileEnd, history.KindEvent} {
-		out[k] = 0
-	}
-	for i := range recs {
-		if _, ok := out[recs[i].Kind]; ok {
-			out[recs[i].Kind]++
-		}
-	}
-	return out
 }
 
 // write stores the run bundle in dir: history.jsonl, summary.json,
