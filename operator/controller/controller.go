@@ -25,6 +25,7 @@ import (
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/failpoints"
 	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/sim/history"
 )
@@ -87,6 +88,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 			rec.Err = err.Error()
 		}
 		r.emit(rec)
+		if err != nil || res.RequeueAfter > 0 {
+			failpoints.BeforeRequeue()
+		}
 	}()
 
 	kv := &kvv1.KVCluster{}
@@ -178,6 +182,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 			return ctrl.Result{}, nil
 		}
 	}
+	failpoints.BeforeStatusWrite()
 	err := r.Client.Status().Patch(ctx, kv,
 		client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}),
 		client.FieldOwner(r.FieldOwner))
@@ -286,6 +291,7 @@ func (r *Reconciler) OnPodEvent(op string, p *corev1.Pod) (cluster types.Namespa
 	if !ok {
 		return types.NamespacedName{}, false
 	}
+	failpoints.InEventHandler()
 	ck := key(p.Namespace, name)
 	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: key(p.Namespace, p.Name)})
 	if ord, ok := ordinal(p); ok {

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/driftlab/driftlab/operator/failpoints"
 )
 
 // RecordSize is the size of one member record, as in the write-up.
@@ -109,6 +111,7 @@ func NewMap() *Map { return &Map{clusters: map[string]map[int][RecordSize]byte{}
 func (c *Map) Observe(cluster string, ordinal int, m Member) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	failpoints.InCacheUpdate()
 	members := c.clusters[cluster]
 	if members == nil {
 		members = map[int][RecordSize]byte{}

@@ -1,0 +1,119 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/local"
+	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/virtual"
+	"github.com/spf13/cobra"
+)
+
+func init() { commands = append(commands, newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	var (
+		out, backend, apiserver string
+		seed                    uint64
+		quiet                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run [flags] SCENARIO.yaml",
+		Short: "Run a scenario and check its invariants",
+		Long: `Run a scenario (a YAML file, or the name of a built-in one such as "baseline")
+and check its invariants. Writes summary.json, history.jsonl, latency.hlog and
+the logs into the run directory. Exit code 0: all invariants passed; 1: an
+invariant failed; 2: bad input; 3: the run itself failed.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := scenarios.Load(args[0])
+			if err != nil {
+				return &exitError{ExitUsage, err}
+			}
+			if cmd.Flags().Changed("seed") {
+				s.Seed = seed
+			}
+			if backend == "" {
+				backend = s.Backend
+			}
+			runBackend, ok := backends[backend]
+			if !ok {
+				return &exitError{ExitUsage, fmt.Errorf("backend %q is not available in this version (available: %s)", backend, strings.Join(backendNames(), ", "))}
+			}
+			if out == "" {
+				out = filepath.Join("runs", fmt.Sprintf("%s-%s", s.Name, time.Now().Format("20060102-150405")))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			var progress io.Writer = cmd.ErrOrStderr()
+			if quiet {
+				progress = nil
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: running scenario %s (seed %d) on the %s backend into %s\n", s.Name, s.Seed, backend, out)
+			sum, err := runBackend(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr()})
+			if sum != nil {
+				sum.Print(cmd.OutOrStdout())
+			}
+			switch {
+			case err != nil:
+				return &exitError{ExitRunFailed, fmt.Errorf("run failed (artifacts kept in %s): %w", out, err)}
+			case !sum.Passed:
+				return &exitError{ExitFailed, nil}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "run directory (default runs/<scenario>-<time>)")
+	f.Uint64Var(&seed, "seed", 0, "override the scenario's seed")
+	f.StringVar(&backend, "backend", "", "backend: local or virtual (default: the scenario's)")
+	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	return cmd
+}
+
+// runRequest is what a backend needs to run one scenario from the CLI.
+type runRequest struct {
+	Ctx           context.Context
+	Scenario      *scenarios.Scenario
+	Out           string    // run directory
+	KubeAPIServer string    // kube-apiserver binary (local backend)
+	Progress      io.Writer // progress lines; nil when --quiet
+	Log           io.Writer // one-line notes for the user (standard error)
+}
+
+// backends maps a backend name to the function that runs a scenario on it.
+// A backend's file adds itself in an init function.
+var backends = map[string]func(runRequest) (*report.Summary, error){
+	"local": func(r runRequest) (*report.Summary, error) {
+		return local.Run(r.Ctx, r.Scenario, local.RunOptions{Dir: r.Out, KubeAPIServer: r.KubeAPIServer, Progress: r.Progress})
+	},
+	"virtual": func(r runRequest) (*report.Summary, error) {
+		res, err := virtual.Run(r.Scenario, virtual.Options{Dir: r.Out})
+		if res == nil {
+			return nil, err
+		}
+		fmt.Fprintf(r.Log, "driftlab: %d events, %.1fs simulated\n", res.Events, res.SimTime.Seconds())
+		return res.Summary, err
+	},
+}
+
+// backendNames lists the registered backends in sorted order.
+func backendNames() []string {
+	names := make([]string, 0, len(backends))
+	for n := range backends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
