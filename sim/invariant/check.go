@@ -64,6 +64,30 @@ type Outcome struct {
 	// ConvergedAfter is how long after the workload ended the last cluster
 	// converged (0 when it already was).
 	ConvergedAfter time.Duration
+	// Samples are the latency samples in the order they were resolved, then
+	// the unresolved ones (for plots such as report.html).
+	Samples []Sample
+	// Violations are the moments an invariant was broken (stale status
+	// writes, unresolved samples, clusters not converged by the deadline).
+	Violations []Violation
+}
+
+// Sample is one latency sample: a Pod became Ready at ReadyAt and a status
+// first reflected it at ReflectedAt (the end of the run when Unresolved).
+type Sample struct {
+	Cluster     string        `json:"cluster"`
+	Pod         string        `json:"pod"`
+	ReadyAt     time.Duration `json:"ready_at_ns"`
+	ReflectedAt time.Duration `json:"reflected_at_ns"`
+	Unresolved  bool          `json:"unresolved,omitempty"`
+}
+
+// Violation is one moment an invariant was broken.
+type Violation struct {
+	T         time.Duration `json:"t_ns"`
+	Invariant string        `json:"invariant"`
+	Cluster   string        `json:"cluster,omitempty"`
+	Detail    string        `json:"detail"`
 }
 
 // Passed reports whether every invariant passed.
@@ -117,12 +141,15 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		staleCount          int
 	)
 	var samples []sample
+	var exported []Sample
+	var violations []Violation
 	resolve := func(cluster string, now time.Duration, c *ClusterState) {
 		var keep []pending
 		for _, p := range waiting[cluster] {
 			if c.HasStatus && (c.StatusReady >= p.count || c.StatusReady == c.ReadyCount()) {
 				_ = h.RecordValue(max(int64((now-p.at)/time.Microsecond), 0))
 				samples = append(samples, sample{from: p.at, to: now})
+				exported = append(exported, Sample{Cluster: cluster, Pod: p.pod, ReadyAt: p.at, ReflectedAt: now})
 			} else {
 				keep = append(keep, p)
 			}
@@ -185,6 +212,8 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 			resolve(cluster, r.T, c)
 			if r.Ready != nil && !claimedWithin(counts[cluster], r.T, inv.Drift.Staleness.Duration, *r.Ready) {
 				staleCount++
+				violations = append(violations, Violation{T: r.T, Invariant: DriftStaleness, Cluster: cluster,
+					Detail: fmt.Sprintf("claimed readyReplicas=%d", *r.Ready)})
 				if len(staleViolations) < 3 {
 					staleViolations = append(staleViolations, fmt.Sprintf("%s at %.3fs claimed readyReplicas=%d, true counts in the %s before were %v",
 						cluster, r.T.Seconds(), *r.Ready, inv.Drift.Staleness, countsWithin(counts[cluster], r.T, inv.Drift.Staleness.Duration)))
@@ -197,14 +226,24 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		}
 		noteSync(cluster, r.T)
 	}
-	for _, ps := range waiting {
+	nResolved := len(exported)
+	for cl, ps := range waiting {
 		stats.Unresolved += len(ps)
 		for _, p := range ps {
 			samples = append(samples, sample{from: p.at, to: runEnd, unresolved: true})
+			exported = append(exported, Sample{Cluster: cl, Pod: p.pod, ReadyAt: p.at, ReflectedAt: runEnd, Unresolved: true})
+			violations = append(violations, Violation{T: p.at, Invariant: LatencySLO, Cluster: cl, Detail: p.pod + " Ready, never reflected in status"})
 		}
 	}
+	unresolved := exported[nResolved:] // map order: sort for a stable result
+	sort.Slice(unresolved, func(i, j int) bool {
+		if unresolved[i].ReadyAt != unresolved[j].ReadyAt {
+			return unresolved[i].ReadyAt < unresolved[j].ReadyAt
+		}
+		return unresolved[i].Pod < unresolved[j].Pod
+	})
 
-	out := &Outcome{Histogram: h}
+	out := &Outcome{Histogram: h, Samples: exported}
 	// drift-convergence
 	conv := Result{Name: DriftConvergence, Passed: true}
 	deadline := workloadEnd + inv.Drift.ConvergeWithin.Duration
@@ -215,6 +254,7 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		switch {
 		case !ok:
 			bad = append(bad, fmt.Sprintf("%s never converged: %s", k, why))
+			violations = append(violations, Violation{T: max(deadline, 0), Invariant: DriftConvergence, Cluster: k, Detail: "never converged: " + why})
 		case has && since > deadline:
 			bad = append(bad, fmt.Sprintf("%s converged %.3fs after the workload ended (limit %s)", k, (since-workloadEnd).Seconds(), inv.Drift.ConvergeWithin))
 		}
@@ -245,6 +285,13 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 	out.Latency = stats
 	out.Windows, out.Outside = splitByWindows(samples, faultWindows(recs, runEnd))
 	out.Results = []Result{conv, stale, checkLatency(stats, inv.Latency)}
+	sort.SliceStable(violations, func(i, j int) bool {
+		if violations[i].T != violations[j].T {
+			return violations[i].T < violations[j].T
+		}
+		return violations[i].Detail < violations[j].Detail
+	})
+	out.Violations = violations
 	return out
 }
 
