@@ -14,6 +14,18 @@ const (
 	FaultNetworkRetransmit = "network-retransmit"
 	FaultWatcherExhaustion = "watcher-exhaustion"
 	FaultGCAssistPressure  = "gc-assist-pressure"
+
+	// Controller perturbations (Sieve, OSDI'22), virtual backend only.
+	FaultStaleRead      = "stale-read"
+	FaultWithholdEvents = "withhold-events"
+	FaultCrashRestart   = "crash-restart"
+)
+
+// Resources whose events withhold-events can withhold.
+const (
+	ResourceAll        = "all"
+	ResourcePods       = "pods"
+	ResourceKVClusters = "kvclusters"
 )
 
 // Links a network fault can sit on.
@@ -84,6 +96,16 @@ type Fault struct {
 	Entries int `yaml:"entries" json:"entries,omitempty"`
 	// Rate is growth cycles per second; default 4 (gc-assist-pressure).
 	Rate float64 `yaml:"rate" json:"rate,omitempty"`
+
+	// Lag is how far behind the present the operator's reads are: they
+	// see its informers' view of Lag ago; default 2s (stale-read).
+	Lag Duration `yaml:"lag" json:"lag,omitempty"`
+	// Resource is whose events are withheld: pods, kvclusters or all
+	// (default) (withhold-events).
+	Resource string `yaml:"resource" json:"resource,omitempty"`
+	// RestartDelay is how long the crashed operator stays down before it
+	// restarts; default 1s (crash-restart).
+	RestartDelay Duration `yaml:"restartDelay" json:"restartDelay,omitempty"`
 }
 
 // FaultType describes one fault type of the catalogue.
@@ -97,6 +119,10 @@ type FaultType struct {
 	Validate func(f *Fault, field string) error
 	// Defaults fills in unset parameters.
 	Defaults func(f *Fault)
+	// VirtualOnly marks a perturbation of the virtual backend's model (no
+	// mechanism on a real control plane): the local backend reports it as
+	// skipped.
+	VirtualOnly bool
 }
 
 // FaultTypes is the one table of fault types.
@@ -202,6 +228,51 @@ var FaultTypes = map[string]FaultType{
 			}
 			if f.Rate <= 0 || f.Rate > 1000 {
 				return fieldErr(field+".rate", "must be within 0..1000 per second, got %g", f.Rate)
+			}
+			return nil
+		},
+	},
+	FaultStaleRead: {
+		Summary:     "virtual only: the operator's reads come from its informers' view of lag ago (a lagging apiserver)",
+		Params:      []string{"lag"},
+		VirtualOnly: true,
+		Defaults: func(f *Fault) {
+			if f.Lag.Duration == 0 {
+				f.Lag.Duration = 2 * time.Second
+			}
+		},
+		Validate: func(f *Fault, field string) error {
+			if f.Lag.Duration <= 0 || f.Lag.Duration > time.Hour {
+				return fieldErr(field+".lag", "must be within 0..1h (exclusive of 0), got %s", f.Lag)
+			}
+			return nil
+		},
+	},
+	FaultWithholdEvents: {
+		Summary:     "virtual only: the operator's informers withhold events, then relist: only the latest state per object, withheld deletes as delete-unknown tombstones",
+		Params:      []string{"resource"},
+		VirtualOnly: true,
+		Defaults: func(f *Fault) {
+			if f.Resource == "" {
+				f.Resource = ResourceAll
+			}
+		},
+		Validate: func(f *Fault, field string) error {
+			return oneOf(field+".resource", f.Resource, []string{ResourceAll, ResourcePods, ResourceKVClusters})
+		},
+	},
+	FaultCrashRestart: {
+		Summary:     "virtual only: the operator crashes in the middle of a reconcile at a seeded point and restarts after restartDelay with empty caches and queue",
+		Params:      []string{"restartDelay"},
+		VirtualOnly: true,
+		Defaults: func(f *Fault) {
+			if f.RestartDelay.Duration == 0 {
+				f.RestartDelay.Duration = time.Second
+			}
+		},
+		Validate: func(f *Fault, field string) error {
+			if f.RestartDelay.Duration < 0 || f.RestartDelay.Duration > time.Hour {
+				return fieldErr(field+".restartDelay", "must be within 0..1h, got %s", f.RestartDelay)
 			}
 			return nil
 		},
