@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/driftlab/driftlab/faults/gcpressure"
+	"github.com/driftlab/driftlab/operator/failpoints"
 	"github.com/driftlab/driftlab/sim/history"
 )
 
@@ -23,6 +24,10 @@ type Command struct {
 	Rate    float64 `json:"rate,omitempty"`
 	// Tag labels a runtime sample (for example "fault-start gc-assist-pressure").
 	Tag string `json:"tag,omitempty"`
+	// Failpoint and Term configure failpoint-enable and failpoint-disable:
+	// an operator failpoint name (operator/failpoints.Names) and its term.
+	Failpoint string `json:"failpoint,omitempty"`
+	Term      string `json:"term,omitempty"`
 }
 
 // Command names.
@@ -30,6 +35,12 @@ const (
 	CmdGCPressureStart = "gc-pressure-start"
 	CmdGCPressureStop  = "gc-pressure-stop"
 	CmdRuntimeSample   = "runtime-sample"
+	// CmdFailpointEnable and CmdFailpointDisable switch one of the
+	// operator's failpoints (a failpoint-enabled build only); each answers
+	// with a runtime-metrics record tagged Tag: failpoint_hits, and Err when
+	// it failed.
+	CmdFailpointEnable  = "failpoint-enable"
+	CmdFailpointDisable = "failpoint-disable"
 )
 
 // commander executes commands until r ends or ctx is done.
@@ -93,6 +104,19 @@ func (c *commander) do(cmd Command) {
 			"sched_slow_events":         float64(d.SchedSlow),
 			"heap_bytes":                float64(now.HeapBytes),
 		}})
+	case CmdFailpointEnable, CmdFailpointDisable:
+		var hits int64
+		var err error
+		if cmd.Cmd == CmdFailpointEnable {
+			err = failpoints.Enable(cmd.Failpoint, cmd.Term)
+		} else {
+			hits, err = failpoints.Disable(cmd.Failpoint)
+		}
+		r := history.Record{Source: history.SourceOperator, Kind: history.KindRuntime, Detail: cmd.Tag, Metrics: map[string]float64{"failpoint_hits": float64(hits)}}
+		if err != nil {
+			r.Err = err.Error()
+		}
+		c.ev.Emit(r)
 	default:
 		c.ev.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindRuntime, Err: fmt.Sprintf("unknown command %q", cmd.Cmd)})
 	}

@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/driftlab/driftlab/faults/failpoint"
 )
 
 // Fault types.
@@ -19,6 +21,9 @@ const (
 	FaultStaleRead      = "stale-read"
 	FaultWithholdEvents = "withhold-events"
 	FaultCrashRestart   = "crash-restart"
+
+	// FaultFailpoint switches a failpoint on (failpoint-enabled builds).
+	FaultFailpoint = "failpoint"
 )
 
 // Resources whose events withhold-events can withhold.
@@ -106,6 +111,14 @@ type Fault struct {
 	// RestartDelay is how long the crashed operator stays down before it
 	// restarts; default 1s (crash-restart).
 	RestartDelay Duration `yaml:"restartDelay" json:"restartDelay,omitempty"`
+
+	// Name is the failpoint to switch on: one of etcd's gofail failpoints
+	// (walBeforeSync, raftBeforeSave, beforeSendWatchResponse, ...) or the
+	// operator's own (faults/failpoint.Catalogue) (failpoint).
+	Name string `yaml:"name" json:"name,omitempty"`
+	// Term is what the failpoint does while on, for example "sleep(200)"
+	// (milliseconds) or "3*sleep(\"1s\")->off" (failpoint).
+	Term string `yaml:"term" json:"term,omitempty"`
 }
 
 // FaultType describes one fault type of the catalogue.
@@ -207,6 +220,20 @@ var FaultTypes = map[string]FaultType{
 				if p.v < p.lo || p.v > p.hi {
 					return fieldErr(field+"."+p.name, "must be within %d..%d, got %d", p.lo, p.hi, p.v)
 				}
+			}
+			return nil
+		},
+	},
+	FaultFailpoint: {
+		Summary: "switches an etcd gofail failpoint (in the embedded etcd) or one of the operator's own failpoints on with a term (failpoint-enabled builds only)",
+		Params:  []string{"name", "term"},
+		Validate: func(f *Fault, field string) error {
+			fp, ok := failpoint.Lookup(f.Name)
+			if !ok {
+				return fieldErr(field+".name", "unknown failpoint %q (available: %s)", f.Name, strings.Join(failpoint.Names(), ", "))
+			}
+			if _, err := failpoint.ParseTerms(fp, f.Term); err != nil {
+				return fieldErr(field+".term", "%v", err)
 			}
 			return nil
 		},
@@ -319,6 +346,9 @@ func (f *Fault) Describe() string {
 	} else {
 		when += " until the workload ends"
 	}
+	if f.Type == FaultFailpoint {
+		return fmt.Sprintf("%s %s=%s %s", f.Type, f.Name, f.Term, when)
+	}
 	return f.Type + " " + when
 }
 
@@ -374,7 +404,7 @@ func validateFaults(fs []Fault, workload time.Duration) error {
 		// second would silently replace the first's settings.
 		for j := 0; j < i; j++ {
 			g := &fs[j]
-			if g.Type != f.Type || g.Link != f.Link || g.AfterOps > 0 || f.AfterOps > 0 {
+			if g.Type != f.Type || g.Link != f.Link || g.Name != f.Name || g.AfterOps > 0 || f.AfterOps > 0 {
 				continue
 			}
 			if overlap(g, f) {
