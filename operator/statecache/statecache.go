@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
-
-	"github.com/driftlab/driftlab/operator/failpoints"
 )
 
 // RecordSize is the size of one member record, as in the write-up.
@@ -31,8 +28,18 @@ const (
 	flagTerminating
 )
 
+// maxPodName is how much of a Pod name fits in a record.
+const maxPodName = RecordSize - 10
+
 // Encode packs m into a fixed-size record.
 func (m Member) Encode() (r [RecordSize]byte) {
+	m.encodeInto(&r)
+	return r
+}
+
+// encodeInto packs m into r in place (no copy of the record).
+func (m Member) encodeInto(r *[RecordSize]byte) {
+	*r = [RecordSize]byte{}
 	r[0] = flagPresent
 	if m.Ready {
 		r[0] |= flagReady
@@ -41,9 +48,8 @@ func (m Member) Encode() (r [RecordSize]byte) {
 		r[0] |= flagTerminating
 	}
 	binary.LittleEndian.PutUint64(r[1:9], m.Revision)
-	n := copy(r[10:], m.Pod)
+	n := copy(r[10:10+maxPodName], m.Pod)
 	r[9] = byte(n)
-	return r
 }
 
 // Decode unpacks a record; ok is false for an empty record.
@@ -58,18 +64,70 @@ func Decode(r *[RecordSize]byte) (m Member, ok bool) {
 	return m, true
 }
 
+// olderThanStored reports whether the stored record is of the same Pod as m
+// with a newer revision, reading it in place without allocating.
+func olderThanStored(stored *[RecordSize]byte, m Member) bool {
+	if stored == nil || stored[0]&flagPresent == 0 {
+		return false
+	}
+	if int(stored[9]) != min(len(m.Pod), maxPodName) || string(stored[10:10+int(stored[9])]) != m.Pod[:min(len(m.Pod), maxPodName)] {
+		return false
+	}
+	return binary.LittleEndian.Uint64(stored[1:9]) > m.Revision
+}
+
+// MaxOrdinal is the largest member ordinal a cache stores; Observe and Put
+// refuse ordinals outside [0, MaxOrdinal] (the snapshot variant indexes
+// members by ordinal).
+const MaxOrdinal = 1<<16 - 1
+
+func validOrdinal(ord int) bool { return ord >= 0 && ord <= MaxOrdinal }
+
 // Cache is a per-cluster member state cache. Implementations are safe for
-// concurrent use.
+// concurrent use, and every update runs failpoints.InCacheUpdate (with the
+// variant's lock held, where it has one).
 type Cache interface {
-	// Observe stores m for (cluster, ordinal) unless the stored record has a
-	// newer revision; it reports whether m was stored.
+	// Observe stores m for (cluster, ordinal) unless the stored record is
+	// of the same Pod with a newer revision; it reports whether m was
+	// stored. This is the revision check of the write-up's chapter 3.2.
 	Observe(cluster string, ordinal int, m Member) bool
+	// Put stores m unconditionally, without the revision check: the
+	// stale-overwrite seeded bug's path.
+	Put(cluster string, ordinal int, m Member)
+	// Get returns one member's record.
+	Get(cluster string, ordinal int) (Member, bool)
 	// Remove drops the record of one member.
 	Remove(cluster string, ordinal int)
 	// Forget drops every record of a cluster.
 	Forget(cluster string)
 	// Members returns a copy of a cluster's records, by ordinal.
 	Members(cluster string) map[int]Member
+}
+
+// Variant names.
+const (
+	VariantMap      = "map"
+	VariantPtrMap   = "ptrmap"
+	VariantSyncMap  = "syncmap"
+	VariantSnapshot = "snapshot"
+	VariantArena    = "arena"
+)
+
+// Descriptions describes each variant, by name, for help texts.
+var Descriptions = map[string]string{
+	VariantMap:      "map[int][256]byte per cluster behind one mutex (the write-up's original)",
+	VariantPtrMap:   "map[int]*[256]byte per cluster behind one mutex (records updated in place)",
+	VariantSyncMap:  "sync.Map of clusters, each a sync.Map of *[256]byte, revision check by compare-and-swap",
+	VariantSnapshot: "per cluster, immutable versioned snapshots in a ring buffer, published through atomic.Pointer; lock-free reads (chapter 4.1)",
+	VariantArena:    "[256]byte slots from a preallocated arena, freed slots zeroed and reused (chapter 4.2)",
+}
+
+var constructors = map[string]func() Cache{
+	VariantMap:      func() Cache { return NewMap() },
+	VariantPtrMap:   func() Cache { return NewPtrMap() },
+	VariantSyncMap:  func() Cache { return NewSyncMap() },
+	VariantSnapshot: func() Cache { return NewSnapshot() },
+	VariantArena:    func() Cache { return NewArena(0) },
 }
 
 // Variants lists the cache variants, for flags and scenario validation.
@@ -82,10 +140,6 @@ func Variants() []string {
 	return out
 }
 
-var constructors = map[string]func() Cache{
-	"map": func() Cache { return NewMap() },
-}
-
 // New returns the named variant.
 func New(variant string) (Cache, error) {
 	c, ok := constructors[variant]
@@ -93,62 +147,4 @@ func New(variant string) (Cache, error) {
 		return nil, fmt.Errorf("unknown cache variant %q (known: %s)", variant, strings.Join(Variants(), ", "))
 	}
 	return c(), nil
-}
-
-// Map is the write-up's original: map[int][256]byte per cluster behind one
-// mutex that guards both reads and writes.
-type Map struct {
-	mu       sync.Mutex
-	clusters map[string]map[int][RecordSize]byte
-}
-
-var _ Cache = (*Map)(nil)
-
-// NewMap returns an empty Map cache.
-func NewMap() *Map { return &Map{clusters: map[string]map[int][RecordSize]byte{}} }
-
-// Observe implements Cache.
-func (c *Map) Observe(cluster string, ordinal int, m Member) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	failpoints.InCacheUpdate()
-	members := c.clusters[cluster]
-	if members == nil {
-		members = map[int][RecordSize]byte{}
-		c.clusters[cluster] = members
-	}
-	if old, ok := members[ordinal]; ok {
-		if prev, ok := Decode(&old); ok && prev.Pod == m.Pod && prev.Revision > m.Revision {
-			return false
-		}
-	}
-	members[ordinal] = m.Encode()
-	return true
-}
-
-// Remove implements Cache.
-func (c *Map) Remove(cluster string, ordinal int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.clusters[cluster], ordinal)
-}
-
-// Forget implements Cache.
-func (c *Map) Forget(cluster string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.clusters, cluster)
-}
-
-// Members implements Cache.
-func (c *Map) Members(cluster string) map[int]Member {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[int]Member, len(c.clusters[cluster]))
-	for ord, rec := range c.clusters[cluster] {
-		if m, ok := Decode(&rec); ok {
-			out[ord] = m
-		}
-	}
-	return out
 }
