@@ -14,7 +14,7 @@ OUT ?= runs/demo
 # Where kube-apiserver lives; scripts/envtest-assets.sh builds it once.
 ASSETS = $$(K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh)
 
-.PHONY: all build demo test unit manifests manifests-check envtest-assets controller-gen vet fmt-check clean
+.PHONY: all build demo test unit manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
 
 all: build
 
@@ -41,6 +41,17 @@ $(CONTROLLER_GEN):
 manifests: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./operator/api/...
 	$(CONTROLLER_GEN) crd paths=./operator/api/... output:crd:dir=./operator/config/crd
+
+## deploy-manifests: regenerate deploy/config (operator CRD copy, ClusterRole from deploy/rbac.go, Deployment)
+deploy-manifests: $(CONTROLLER_GEN)
+	mkdir -p deploy/config/crd deploy/config/rbac
+	cp operator/config/crd/*.yaml deploy/config/crd/
+	$(CONTROLLER_GEN) rbac:roleName=driftlab-operator paths=./deploy/ output:rbac:dir=./deploy/config/rbac
+	$(GO) run ./deploy/gen --dir deploy/config
+
+## chaos: run SCENARIO on a kind cluster with Chaos Mesh (scripts/chaos.sh; DRY_RUN=1 prints the plan)
+chaos:
+	SCENARIO=$(SCENARIO) DRY_RUN=$(DRY_RUN) GO=$(GO) scripts/chaos.sh
 
 ## manifests-check: fail when the generated files are stale (also a Go test)
 manifests-check: $(CONTROLLER_GEN)
