@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -17,6 +18,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -37,6 +39,10 @@ const DefaultFieldOwner = "driftlab-operator"
 // simulated kubelet only flips Pod status.
 const MemberImage = "registry.local/driftlab/kv-member:sim"
 
+// StaleCopyRetry is how soon a reconcile that found its cached copy of the
+// KVCluster older than the operator's own last status write tries again.
+const StaleCopyRetry = 20 * time.Millisecond
+
 // Reconciler reconciles KVClusters.
 type Reconciler struct {
 	// Client reads from the manager's cache and writes to the API server.
@@ -49,8 +55,14 @@ type Reconciler struct {
 	Events history.Sink
 	// FieldOwner is the field manager of status writes; default DefaultFieldOwner.
 	FieldOwner string
+	// MaxConcurrentReconciles is how many reconciles run at once (clusters
+	// only; one cluster is never reconciled twice at once). Default 1.
+	MaxConcurrentReconciles int
 
-	wroteOnce sync.Map // cluster key -> struct{}, for bugs.FreezeStatus
+	wroteOnce sync.Map   // cluster key -> struct{}, for bugs.FreezeStatus
+	lastWrite sync.Map   // cluster key -> resourceVersion (int64) of our last status write
+	podGen    sync.Map   // Pod key -> generation last let through, for bugs.GenerationPredicate
+	ioMu      sync.Mutex // the one cache lock of bugs.LockAcrossIO
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -65,6 +77,7 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("kvcluster").
+		WithOptions(crcontroller.Options{MaxConcurrentReconciles: max(r.MaxConcurrentReconciles, 1)}).
 		For(&kvv1.KVCluster{}, builder.WithPredicates(r.recordClusterEvents())).
 		Watches(&corev1.Pod{}, &podHandler{r: r}).
 		Complete(r)
@@ -78,7 +91,20 @@ func (r *Reconciler) emit(rec history.Record) {
 
 func key(ns, name string) string { return ns + "/" + name }
 
-// Reconcile implements reconcile.Reconciler.
+// observe stores a member's state in the cache, revision-checked unless the
+// stale-overwrite bug is on.
+func (r *Reconciler) observe(ck string, ord int, p *corev1.Pod) {
+	if r.Bugs.On(bugs.StaleOverwrite) {
+		r.Cache.Put(ck, ord, memberOf(p))
+		return
+	}
+	r.Cache.Observe(ck, ord, memberOf(p))
+}
+
+// Reconcile implements reconcile.Reconciler. It creates and deletes member
+// Pods to match spec.replicas, from the informer's listing, and writes the
+// status computed from the member cache, which the Pod event handler keeps
+// (OnPodEvent).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	ck := req.String()
 	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindReconcileStart, Cluster: ck})
@@ -108,22 +134,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.Client.List(ctx, pods, client.InNamespace(kv.Namespace), client.MatchingLabels{kvv1.LabelCluster: kv.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing members: %w", err)
 	}
-
-	// Refresh the member cache from the informer's view: the listing is at
-	// least as new as anything the event handler saw.
 	present := map[int]*corev1.Pod{}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		ord, ok := ordinal(p)
-		if !ok {
-			continue
+		if ord, ok := ordinal(p); ok {
+			present[ord] = p
 		}
-		present[ord] = p
-		r.Cache.Observe(ck, ord, memberOf(p))
 	}
-	for ord := range r.Cache.Members(ck) {
-		if present[ord] == nil {
-			r.Cache.Remove(ck, ord)
+
+	// The listing and the event stream are two views of the members: a
+	// member the cache tracks takes the newer of the two (the revision
+	// check refuses a listing older than the last event). Members enter
+	// and leave the cache only through events and our own deletes.
+	for _, ord := range slices.Sorted(maps.Keys(present)) {
+		if _, tracked := r.Cache.Get(ck, ord); tracked {
+			r.observe(ck, ord, present[ord])
 		}
 	}
 
@@ -154,6 +179,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 // writeStatus computes status from the member cache and patches it when it
 // changed.
 func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck string) (ctrl.Result, error) {
+	if r.Bugs.On(bugs.LockAcrossIO) {
+		r.ioMu.Lock()
+		defer r.ioMu.Unlock()
+	}
 	var ready int32
 	for ord, m := range r.Cache.Members(ck) {
 		if ord < int(kv.Spec.Replicas) && m.Ready && !m.Terminating {
@@ -174,6 +203,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 		cond.Status, cond.Reason = metav1.ConditionTrue, "AllMembersReady"
 	}
 	meta.SetStatusCondition(&kv.Status.Conditions, cond)
+	clobber := r.Bugs.On(bugs.StatusUpdateClobber)
+	// Our cached copy may predate our own last status write (its watch
+	// event is still on the way): its status is then not what is stored,
+	// and "unchanged" would be a guess. Look again shortly. (A
+	// resourceVersion is etcd's revision: it only grows.)
+	if last, ok := r.lastWrite.Load(ck); ok && !clobber && rvOf(kv) < last.(int64) {
+		return ctrl.Result{RequeueAfter: StaleCopyRetry}, nil
+	}
 	if statusEqual(orig.Status, kv.Status) {
 		return ctrl.Result{}, nil
 	}
@@ -183,9 +220,15 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 		}
 	}
 	failpoints.BeforeStatusWrite()
-	err := r.Client.Status().Patch(ctx, kv,
-		client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}),
-		client.FieldOwner(r.FieldOwner))
+	var err error
+	if clobber {
+		kv.ResourceVersion = "" // unconditional: no conflict, whatever is stored
+		err = r.Client.Status().Update(ctx, kv, client.FieldOwner(r.FieldOwner))
+	} else {
+		err = r.Client.Status().Patch(ctx, kv,
+			client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}),
+			client.FieldOwner(r.FieldOwner))
+	}
 	rec := history.Record{
 		Source: history.SourceOperator, Kind: history.KindStatusWrite, Cluster: ck,
 		Ready: history.Int32(ready), ObservedGeneration: kv.Generation,
@@ -194,12 +237,21 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 	if err != nil {
 		rec.Err = err.Error()
 		r.emit(rec)
+		if r.Bugs.On(bugs.NoRequeueOnConflict) {
+			return ctrl.Result{}, nil
+		}
 		// A conflict means our copy was stale: try again with a fresh one.
 		return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
 	}
-	rec.RV, _ = strconv.ParseInt(kv.ResourceVersion, 10, 64)
+	rec.RV = rvOf(kv)
+	r.lastWrite.Store(ck, rec.RV)
 	r.emit(rec)
 	return ctrl.Result{}, nil
+}
+
+func rvOf(o client.Object) int64 {
+	rv, _ := strconv.ParseInt(o.GetResourceVersion(), 10, 64)
+	return rv
 }
 
 func statusEqual(a, b kvv1.KVClusterStatus) bool {
@@ -238,6 +290,7 @@ func (r *Reconciler) createMember(ctx context.Context, kv *kvv1.KVCluster, ord i
 func (r *Reconciler) cleanUp(ctx context.Context, nn types.NamespacedName) error {
 	r.Cache.Forget(nn.String())
 	r.wroteOnce.Delete(nn.String())
+	r.lastWrite.Delete(nn.String())
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(nn.Namespace), client.MatchingLabels{kvv1.LabelCluster: nn.Name}); err != nil {
 		return err
@@ -283,23 +336,47 @@ func (r *Reconciler) OnClusterEvent(op string, o client.Object) {
 }
 
 // OnPodEvent is what the controller does when its informer reports a member
-// Pod event: it records the event, feeds the member cache (removing the
-// member on delete) and returns the cluster to queue; ok is false for a Pod
-// without the cluster label.
+// Pod event (op is add, update, delete, generic, or delete-unknown for a
+// delete the informer only learnt about on relist, client-go's
+// DeletedFinalStateUnknown): it records the event, feeds the member cache
+// (removing the member on either kind of delete) and returns the cluster to
+// queue; ok is false when nothing is to be queued (a Pod without the
+// cluster label, or a seeded bug dropped the event).
 func (r *Reconciler) OnPodEvent(op string, p *corev1.Pod) (cluster types.NamespacedName, ok bool) {
 	name, ok := p.Labels[kvv1.LabelCluster]
 	if !ok {
 		return types.NamespacedName{}, false
 	}
+	pk := key(p.Namespace, p.Name)
+	if r.Bugs.On(bugs.GenerationPredicate) {
+		// The predicate runs before the handler: a filtered event is
+		// neither recorded nor seen.
+		if op == "delete" || op == "delete-unknown" {
+			r.podGen.Delete(pk)
+		} else if g, seen := r.podGen.Swap(pk, p.Generation); op == "update" && seen && g.(int64) == p.Generation {
+			return types.NamespacedName{}, false
+		}
+	}
 	failpoints.InEventHandler()
 	ck := key(p.Namespace, name)
-	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: key(p.Namespace, p.Name)})
+	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: pk})
+	if op == "delete-unknown" && r.Bugs.On(bugs.DropTombstone) {
+		return types.NamespacedName{}, false // not a *corev1.Pod delete: dropped
+	}
+	if r.Bugs.On(bugs.LockAcrossIO) {
+		r.ioMu.Lock()
+		defer r.ioMu.Unlock()
+	}
 	if ord, ok := ordinal(p); ok {
-		if op == "delete" {
+		switch op {
+		case "delete", "delete-unknown":
 			r.Cache.Remove(ck, ord)
-		} else {
-			r.Cache.Observe(ck, ord, memberOf(p))
+		default:
+			r.observe(ck, ord, p)
 		}
+	}
+	if op == "update" && r.Bugs.On(bugs.NoEnqueueOnPodUpdate) {
+		return types.NamespacedName{}, false
 	}
 	return types.NamespacedName{Namespace: p.Namespace, Name: name}, true
 }
@@ -338,6 +415,10 @@ func (h *podHandler) Update(_ context.Context, e event.UpdateEvent, q workqueue.
 }
 
 func (h *podHandler) Delete(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	if e.DeleteStateUnknown {
+		h.handle("delete-unknown", e.Object, q)
+		return
+	}
 	h.handle("delete", e.Object, q)
 }
 
