@@ -63,6 +63,9 @@ func validFault(t *testing.T, typ string) Fault {
 	if ft.Defaults != nil {
 		ft.Defaults(&f)
 	}
+	if typ == FaultFailpoint { // two string parameters that must agree
+		f.Name, f.Term = "walBeforeSync", "sleep(200)"
+	}
 	fields := faultFields()
 	valid := func() bool { return ft.Validate == nil || ft.Validate(&f, "faults[0]") == nil }
 	for _, p := range ft.Params {

@@ -55,7 +55,7 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"range", "name: x\nworkload:\n  initialReplicas: {min: 4, max: 2}\n", `bad.yaml:3: workload.initialReplicas.max: must be at least min (4), got 2`},
 		{"missing name", "seed: 3\n", `bad.yaml:1: name: required`},
 		{"list expected", "name: x\nfaults: {type: x}\n", `bad.yaml:2: faults: want a list, got a mapping`},
-		{"unknown fault", "name: x\nfaults:\n  - type: disk-full\n", `bad.yaml:3: faults[0].type: unknown fault type "disk-full" (known: crash-restart, gc-assist-pressure, network-retransmit, stale-read, wal-fsync-delay, watcher-exhaustion, withhold-events)`},
+		{"unknown fault", "name: x\nfaults:\n  - type: disk-full\n", `bad.yaml:3: faults[0].type: unknown fault type "disk-full" (known: crash-restart, failpoint, gc-assist-pressure, network-retransmit, stale-read, wal-fsync-delay, watcher-exhaustion, withhold-events)`},
 		{"fault param of other type", "name: x\nfaults:\n  - type: wal-fsync-delay\n    delay: 10ms\n    loss: 0.1\n", `bad.yaml:5: faults[0].loss: not a parameter of wal-fsync-delay (its parameters: delay, jitter, probability)`},
 		{"negative fault delay", "name: x\nfaults:\n  - type: wal-fsync-delay\n    delay: -150ms\n", `bad.yaml:4: faults[0].delay: must be positive, got -150ms`},
 		{"overlapping windows", "name: x\nfaults:\n  - {type: wal-fsync-delay, delay: 10ms, start: 1s, duration: 5s}\n  - {type: wal-fsync-delay, delay: 20ms, start: 4s}\n", `bad.yaml:4: faults[1].start: overlaps faults[0]`},

@@ -243,6 +243,9 @@ func faultResults(specs []scenarios.Fault, skipped map[int]string, s *scheduler,
 		if spec.Type == scenarios.FaultGCAssistPressure {
 			addRuntimeEffect(&r, recs, i)
 		}
+		if spec.Type == scenarios.FaultFailpoint {
+			addFailpointEffect(&r, spec, recs)
+		}
 		res[i] = r
 	}
 	return res

@@ -1,0 +1,177 @@
+package tests
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/driftlab/driftlab/faults/failpoint"
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
+	"github.com/driftlab/driftlab/sim/invariant"
+	"github.com/driftlab/driftlab/sim/local"
+	"github.com/driftlab/driftlab/sim/report"
+)
+
+// The failpoint suite: these tests run their scenarios only in the
+// failpoint build (make test-failpoints: etcd's gofail failpoints through
+// the go.work, the operator's rewritten by failpoint-ctl) and skip with the
+// reason elsewhere; TestFailpointScenarioSkippedInNormalBuild covers the
+// normal build.
+
+// needFailpoint skips the test when this build cannot switch failpoint name.
+func needFailpoint(t *testing.T, name string) {
+	t.Helper()
+	fp, ok := failpoint.Lookup(name)
+	if !ok {
+		t.Fatalf("no failpoint %s in the catalogue", name)
+	}
+	if err := failpoint.Available(fp); err != nil {
+		if os.Getenv("DRIFTLAB_FAILPOINT_BUILD") == "1" {
+			t.Fatalf("the failpoint build cannot switch %s: %v", name, err)
+		}
+		t.Skipf("skipped: %v", err)
+	}
+}
+
+// median of a list of durations (0 when empty).
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)/2]
+}
+
+// phases splits a run's latency samples (re-checked from its
+// history.jsonl) by when the Pod became Ready: before the fault window,
+// inside it, and after it (from settle after its end, so that the backlog
+// the fault left is not counted as "after").
+func phases(t *testing.T, sum *report.Summary, w *invariant.WindowLatency, settle time.Duration) (before, inside, after []time.Duration) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(sum.Dir, "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := history.Read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := scenarios.Builtin(sum.Scenario)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := invariant.Check(recs, s.Invariants)
+	start := time.Duration(w.StartMs * float64(time.Millisecond))
+	end := time.Duration(w.EndMs * float64(time.Millisecond))
+	for _, s := range out.Samples {
+		if s.Unresolved {
+			continue
+		}
+		lat := s.ReflectedAt - s.ReadyAt
+		switch {
+		case s.ReadyAt < start && s.ReflectedAt < start:
+			before = append(before, lat)
+		case s.ReadyAt >= start && s.ReadyAt < end:
+			inside = append(inside, lat)
+		case s.ReadyAt >= end+settle:
+			after = append(after, lat)
+		}
+	}
+	return before, inside, after
+}
+
+// checkFailpointRun asserts what every failpoint scenario must show: the
+// failpoint fired, status latency inside the window is at least minRatio
+// of outside it in the same run (checkFaultRun), and once the failpoint is
+// off latency is back near its level before the window (medians).
+func checkFailpointRun(t *testing.T, name string, minRatio float64) report.FaultResult {
+	t.Helper()
+	sum := runBuiltin(t, name)
+	f := oneFault(t, sum)
+	t.Logf("failpoint effect: %v", f.Effect)
+	if f.Effect["hits"] < 1 {
+		t.Fatalf("the failpoint never fired: %v", f.Effect)
+	}
+	checkFaultRun(t, sum, f, minRatio)
+	before, inside, after := phases(t, sum, f.Window, time.Second)
+	mb, mi, ma := median(before), median(inside), median(after)
+	t.Logf("status latency median: before %s (%d), inside %s (%d), after %s (%d)", mb, len(before), mi, len(inside), ma, len(after))
+	if len(before) == 0 || len(inside) == 0 || len(after) == 0 {
+		t.Fatalf("need samples before, inside and after the window: %d, %d, %d", len(before), len(inside), len(after))
+	}
+	if float64(mi) < minRatio*float64(mb) {
+		t.Errorf("median inside %s is not x%.1f of before %s", mi, minRatio, mb)
+	}
+	// Off again: back to the level before (a ratio, with a floor of 20ms
+	// for the few-millisecond medians of a healthy run).
+	if limit := max(3*mb, mb+20*time.Millisecond); ma > limit || float64(ma)*minRatio > float64(mi) {
+		t.Errorf("after the failpoint was switched off, median latency %s did not return to the level before (%s; inside %s)", ma, mb, mi)
+	}
+	return f
+}
+
+// TestFailpointWALBeforeSync: etcd's walBeforeSync=sleep(200) makes every
+// WAL sync wait, so status latency rises in the window and recovers after.
+func TestFailpointWALBeforeSync(t *testing.T) {
+	needControlPlane(t)
+	needFailpoint(t, "walBeforeSync")
+	f := checkFailpointRun(t, "failpoint-wal-before-sync", 3)
+	if f.Effect["injected_sleep_ms"] < 200*f.Effect["hits"] {
+		t.Errorf("injected sleep %v ms for %v hits", f.Effect["injected_sleep_ms"], f.Effect["hits"])
+	}
+}
+
+// TestFailpointWatchResponse: etcd's beforeSendWatchResponse=sleep(50)
+// delays every watch response (kube-apiserver's watches included), so the
+// operator learns of Ready Pods late.
+func TestFailpointWatchResponse(t *testing.T) {
+	needControlPlane(t)
+	needFailpoint(t, "beforeSendWatchResponse")
+	checkFailpointRun(t, "failpoint-watch-response", 2)
+}
+
+// TestFailpointOperatorStatusWrite: the operator's own beforeStatusWrite
+// failpoint, switched on inside its process over the command pipe, delays
+// its status writes.
+func TestFailpointOperatorStatusWrite(t *testing.T) {
+	needControlPlane(t)
+	needFailpoint(t, "beforeStatusWrite")
+	checkFailpointRun(t, "failpoint-status-write", 3)
+}
+
+// TestFailpointScenarioSkippedInNormalBuild: without the failpoint build a
+// failpoint scenario runs, reports its fault as skipped with the reason,
+// and fails its faults check (never passes).
+func TestFailpointScenarioSkippedInNormalBuild(t *testing.T) {
+	needControlPlane(t)
+	fp, _ := failpoint.Lookup("walBeforeSync")
+	if failpoint.Available(fp) == nil {
+		t.Skip("skipped: this is the failpoint build")
+	}
+	s, err := scenarios.Builtin("failpoint-wal-before-sync")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Workload.Duration.Duration = 6 * time.Second
+	s.Faults[0].Start.Duration, s.Faults[0].Duration.Duration = 2*time.Second, 2*time.Second
+	sum, err := local.Run(context.Background(), s, local.RunOptions{Dir: runDir(t, "failpoint-skipped")})
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if len(sum.Faults) != 1 || !strings.Contains(sum.Faults[0].Skipped, "without etcd gofail failpoints") || !strings.Contains(sum.Faults[0].Skipped, "make test-failpoints") {
+		t.Fatalf("fault not reported skipped with the reason: %+v", sum.Faults)
+	}
+	if r := invariantResult(t, sum, "faults"); r.Passed {
+		t.Errorf("faults check passed with a skipped failpoint: %s", r.Detail)
+	}
+	if sum.Passed {
+		t.Error("the run passed although its failpoint was skipped")
+	}
+}
