@@ -16,23 +16,24 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/yaml"
 
+	"github.com/driftlab/driftlab/deploy"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
 // Defaults of Options.
 const (
-	DefaultNamespace         = "driftlab-system"
-	DefaultOperatorNamespace = "driftlab-system"
-	DefaultImage             = "driftlab:dev"
+	DefaultNamespace         = deploy.DefaultNamespace
+	DefaultOperatorNamespace = deploy.DefaultNamespace
+	DefaultImage             = deploy.DefaultImage
 	// DefaultEtcdURL is etcd's plain-HTTP listener on the control-plane
 	// node's loopback that deploy/kind.yaml adds for the watchstorm Job.
 	DefaultEtcdURL = "http://127.0.0.1:23790"
-	// OperatorLabel selects the operator's Pod (deploy/operator.yaml).
+	// OperatorLabel selects the operator's Pod (deploy/config/operator.yaml).
 	OperatorLabel = "app.kubernetes.io/name"
 	// OperatorLabelValue is OperatorLabel's value on the operator's Pod.
-	OperatorLabelValue = "driftlab-operator"
+	OperatorLabelValue = deploy.Name
 	// OperatorContainer is the operator's container name.
-	OperatorContainer = "operator"
+	OperatorContainer = deploy.Container
 )
 
 // Options configure an export. The zero value of each field means its
@@ -228,10 +229,10 @@ func networkChaos(f *scenarios.Fault, o Options, note func(string, ...any)) (*cm
 		return nil, fmt.Sprintf("link %q has no Pod selector", f.Link)
 	}
 	if f.Loss > 0 {
-		spec.Loss = &cm.LossSpec{Loss: strconv.FormatFloat(f.Loss*100, 'f', -1, 64)}
+		spec.Loss = &cm.LossSpec{Loss: strconv.FormatFloat(f.Loss*100, 'f', -1, 64), Correlation: "0"}
 	}
 	if f.Latency.Duration > 0 {
-		spec.Delay = &cm.DelaySpec{Latency: f.Latency.Duration.String()}
+		spec.Delay = &cm.DelaySpec{Latency: f.Latency.Duration.String(), Correlation: "0", Jitter: "0ms"}
 	}
 	switch {
 	case spec.Loss != nil && spec.Delay != nil:
