@@ -26,6 +26,7 @@ func newRunCmd() *cobra.Command {
 		out, backend, apiserver string
 		seed                    uint64
 		quiet                   bool
+		swarm                   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] SCENARIO.yaml",
@@ -42,6 +43,9 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 			}
 			if cmd.Flags().Changed("seed") {
 				s.Seed = seed
+			}
+			if swarm {
+				s = swarmSubset(cmd.ErrOrStderr(), s) // sweep.go
 			}
 			if backend == "" {
 				backend = s.Backend
@@ -79,6 +83,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	f.StringVar(&backend, "backend", "", "backend: local or virtual (default: the scenario's)")
 	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	f.BoolVar(&swarm, "swarm", false, "run only the faults this seed switches on, as driftlab sweep --swarm does")
 	return cmd
 }
 

@@ -3,7 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/driftlab/driftlab/scenarios"
@@ -17,15 +19,25 @@ func newSweepCmd() *cobra.Command {
 	var (
 		backend, shard, out string
 		seeds, workers      int
+		show                int
+		swarm               bool
 	)
 	cmd := &cobra.Command{
-		Use:   "sweep --backend virtual [--seeds N] [--shard i/n] SCENARIO.yaml",
+		Use:   "sweep --backend virtual [--seeds N] [--swarm] [--shard i/n] SCENARIO.yaml",
 		Short: "Run a scenario over many seeds on the virtual backend",
 		Long: `Run a scenario over N seeds (from its seed upwards) on the virtual backend, on
-all cores, with a progress bar. Failing seeds are printed with the command that
-replays each one; the exit code is 1 when any seed fails. --shard i/n runs only
-the seeds whose offset is i modulo n, so n machines (for example the pods of
-the Indexed Job in deploy/sweep-job.yaml) split one sweep without overlap.`,
+all cores, with a progress bar. Failing seeds are printed with the failed
+invariant, its detail, and the commands that replay and shrink each one; the
+exit code is 1 when any seed fails. --shard i/n runs only the seeds whose
+offset is i modulo n, so n machines (for example the pods of the Indexed Job
+in deploy/sweep-job.yaml) split one sweep without overlap.
+
+--swarm (swarm testing, FoundationDB's BUGGIFY idea): each seed switches each
+of the scenario's faults on or off, with probability 1/2, from a random stream
+derived from the seed alone, so a seed chooses the same faults on every
+machine and shard; "driftlab run --swarm --seed S" replays that choice. The
+report lists, per failure, the faults that were on, and, per fault, how often
+runs failed with it on and with it off.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if backend != "virtual" {
@@ -39,17 +51,13 @@ the Indexed Job in deploy/sweep-job.yaml) split one sweep without overlap.`,
 			if err != nil {
 				return &exitError{ExitUsage, err}
 			}
-			r := sweep.Run(s, sweep.Options{Seeds: seeds, Shard: i, Shards: n, Workers: workers, Progress: cmd.ErrOrStderr(), Scenario: args[0]})
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "%d runs of %s (shard %d/%d) in %.2fs: %d failing; %.0f simulated seconds per wall second\n",
-				r.Runs, s.Name, i, n, r.Elapsed.Seconds(), len(r.Failures), r.SimTime.Seconds()/max(r.Elapsed.Seconds(), 1e-9))
-			for _, f := range r.Failures {
-				what := strings.Join(f.Invariants, ", ")
-				if f.Err != "" {
-					what = "run error: " + f.Err
-				}
-				fmt.Fprintf(w, "  seed %d: %s: %s\n    %s\n", f.Seed, what, f.Detail, f.Command)
+			if seeds < 1 {
+				return &exitError{ExitUsage, fmt.Errorf("--seeds %d: want at least 1", seeds)}
 			}
+			stderr := cmd.ErrOrStderr()
+			r := sweep.Run(s, sweep.Options{Seeds: seeds, Shard: i, Shards: n, Workers: workers, Swarm: swarm,
+				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0]})
+			printSweep(cmd.OutOrStdout(), s, r, i, n, swarm, show)
 			if out != "" {
 				b, _ := json.MarshalIndent(r, "", "  ")
 				if err := os.WriteFile(out, append(b, '\n'), 0o644); err != nil {
@@ -67,6 +75,79 @@ the Indexed Job in deploy/sweep-job.yaml) split one sweep without overlap.`,
 	f.IntVar(&seeds, "seeds", 100, "number of seeds in the whole sweep")
 	f.StringVar(&shard, "shard", "", "run only shard i of n (i/n)")
 	f.IntVar(&workers, "workers", 0, "parallel runs (default: all cores)")
+	f.BoolVar(&swarm, "swarm", false, "let each seed choose which faults are on")
+	f.IntVar(&show, "show", 10, "failing seeds to print in full (all are in --json)")
 	f.StringVar(&out, "json", "", "also write the result as JSON to this file")
 	return cmd
+}
+
+// printSweep writes a sweep's report: one line of totals, failures by
+// invariant, per-fault swarm figures, and the first failing seeds, each
+// with what failed and the commands to replay and shrink it.
+func printSweep(w io.Writer, s *scenarios.Scenario, r sweep.Result, shard, shards int, swarm bool, show int) {
+	mode := ""
+	if swarm {
+		mode = ", swarm"
+	}
+	fmt.Fprintf(w, "%d runs of %s (shard %d/%d%s) in %.2fs: %d failing; %.0f simulated seconds per wall second\n",
+		r.Runs, s.Name, shard, shards, mode, r.Elapsed.Seconds(), len(r.Failures), r.SimTime.Seconds()/max(r.Elapsed.Seconds(), 1e-9))
+	if len(r.ByInvariant) > 0 {
+		names := make([]string, 0, len(r.ByInvariant))
+		for n := range r.ByInvariant {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		parts := make([]string, len(names))
+		for k, n := range names {
+			parts[k] = fmt.Sprintf("%s %d", n, r.ByInvariant[n])
+		}
+		fmt.Fprintf(w, "failing seeds by invariant: %s\n", strings.Join(parts, ", "))
+	}
+	if len(r.Swarm) > 0 {
+		fmt.Fprintln(w, "swarm: failing runs with each fault on / off")
+		for _, st := range r.Swarm {
+			fmt.Fprintf(w, "  [%d] %-68s on %s   off %s\n", st.Index, st.Fault, share(st.FailedOn, st.On), share(st.FailedOff, st.Off))
+		}
+	}
+	for k, f := range r.Failures {
+		if k == show {
+			fmt.Fprintf(w, "... and %d more failing seeds (--show N prints more, --json FILE writes all)\n", len(r.Failures)-show)
+			break
+		}
+		what := strings.Join(f.Invariants, ", ")
+		if f.Err != "" {
+			what = "run error: " + f.Err
+		}
+		fmt.Fprintf(w, "FAIL seed %d: %s: %s\n", f.Seed, what, f.Detail)
+		if f.Subset != "" {
+			fmt.Fprintf(w, "    %s\n", f.Subset)
+		}
+		fmt.Fprintf(w, "    replay: %s\n    shrink: %s\n", f.Command, f.Shrink)
+	}
+}
+
+func share(n, of int) string {
+	if of == 0 {
+		return "   -   (0 runs)"
+	}
+	return fmt.Sprintf("%5.1f%% (%d/%d)", 100*float64(n)/float64(of), n, of)
+}
+
+// isTerminal reports whether w is a terminal (a character device), where a
+// progress bar can be redrawn in place.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// swarmSubset is `driftlab run --swarm`: the scenario with the faults its
+// seed switches on, as a swarm sweep chooses them.
+func swarmSubset(log io.Writer, s *scenarios.Scenario) *scenarios.Scenario {
+	sub, on := sweep.Swarm(s, s.Seed)
+	fmt.Fprintf(log, "driftlab: --swarm: seed %d runs %s\n", s.Seed, sweep.DescribeSubset(s, on))
+	return sub
 }

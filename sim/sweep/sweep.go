@@ -3,6 +3,12 @@
 // command that replays each one. A sweep can be split into shards (seed i
 // belongs to shard i mod n) so that many machines, or the pods of a
 // Kubernetes Indexed Job, share one seed space without overlap.
+//
+// With Options.Swarm, each seed also chooses which of the scenario's faults
+// are on (Swarm: swarm testing, FoundationDB's BUGGIFY idea), from a PCG
+// stream derived from the seed alone; a failure names the subset, its replay
+// command carries --swarm so that `driftlab run` chooses the same subset,
+// and the result says, per fault, how often runs failed with it on and off.
 package sweep
 
 import (
@@ -10,6 +16,7 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,8 +36,14 @@ type Options struct {
 	Shard, Shards int
 	// Workers is how many runs go at once. Default GOMAXPROCS.
 	Workers int
+	// Swarm lets each seed choose which faults are on (see Swarm).
+	Swarm bool
 	// Progress receives a progress bar (redrawn with \r); nil is quiet.
 	Progress io.Writer
+	// ProgressLines writes the progress as one line every few seconds
+	// instead of a redrawn bar, for logs that are not a terminal (a
+	// Kubernetes pod's log, CI).
+	ProgressLines bool
 	// Scenario is how the failing runs' replay command names the scenario
 	// (its file or built-in name).
 	Scenario string
@@ -43,10 +56,25 @@ type Failure struct {
 	// one's explanation.
 	Invariants []string `json:"invariants"`
 	Detail     string   `json:"detail"`
-	// Command replays the seed.
+	// FaultsOn are the indexes of the faults that were on (swarm sweeps
+	// only; otherwise every fault was on) and Subset describes them.
+	FaultsOn []int  `json:"faults_on,omitempty"`
+	Subset   string `json:"subset,omitempty"`
+	// Command replays the seed; Shrink minimises it.
 	Command string `json:"command"`
+	Shrink  string `json:"shrink"`
 	// Err is set when the run itself failed.
 	Err string `json:"error,omitempty"`
+}
+
+// FaultStats is how runs fared with one fault on and off (swarm sweeps).
+type FaultStats struct {
+	Index     int    `json:"index"`
+	Fault     string `json:"fault"`
+	On        int    `json:"runs_on"`
+	FailedOn  int    `json:"failed_on"`
+	Off       int    `json:"runs_off"`
+	FailedOff int    `json:"failed_off"`
 }
 
 // Result is the outcome of a sweep.
@@ -56,6 +84,12 @@ type Result struct {
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	// SimTime is the simulated time of all runs together.
 	SimTime time.Duration `json:"sim_time_ns"`
+	// ByInvariant counts failing seeds per failed invariant ("run-error"
+	// for runs that could not complete).
+	ByInvariant map[string]int `json:"by_invariant"`
+	// Swarm is set for swarm sweeps: per fault, runs and failures with it
+	// on and off.
+	Swarm []FaultStats `json:"swarm,omitempty"`
 }
 
 // ParseShard parses "i/n".
@@ -67,6 +101,18 @@ func ParseShard(s string) (shard, shards int, err error) {
 		return 0, 0, fmt.Errorf("--shard %q: want i/n with 0 <= i < n (for example 3/8)", s)
 	}
 	return shard, shards, nil
+}
+
+// Seeds lists the seeds of shard i of n of a sweep of count seeds from
+// first upwards.
+func Seeds(first uint64, count, shard, shards int) []uint64 {
+	var seeds []uint64
+	for i := 0; i < count; i++ {
+		if i%shards == shard {
+			seeds = append(seeds, first+uint64(i))
+		}
+	}
+	return seeds
 }
 
 // Run sweeps the seeds of s.
@@ -83,12 +129,7 @@ func Run(s *scenarios.Scenario, o Options) Result {
 	if o.Scenario == "" {
 		o.Scenario = s.Name
 	}
-	var seeds []uint64
-	for i := 0; i < o.Seeds; i++ {
-		if i%o.Shards == o.Shard {
-			seeds = append(seeds, s.Seed+uint64(i))
-		}
-	}
+	seeds := Seeds(s.Seed, o.Seeds, o.Shard, o.Shards)
 	start := time.Now()
 	var (
 		next     atomic.Int64
@@ -99,6 +140,11 @@ func Run(s *scenarios.Scenario, o Options) Result {
 		fails    []Failure
 		wg       sync.WaitGroup
 	)
+	stats := make([]FaultStats, len(s.Faults))
+	for i := range stats {
+		stats[i] = FaultStats{Index: i, Fault: Describe(&s.Faults[i])}
+	}
+	p := &progress{w: o.Progress, lines: o.ProgressLines, total: len(seeds), start: start}
 	stopBar := make(chan struct{})
 	barDone := make(chan struct{})
 	go func() {
@@ -108,13 +154,10 @@ func Run(s *scenarios.Scenario, o Options) Result {
 		for {
 			select {
 			case <-stopBar:
-				bar(o.Progress, int(done.Load()), len(seeds), int(failed.Load()), time.Since(start))
-				if o.Progress != nil {
-					fmt.Fprintln(o.Progress)
-				}
+				p.draw(int(done.Load()), int(failed.Load()), true)
 				return
 			case <-t.C:
-				bar(o.Progress, int(done.Load()), len(seeds), int(failed.Load()), time.Since(start))
+				p.draw(int(done.Load()), int(failed.Load()), false)
 			}
 		}
 	}()
@@ -129,13 +172,24 @@ func Run(s *scenarios.Scenario, o Options) Result {
 				}
 				sc := *s
 				sc.Seed = seeds[i]
-				res, err := virtual.Run(&sc, virtual.Options{})
-				if f, bad := judge(&sc, o.Scenario, res, err); bad {
-					failed.Add(1)
-					mu.Lock()
-					fails = append(fails, f)
-					mu.Unlock()
+				run, on := &sc, []int(nil)
+				if o.Swarm {
+					run, on = Swarm(s, seeds[i])
 				}
+				res, err := virtual.Run(run, virtual.Options{})
+				f, bad := judge(run, o.Scenario, o.Swarm, res, err)
+				if o.Swarm {
+					f.FaultsOn, f.Subset = on, DescribeSubset(s, on)
+				}
+				mu.Lock()
+				if bad {
+					failed.Add(1)
+					fails = append(fails, f)
+				}
+				if o.Swarm {
+					tally(stats, on, bad)
+				}
+				mu.Unlock()
 				if res != nil {
 					simNanos.Add(int64(res.SimTime))
 				}
@@ -147,11 +201,74 @@ func Run(s *scenarios.Scenario, o Options) Result {
 	close(stopBar)
 	<-barDone
 	sort.Slice(fails, func(i, j int) bool { return fails[i].Seed < fails[j].Seed })
-	return Result{Runs: len(seeds), Failures: fails, Elapsed: time.Since(start), SimTime: time.Duration(simNanos.Load())}
+	r := Result{Runs: len(seeds), Failures: fails, Elapsed: time.Since(start), SimTime: time.Duration(simNanos.Load()),
+		ByInvariant: map[string]int{}}
+	for _, f := range fails {
+		if f.Err != "" {
+			r.ByInvariant["run-error"]++
+		}
+		for _, n := range f.Invariants {
+			r.ByInvariant[n]++
+		}
+	}
+	if o.Swarm {
+		r.Swarm = stats
+	}
+	return r
 }
 
-func judge(s *scenarios.Scenario, name string, res *virtual.Result, err error) (Failure, bool) {
-	f := Failure{Seed: s.Seed, Command: fmt.Sprintf("driftlab run --backend virtual --seed %d %s", s.Seed, name)}
+// tally counts one run in the per-fault statistics.
+func tally(stats []FaultStats, on []int, failed bool) {
+	k := 0
+	for i := range stats {
+		isOn := k < len(on) && on[k] == i
+		if isOn {
+			k++
+		}
+		b := 0
+		if failed {
+			b = 1
+		}
+		if isOn {
+			stats[i].On++
+			stats[i].FailedOn += b
+		} else {
+			stats[i].Off++
+			stats[i].FailedOff += b
+		}
+	}
+}
+
+// ReplayCommand is the one-line command that replays a seed of a scenario
+// on the virtual backend (with --swarm: with the seed's fault subset).
+func ReplayCommand(scenario string, seed uint64, swarm bool) string {
+	return "driftlab run --backend virtual --seed " + strconv.FormatUint(seed, 10) + swarmFlag(swarm) + " " + shellQuote(scenario)
+}
+
+// ShrinkCommand is the one-line command that shrinks a failing seed.
+func ShrinkCommand(scenario string, seed uint64, swarm bool) string {
+	return "driftlab shrink --seed " + strconv.FormatUint(seed, 10) + swarmFlag(swarm) + " " + shellQuote(scenario)
+}
+
+func swarmFlag(on bool) string {
+	if on {
+		return " --swarm"
+	}
+	return ""
+}
+
+// shellQuote quotes a word for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=+,@", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+func judge(s *scenarios.Scenario, name string, swarm bool, res *virtual.Result, err error) (Failure, bool) {
+	f := Failure{Seed: s.Seed, Command: ReplayCommand(name, s.Seed, swarm), Shrink: ShrinkCommand(name, s.Seed, swarm)}
 	if err != nil {
 		f.Err = err.Error()
 		return f, true
@@ -167,15 +284,43 @@ func judge(s *scenarios.Scenario, name string, res *virtual.Result, err error) (
 	return f, len(f.Invariants) > 0
 }
 
-func bar(w io.Writer, done, total, failed int, elapsed time.Duration) {
-	if w == nil {
+// progress draws the sweep's progress: a bar redrawn in place on a
+// terminal, or a line every 5 seconds (and at the end) in a log.
+type progress struct {
+	w     io.Writer
+	lines bool
+	total int
+	start time.Time
+	last  time.Time
+}
+
+func (p *progress) draw(done, failed int, final bool) {
+	if p.w == nil {
+		return
+	}
+	now := time.Now()
+	if p.lines && !final && now.Sub(p.last) < 5*time.Second {
+		return
+	}
+	p.last = now
+	elapsed := now.Sub(p.start)
+	rate := float64(done) / max(elapsed.Seconds(), 1e-9)
+	eta := ""
+	if done > 0 && done < p.total {
+		eta = fmt.Sprintf(", about %s left", (time.Duration(float64(p.total-done) / rate * float64(time.Second))).Round(time.Second))
+	}
+	msg := fmt.Sprintf("%d/%d seeds, %d failing, %.0f runs/s, %s%s", done, p.total, failed, rate, elapsed.Round(100*time.Millisecond), eta)
+	if p.lines {
+		fmt.Fprintln(p.w, "sweep:", msg)
 		return
 	}
 	const width = 30
 	n := 0
-	if total > 0 {
-		n = done * width / total
+	if p.total > 0 {
+		n = done * width / p.total
 	}
-	rate := float64(done) / max(elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(w, "\r[%s%s] %d/%d seeds, %d failing, %.0f runs/s", strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total, failed, rate)
+	fmt.Fprintf(p.w, "\r\033[K[%s%s] %s", strings.Repeat("=", n), strings.Repeat(" ", width-n), msg)
+	if final {
+		fmt.Fprintln(p.w)
+	}
 }
