@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -26,6 +27,7 @@ func newRunCmd() *cobra.Command {
 		out, backend, apiserver string
 		seed                    uint64
 		quiet                   bool
+		rf                      reportFlags
 		swarm                   bool
 	)
 	cmd := &cobra.Command{
@@ -64,7 +66,13 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 				progress = nil
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: running scenario %s (seed %d) on the %s backend into %s\n", s.Name, s.Seed, backend, out)
-			sum, err := runBackend(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr()})
+			// The run bundle (runbundle.go) wraps the backend: begun before, finished after, also on error or Ctrl-C.
+			sum, err := runBundled(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr()},
+				backend, runBackend, rf, commandLine(cmd, args))
+			var ee *exitError
+			if errors.As(err, &ee) {
+				return err
+			}
 			if sum != nil {
 				sum.Print(cmd.OutOrStdout())
 			}
@@ -83,6 +91,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	f.StringVar(&backend, "backend", "", "backend: local or virtual (default: the scenario's)")
 	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
+	rf.register(f)
 	f.BoolVar(&swarm, "swarm", false, "run only the faults this seed switches on, as driftlab sweep --swarm does")
 	return cmd
 }

@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/driftlab/driftlab/sim/bundle"
+	"github.com/driftlab/driftlab/sim/htmlreport"
+	"github.com/driftlab/driftlab/sim/local"
+	"github.com/driftlab/driftlab/sim/report"
+)
+
+// reportFlags are the report.html flags of run and replay.
+type reportFlags struct {
+	noReport   bool
+	screenshot bool
+}
+
+func (r *reportFlags) register(f *pflag.FlagSet) {
+	f.BoolVar(&r.noReport, "no-report", false, "do not write report.html into the run directory")
+	f.BoolVar(&r.screenshot, "screenshot", false, "also keep a PNG of report.html (report.png, headless Chromium)")
+}
+
+// commandLine reconstructs the command line of cmd for the manifest.
+func commandLine(cmd *cobra.Command, args []string) []string {
+	out := strings.Fields(cmd.CommandPath())
+	cmd.Flags().Visit(func(f *pflag.Flag) { out = append(out, "--"+f.Name+"="+f.Value.String()) })
+	return append(out, args...)
+}
+
+// runBundled runs a backend inside a run bundle: the bundle is begun before
+// the backend starts (scenario.yaml, an "incomplete" manifest) and finished
+// after it returns, whatever happened (complete, failed, interrupted), then
+// report.html is written unless rf says not to. Problems writing the bundle
+// or the report are reported on req.Log; only a bundle that cannot be begun
+// stops the run.
+func runBundled(req runRequest, backend string, run func(runRequest) (*report.Summary, error), rf reportFlags, command []string) (*report.Summary, error) {
+	apiserver := ""
+	if backend == "local" {
+		apiserver = req.KubeAPIServer
+		if apiserver == "" {
+			apiserver, _ = local.FindKubeAPIServer()
+		}
+	}
+	bw, err := bundle.Begin(req.Out, req.Scenario, backend, bundle.CurrentVersions(apiserver), command)
+	if err != nil {
+		return nil, &exitError{ExitRunFailed, fmt.Errorf("starting the run bundle in %s: %w", req.Out, err)}
+	}
+	sum, runErr := run(req)
+	interrupted := req.Ctx.Err() != nil
+	if ferr := bw.Finish(sum, runErr, interrupted); ferr != nil {
+		fmt.Fprintf(req.Log, "driftlab: warning: finishing the bundle in %s: %v\n", req.Out, ferr)
+	}
+	if !rf.noReport {
+		writeReport(context.WithoutCancel(req.Ctx), req.Out, rf.screenshot, req)
+	}
+	return sum, runErr
+}
+
+// writeReport writes report.html (and report.png) for a run directory,
+// reporting problems on req.Log without failing the run.
+func writeReport(ctx context.Context, dir string, screenshot bool, req runRequest) {
+	page, err := htmlreport.Write(dir, htmlreport.Options{})
+	if err != nil {
+		fmt.Fprintf(req.Log, "driftlab: warning: report.html not written: %v\n", err)
+		return
+	}
+	fmt.Fprintf(req.Log, "driftlab: report: %s\n", page)
+	if screenshot {
+		png := filepath.Join(dir, bundle.ScreenshotFile)
+		if err := htmlreport.Screenshot(ctx, page, png, 1280, 2800); err != nil {
+			fmt.Fprintf(req.Log, "driftlab: warning: screenshot not taken: %v\n", err)
+			return
+		}
+		fmt.Fprintf(req.Log, "driftlab: screenshot: %s\n", png)
+	}
+}
+
+// defaultOut is the run directory used when --out is not given.
+func defaultOut(name, suffix string) string {
+	return filepath.Join("runs", fmt.Sprintf("%s%s-%s", name, suffix, time.Now().Format("20060102-150405")))
+}
