@@ -14,7 +14,7 @@ OUT ?= runs/demo
 # Where kube-apiserver lives; scripts/envtest-assets.sh builds it once.
 ASSETS = $$(K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh)
 
-.PHONY: all build demo test unit manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
+.PHONY: all build demo test unit chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
 
 all: build
 
@@ -67,8 +67,14 @@ vet:
 ## test: everything CI runs (fresh machine: builds kube-apiserver and controller-gen first).
 ## -p 1: one package's tests at a time, because fault tests measure latency
 ## ratios and two control planes on two cores measure each other.
-test: envtest-assets $(CONTROLLER_GEN) fmt-check vet
+test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet
 	KUBEBUILDER_ASSETS=$(ASSETS) CONTROLLER_GEN=$(CONTROLLER_GEN) $(GO) test -p 1 -count=1 -timeout 45m ./...
+
+## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
+chromium:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  { echo "installing Debian's chromium (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 ## unit: the fast tests only (no control plane)
 unit:
