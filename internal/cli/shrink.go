@@ -75,6 +75,9 @@ written).`,
 				fmt.Fprintf(stdout, "%v\n", err)
 				return &exitError{ExitUsage, nil}
 			}
+			if errors.Is(err, shrink.ErrUnknownInvariant) {
+				return &exitError{ExitUsage, err}
+			}
 			if err != nil {
 				return &exitError{ExitRunFailed, err}
 			}

@@ -22,6 +22,10 @@ const DefaultMaxRuns = 300
 // scenario's run does not fail the invariant to preserve.
 var ErrNothingToShrink = errors.New("nothing to shrink")
 
+// ErrUnknownInvariant is returned (wrapped) when Options.Invariant names no
+// invariant of the run.
+var ErrUnknownInvariant = errors.New("unknown invariant")
+
 // Options configure a shrink. The zero value of each field means its default.
 type Options struct {
 	// Invariant is the invariant that must keep failing. Default: the first
@@ -134,7 +138,7 @@ func Shrink(ctx context.Context, s *scenarios.Scenario, o Options) (*Result, err
 		for _, r := range first.Summary.Invariants {
 			known = append(known, r.Name)
 		}
-		return nil, fmt.Errorf("shrink: no invariant %q (this run checks: %s)", target, strings.Join(known, ", "))
+		return nil, fmt.Errorf("%w: no invariant %q (this run checks: %s)", ErrUnknownInvariant, target, strings.Join(known, ", "))
 	}
 	detail, failed := failure(first, target)
 	if !failed {
