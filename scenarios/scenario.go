@@ -94,6 +94,11 @@ type Workload struct {
 	// DeleteClusters is how many clusters are deleted at the end of the
 	// workload. Default 0.
 	DeleteClusters int `yaml:"deleteClusters" json:"deleteClusters"`
+	// Operations, when set, is the workload as an explicit, timed list of
+	// operations (for example imported from an audit log); the generated
+	// parts above (clusters, scale, annotate, deleteClusters) are then not
+	// used. See operations.go.
+	Operations []Operation `yaml:"operations" json:"operations,omitempty"`
 }
 
 // IntRange is an inclusive range of integers.
@@ -327,6 +332,9 @@ func (s *Scenario) validate() error {
 	}
 	if w.DeleteClusters < 0 || w.DeleteClusters > w.Clusters {
 		return fieldErr("workload.deleteClusters", "must be between 0 and clusters (%d), got %d", w.Clusters, w.DeleteClusters)
+	}
+	if err := validateOperations(w); err != nil {
+		return err
 	}
 	if err := validateFaults(s.Faults, s.Workload.Duration.Duration); err != nil {
 		return err

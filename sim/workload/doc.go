@@ -3,6 +3,10 @@
 // KVClusters at given times), and applies such a list to a cluster through
 // the API server.
 //
+// A workload may instead list its operations explicitly
+// (workload.operations, e.g. imported from an audit log by
+// `driftlab import audit`); Generate then returns exactly those.
+//
 // Generation is deterministic: the same workload and seed give the same
 // operations, whatever the backend, so a run can be replayed operation by
 // operation.

@@ -27,7 +27,7 @@ const (
 )
 
 // AnnotationKey is the annotation the annotate operation patches.
-const AnnotationKey = "driftlab.io/tick"
+const AnnotationKey = scenarios.DefaultAnnotationKey
 
 // Op is one workload operation.
 type Op struct {
@@ -41,6 +41,16 @@ type Op struct {
 	Replicas int32 `json:"replicas,omitempty"`
 	// Value is the annotation value for annotate.
 	Value string `json:"value,omitempty"`
+	// Key is the annotation key for annotate; empty means AnnotationKey.
+	Key string `json:"key,omitempty"`
+}
+
+// AnnotationKeyOf returns the annotation key an annotate operation sets.
+func (o Op) AnnotationKeyOf() string {
+	if o.Key == "" {
+		return AnnotationKey
+	}
+	return o.Key
 }
 
 func (o Op) String() string {
@@ -48,7 +58,7 @@ func (o Op) String() string {
 	case OpCreate, OpScale:
 		return fmt.Sprintf("%s %s replicas=%d", o.Kind, o.Cluster, o.Replicas)
 	case OpAnnotate:
-		return fmt.Sprintf("%s %s %s=%s", o.Kind, o.Cluster, AnnotationKey, o.Value)
+		return fmt.Sprintf("%s %s %s=%s", o.Kind, o.Cluster, o.AnnotationKeyOf(), o.Value)
 	}
 	return o.Kind + " " + o.Cluster
 }
@@ -68,8 +78,13 @@ func between(r *rand.Rand, rg scenarios.IntRange) int32 {
 // ClusterName is the name of the i-th cluster of a workload.
 func ClusterName(i int) string { return "kv-" + strconv.Itoa(i) }
 
-// Generate returns the operations of a workload, ordered by time.
+// Generate returns the operations of a workload, ordered by time: its
+// explicit operations when it lists some (workload.operations, for example
+// imported from an audit log), else the ones drawn from the seed.
 func Generate(w scenarios.Workload, seed uint64) []Op {
+	if len(w.Operations) > 0 {
+		return Explicit(w.Operations)
+	}
 	r := Stream(seed, "workload")
 	var ops []Op
 	live := make([]string, 0, w.Clusters)
@@ -100,6 +115,20 @@ func Generate(w scenarios.Workload, seed uint64) []Op {
 	return ops
 }
 
+// Explicit converts a scenario's explicit operations, keeping their order.
+func Explicit(list []scenarios.Operation) []Op {
+	ops := make([]Op, 0, len(list))
+	for _, o := range list {
+		op := Op{At: o.At.Duration, Kind: o.Op, Cluster: o.Cluster, Replicas: int32(o.Replicas), Value: o.Value}
+		if o.Key != AnnotationKey {
+			op.Key = o.Key
+		}
+		ops = append(ops, op)
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At < ops[j].At })
+	return ops
+}
+
 // Apply performs one operation through c in namespace ns.
 func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
 	nn := types.NamespacedName{Namespace: ns, Name: op.Cluster}
@@ -112,7 +141,7 @@ func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
 		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, op.Replicas)
 		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(patch)))
 	case OpAnnotate:
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationKey, op.Value)
+		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, op.AnnotationKeyOf(), op.Value)
 		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(patch)))
 	case OpDelete:
 		return c.Delete(ctx, kv)

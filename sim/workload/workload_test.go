@@ -3,6 +3,7 @@ package workload
 import (
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
 )
@@ -46,5 +47,42 @@ func TestGenerateFollowsTheWorkload(t *testing.T) {
 	}
 	if want := int((w.Duration.Duration - 1) / w.Scale.Every.Duration); counts[OpScale] != want {
 		t.Fatalf("%d scale ops, want %d", counts[OpScale], want)
+	}
+}
+
+func TestExplicitOperationsReplaceTheGeneratedOnes(t *testing.T) {
+	y := `name: imported
+workload:
+  duration: 5s
+  clusters: 3
+  annotate: {rate: 5}
+  operations:
+    - {at: 0s, op: create, cluster: shop-db, replicas: 2}
+    - {at: 1500ms, op: scale, cluster: shop-db, replicas: 4}
+    - {at: 2s, op: annotate, cluster: shop-db, key: example.com/owner, value: team-b}
+    - {at: 2s, op: annotate, cluster: shop-db, value: "7"}
+    - {at: 4s, op: delete, cluster: shop-db}
+`
+	s, err := scenarios.Parse("imported.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Op{
+		{At: 0, Kind: OpCreate, Cluster: "shop-db", Replicas: 2},
+		{At: 1500 * time.Millisecond, Kind: OpScale, Cluster: "shop-db", Replicas: 4},
+		{At: 2 * time.Second, Kind: OpAnnotate, Cluster: "shop-db", Key: "example.com/owner", Value: "team-b"},
+		{At: 2 * time.Second, Kind: OpAnnotate, Cluster: "shop-db", Value: "7"},
+		{At: 4 * time.Second, Kind: OpDelete, Cluster: "shop-db"},
+	}
+	for _, seed := range []uint64{1, 2} {
+		if got := Generate(s.Workload, seed); !reflect.DeepEqual(got, want) {
+			t.Fatalf("seed %d: got %+v\nwant %+v", seed, got, want)
+		}
+	}
+	if got := want[2].String(); got != "annotate shop-db example.com/owner=team-b" {
+		t.Fatalf("String() = %q", got)
+	}
+	if got := want[3].String(); got != "annotate shop-db driftlab.io/tick=7" {
+		t.Fatalf("String() = %q", got)
 	}
 }
