@@ -14,7 +14,7 @@ OUT ?= runs/demo
 # Where kube-apiserver lives; scripts/envtest-assets.sh builds it once.
 ASSETS = $$(K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh)
 
-.PHONY: all build demo test unit chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
+.PHONY: all build demo test unit bench-cache chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
 
 all: build
 
@@ -75,6 +75,14 @@ chromium:
 	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
 	  { echo "installing Debian's chromium (apt-get)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
+
+## bench-cache: the write-up's chapter 2.5 table: cache variants under concurrent readers and
+## writers, with and without GC-assist pressure; medians of BENCH_COUNT runs (README "Cache variants")
+BENCH_COUNT ?= 5
+bench-cache:
+	@mkdir -p runs
+	$(GO) test -run '^$$' -bench BenchmarkCacheLatency -benchtime 2s -count $(BENCH_COUNT) ./operator/statecache \
+	  | tee runs/bench-cache.txt | $(GO) run ./scripts/benchtable
 
 ## unit: the fast tests only (no control plane)
 unit:

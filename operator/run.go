@@ -35,6 +35,9 @@ type Options struct {
 	MetricsAddr string
 	// FieldOwner is the field manager of status writes.
 	FieldOwner string
+	// Workers is how many clusters are reconciled at once. Default
+	// DefaultWorkers.
+	Workers int
 	// Events receives history records as JSON lines; nil discards them.
 	Events io.Writer
 	// Log receives the operator's logs; nil means standard error.
@@ -43,6 +46,9 @@ type Options struct {
 	// Command): runtime faults and runtime samples.
 	Commands io.Reader
 }
+
+// DefaultWorkers is the operator's default number of concurrent reconciles.
+const DefaultWorkers = 4
 
 // Scheme returns a scheme with the built-in types and the KVCluster API.
 func Scheme() *runtime.Scheme {
@@ -60,6 +66,9 @@ func Scheme() *runtime.Scheme {
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.Cache == "" {
 		o.Cache = "map"
+	}
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
 	}
 	if o.MetricsAddr == "" {
 		o.MetricsAddr = "127.0.0.1:0"
@@ -95,7 +104,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		return fmt.Errorf("creating manager: %w", err)
 	}
 	ev := history.NewEmitter(o.Events)
-	r := &controller.Reconciler{Client: mgr.GetClient(), Cache: sc, Bugs: bs, Events: ev, FieldOwner: o.FieldOwner}
+	r := &controller.Reconciler{Client: mgr.GetClient(), Cache: sc, Bugs: bs, Events: ev, FieldOwner: o.FieldOwner, MaxConcurrentReconciles: o.Workers}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)
 	}

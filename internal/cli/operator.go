@@ -22,6 +22,7 @@ func newOperatorCmd() *cobra.Command {
 	var (
 		kubeconfig, cache, metrics, events, owner string
 		commands                                  bool
+		workers                                   int
 		bugList                                   []string
 	)
 	cmd := &cobra.Command{
@@ -31,9 +32,10 @@ func newOperatorCmd() *cobra.Command {
 SIGTERM. The harness starts it this way during a run; it can also be run by
 hand against any cluster that has the KVCluster CRD.
 
-Cache variants: %s.
+Cache variants:
+%s
 Seeded bugs (off by default):
-%s`, strings.Join(statecache.Variants(), ", "), bugHelp()),
+%s`, cacheHelp(), bugHelp()),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
@@ -56,7 +58,7 @@ Seeded bugs (off by default):
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := operator.Options{Cache: cache, Bugs: bugList, MetricsAddr: metrics, Events: ev, FieldOwner: owner, Log: cmd.ErrOrStderr()}
+			opts := operator.Options{Cache: cache, Bugs: bugList, MetricsAddr: metrics, Events: ev, FieldOwner: owner, Workers: workers, Log: cmd.ErrOrStderr()}
 			if commands {
 				opts.Commands = cmd.InOrStdin()
 			}
@@ -74,6 +76,7 @@ Seeded bugs (off by default):
 	f.StringVar(&metrics, "metrics-bind-address", "127.0.0.1:0", "metrics endpoint address (\"0\" disables)")
 	f.StringVar(&events, "events", "", "write history records as JSON lines to FILE, or - for standard output")
 	f.StringVar(&owner, "field-owner", "", "field manager of status writes (default driftlab-operator)")
+	f.IntVar(&workers, "workers", operator.DefaultWorkers, "clusters reconciled at once (MaxConcurrentReconciles)")
 	f.BoolVar(&commands, "commands", false, "read harness commands (JSON lines) from standard input: runtime faults, runtime samples")
 	return cmd
 }
@@ -81,7 +84,15 @@ Seeded bugs (off by default):
 func bugHelp() string {
 	var b strings.Builder
 	for _, n := range bugs.Names() {
-		fmt.Fprintf(&b, "  %-16s %s\n", n, bugs.Table[n])
+		fmt.Fprintf(&b, "  %-25s %s\n", n, bugs.Table[n])
+	}
+	return b.String()
+}
+
+func cacheHelp() string {
+	var b strings.Builder
+	for _, n := range statecache.Variants() {
+		fmt.Fprintf(&b, "  %-10s %s\n", n, statecache.Descriptions[n])
 	}
 	return b.String()
 }
