@@ -15,8 +15,12 @@
 // half, trim a quarter from either end; a window that ends sooner or starts
 // later is the move). Each candidate is run once; a candidate whose run
 // still fails the target invariant replaces the current scenario, anything
-// else (it passes, fails only another invariant, or the run errors) is
-// dropped. The passes repeat until a whole round changes nothing or the run
+// else (it passes, fails only another invariant, fails the target
+// invariant for another reason, or the run errors) is dropped. "For another
+// reason" is judged on the invariant's detail (Kinds): with object names
+// and numbers masked, the candidate's failure must share a clause with the
+// original one, so that a latency failure "p99 1432.6ms > 1s" cannot shrink
+// into "no Pod became Ready: nothing was measured". The passes repeat until a whole round changes nothing or the run
 // budget is spent, so the result is 1-minimal with respect to these
 // reductions when the budget allows.
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -148,7 +149,7 @@ func Shrink(ctx context.Context, s *scenarios.Scenario, o Options) (*Result, err
 		}
 		return nil, fmt.Errorf("%w: invariant %s passes for scenario %s with seed %d (%s)", ErrNothingToShrink, target, s.Name, s.Seed, why)
 	}
-	sh.target = target
+	sh.target, sh.kinds = target, Kinds(detail)
 	res := &Result{Invariant: target, Detail: detail, TraceHash: first.TraceHash, Before: Measure(cur)}
 	sh.logf("run 1/%d: %s seed %d as given: fails %s (%s); %s", o.MaxRuns, s.Name, s.Seed, target, clip(detail, 100), res.Before)
 
@@ -175,8 +176,45 @@ func Shrink(ctx context.Context, s *scenarios.Scenario, o Options) (*Result, err
 type shrinker struct {
 	o      Options
 	target string
+	kinds  []string // Kinds of the original failure's detail
 	runs   int
 	tried  map[string]bool
+}
+
+var (
+	objectName = regexp.MustCompile(`\b[a-z0-9][a-z0-9-]*/[a-z0-9][a-z0-9.-]*\b`)
+	number     = regexp.MustCompile(`\b\d+(\.\d+)?`)
+)
+
+// Kinds returns the kinds of failure an invariant's detail reports: its
+// "; "-separated clauses with object names and numbers masked, so that
+// "default/kv-0 never converged: status.readyReplicas=0 but 3 member Pods
+// are Ready" and the same words about kv-2 with other counts are one kind,
+// and "p99 1432.6ms > 1s" is another kind than "no Pod became Ready:
+// nothing was measured". A reduction is kept only if its failure shares a
+// kind with the original failure, so the shrink cannot slip from the
+// failure it was asked about to another failure of the same invariant.
+func Kinds(detail string) []string {
+	var out []string
+	for _, c := range strings.Split(detail, "; ") {
+		c = strings.TrimSuffix(strings.TrimSpace(c), "…")
+		c = number.ReplaceAllString(objectName.ReplaceAllString(c, "<object>"), "#")
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// sameFailure reports whether a failure's detail shares a kind with the
+// original failure.
+func (sh *shrinker) sameFailure(detail string) bool {
+	for _, k := range Kinds(detail) {
+		if slices.Contains(sh.kinds, k) {
+			return true
+		}
+	}
+	return false
 }
 
 func (sh *shrinker) logf(format string, args ...any) {
@@ -211,6 +249,10 @@ func (sh *shrinker) tryAll(ctx context.Context, cur *scenarios.Scenario, cands [
 			outcome = "run error: " + clip(err.Error(), 100)
 		default:
 			detail, failed := failure(r, sh.target)
+			if failed && !sh.sameFailure(detail) {
+				outcome = fmt.Sprintf("fails %s differently (%s)", sh.target, clip(detail, 100))
+				break
+			}
 			if failed {
 				res.Kept++
 				res.Steps = append(res.Steps, c.desc)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -198,5 +199,41 @@ func TestDocumentLoadsAndSaysWhereItCameFrom(t *testing.T) {
 		if !strings.Contains(string(doc), want) {
 			t.Errorf("header lacks %q:\n%s", want, doc)
 		}
+	}
+}
+
+func TestKindsMaskNamesAndNumbers(t *testing.T) {
+	a := Kinds("default/kv-0 never converged: status.readyReplicas=0 but 3 member Pods are Ready; default/kv-1 never converged: status.readyReplicas=1 but 2 member Pods are Ready")
+	b := Kinds("default/kv-3 never converged: status.readyReplicas=2 but 4 member Pods are Ready")
+	if len(a) != 1 || len(b) != 1 || a[0] != b[0] {
+		t.Fatalf("one kind expected: %q, %q", a, b)
+	}
+	p99 := Kinds("p99 1432.6ms > 1s")
+	if p99[0] != "p99 #ms > #s" {
+		t.Fatalf("latency kind %q", p99)
+	}
+	if none := Kinds("no Pod became Ready: nothing was measured"); slices.Contains(none, p99[0]) {
+		t.Fatal("nothing measured is the same kind as a slow p99")
+	}
+}
+
+// A reduction whose run fails the invariant for another reason is not kept.
+func TestShrinkDoesNotSlipToAnotherFailure(t *testing.T) {
+	s := builtin(t, "incident-watch-lag")
+	runs := 0
+	run := func(s *scenarios.Scenario) (*virtual.Result, error) {
+		runs++
+		detail := "p99 1500.0ms > 1s"
+		if len(s.Faults) < 2 {
+			detail = "no Pod became Ready: nothing was measured" // fails too, for another reason
+		}
+		return &virtual.Result{Summary: &report.Summary{Invariants: []invariant.Result{{Name: invariant.LatencySLO, Detail: detail}}}}, nil
+	}
+	r, err := Shrink(context.Background(), s, Options{Run: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Minimal.Faults) != 2 || r.Detail != "p99 1500.0ms > 1s" {
+		t.Fatalf("slipped: %d faults, %q", len(r.Minimal.Faults), r.Detail)
 	}
 }
