@@ -3,6 +3,7 @@ package virtual
 import (
 	"context"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -41,11 +42,17 @@ type actor struct {
 	// charge is time to add before the actor's next request (the
 	// reconcile's modelled compute time).
 	charge time.Duration
+	// gate, when set, returns the first instant at or after t when the
+	// actor's process can run (gc-assist-pressure pauses).
+	gate func(t time.Duration) time.Duration
 }
 
 func (a *actor) issue() time.Duration {
 	a.clock += a.charge
 	a.charge = 0
+	if a.gate != nil {
+		a.clock = a.gate(a.clock)
+	}
 	return a.clock
 }
 
@@ -66,6 +73,45 @@ type vclient struct {
 	// Delete); pending holds them until the next other request or flush.
 	batchDeletes bool
 	pending      []pendingDelete
+
+	// opLink: requests cross the operator↔apiserver link (faults on it).
+	opLink bool
+	// stale, when set, answers reads from an older view (stale-read).
+	stale func(inf *informer) (lag time.Duration, f *vfault)
+	// crash-restart: the process crashes when the crashAt-th call of the
+	// current reconcile is made (crash panics).
+	calls, crashAt int
+	crash          func(call int)
+}
+
+// crashPoint counts a call of the reconcile and crashes the process when
+// it is the one crash-restart chose.
+func (c *vclient) crashPoint() {
+	if c.crashAt == 0 {
+		return
+	}
+	c.calls++
+	if c.calls >= c.crashAt {
+		c.crash(c.calls)
+	}
+}
+
+// send is when a request leaves the actor and reaches the apiserver.
+func (c *vclient) send() time.Duration {
+	t := c.actor.issue()
+	if f := c.w.store.f; f != nil && c.opLink {
+		t = f.cross(linkOpAPI, up, laneRequest, t)
+	}
+	return t
+}
+
+// receive sets the actor's clock to when the answer, back at the
+// apiserver at done, reaches it.
+func (c *vclient) receive(done time.Duration) {
+	if f := c.w.store.f; f != nil && c.opLink {
+		done = f.cross(linkOpAPI, down, laneRequest, done)
+	}
+	c.actor.clock = done
 }
 
 type pendingDelete struct {
@@ -81,10 +127,20 @@ func notModelled(method string) {
 
 // Get implements client.Reader from the informer cache.
 func (c *vclient) Get(_ context.Context, key client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	c.crashPoint()
 	c.flush()
-	c.actor.issue()
+	now := c.actor.issue()
 	inf := c.informerFor(kindOf(obj))
-	src := inf.objs[key.String()]
+	var src client.Object
+	if lag, f := c.staleView(inf); f != nil {
+		src = inf.getAt(key.String(), now-lag)
+		f.n++
+		if src != inf.objs[key.String()] {
+			f.m++
+		}
+	} else {
+		src = inf.objs[key.String()]
+	}
 	if src == nil {
 		return apierrors.NewNotFound(kindOf(obj).gr(), key.Name)
 	}
@@ -95,8 +151,9 @@ func (c *vclient) Get(_ context.Context, key client.ObjectKey, obj client.Object
 // List implements client.Reader from the informer cache, with namespace and
 // label selector; items are ordered by name.
 func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
+	c.crashPoint()
 	c.flush()
-	c.actor.issue()
+	now := c.actor.issue()
 	lo := (&client.ListOptions{}).ApplyOptions(opts)
 	var k objKind
 	switch list.(type) {
@@ -108,8 +165,23 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 		harnessBug("list type %T is not modelled", list)
 	}
 	inf := c.informerFor(k)
+	objs := inf.objs
+	if lag, f := c.staleView(inf); f != nil {
+		objs = inf.viewAt(now - lag)
+		f.n++
+		if len(objs) != len(inf.objs) {
+			f.m++
+		} else {
+			for nn, o := range objs {
+				if inf.objs[nn] != o {
+					f.m++
+					break
+				}
+			}
+		}
+	}
 	var match []client.Object
-	for _, o := range inf.objs {
+	for _, o := range objs {
 		if lo.Namespace != "" && o.GetNamespace() != lo.Namespace {
 			continue
 		}
@@ -133,15 +205,24 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 		for i, o := range match {
 			o.(*corev1.Pod).DeepCopyInto(&l.Items[i])
 		}
-		l.ResourceVersion = inf.rv
+		l.ResourceVersion = strconv.FormatInt(inf.rv, 10)
 	case *kvv1.KVClusterList:
 		l.Items = make([]kvv1.KVCluster, len(match))
 		for i, o := range match {
 			o.(*kvv1.KVCluster).DeepCopyInto(&l.Items[i])
 		}
-		l.ResourceVersion = inf.rv
+		l.ResourceVersion = strconv.FormatInt(inf.rv, 10)
 	}
 	return nil
+}
+
+// staleView returns the lag of the operator's reads while stale-read is
+// on, and the fault; f is nil otherwise.
+func (c *vclient) staleView(inf *informer) (lag time.Duration, f *vfault) {
+	if c.stale == nil || inf.hist == nil {
+		return 0, nil
+	}
+	return c.stale(inf)
 }
 
 func (c *vclient) informerFor(k objKind) *informer {
@@ -159,13 +240,14 @@ func (c *vclient) informerFor(k objKind) *informer {
 
 // Create implements client.Writer.
 func (c *vclient) Create(_ context.Context, obj client.Object, opts ...client.CreateOption) error {
+	c.crashPoint()
 	c.flush()
 	co := (&client.CreateOptions{}).ApplyOptions(opts)
 	if len(co.DryRun) > 0 {
 		notModelled("Create with dry run")
 	}
-	stored, done, err := c.w.store.create(c.actor.issue(), obj)
-	c.actor.clock = done
+	stored, done, err := c.w.store.create(c.send(), obj)
+	c.receive(done)
 	if err != nil {
 		return err
 	}
@@ -189,9 +271,10 @@ func (c *vclient) Delete(_ context.Context, obj client.Object, opts ...client.De
 		notModelled("Delete with dry run")
 	}
 	key := keyOf(obj)
+	c.crashPoint()
 	if !c.batchDeletes {
-		done, err := c.w.store.remove(c.actor.issue(), key, do.Preconditions)
-		c.actor.clock = done
+		done, err := c.w.store.remove(c.send(), key, do.Preconditions)
+		c.receive(done)
 		return err
 	}
 	err := c.w.store.checkRemove(key, do.Preconditions)
@@ -201,7 +284,7 @@ func (c *vclient) Delete(_ context.Context, obj client.Object, opts ...client.De
 		}
 	}
 	if err != nil {
-		c.actor.clock = c.actor.issue() + c.w.store.latency(key)
+		c.receive(c.w.store.roundTrip(c.send(), key))
 		return err
 	}
 	var pre *metav1.Preconditions
@@ -228,11 +311,11 @@ func (c *vclient) flush() {
 		return a.name < b.name
 	})
 	for _, p := range c.pending {
-		done, err := c.w.store.remove(c.actor.issue(), p.key, p.pre)
+		done, err := c.w.store.remove(c.send(), p.key, p.pre)
 		if err != nil {
 			harnessBug("batched delete of %s failed at commit after it was accepted: %v", p.key.nn(), err)
 		}
-		c.actor.clock = done
+		c.receive(done)
 	}
 	c.pending = c.pending[:0]
 }
@@ -247,6 +330,7 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 	if dryRun {
 		notModelled("Patch with dry run")
 	}
+	c.crashPoint()
 	c.flush()
 	if patch.Type() != types.MergePatchType {
 		notModelled("Patch of type " + string(patch.Type()))
@@ -255,8 +339,8 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 	if err != nil {
 		return err
 	}
-	stored, done, err := c.w.store.patch(c.actor.issue(), keyOf(obj), data, status)
-	c.actor.clock = done
+	stored, done, err := c.w.store.patch(c.send(), keyOf(obj), data, status)
+	c.receive(done)
 	if err != nil {
 		return err
 	}
@@ -276,9 +360,24 @@ func (c *vclient) Apply(context.Context, runtime.ApplyConfiguration, ...client.A
 	return nil
 }
 
-// Update is not modelled.
-func (c *vclient) Update(context.Context, client.Object, ...client.UpdateOption) error {
-	notModelled("Update")
+// Update implements client.Writer: a PUT of the main resource, with the
+// object's resourceVersion as precondition when it is set.
+func (c *vclient) Update(_ context.Context, obj client.Object, opts ...client.UpdateOption) error {
+	return c.update(obj, false, len((&client.UpdateOptions{}).ApplyOptions(opts).DryRun) > 0)
+}
+
+func (c *vclient) update(obj client.Object, status, dryRun bool) error {
+	if dryRun {
+		notModelled("Update with dry run")
+	}
+	c.crashPoint()
+	c.flush()
+	stored, done, err := c.w.store.update(c.send(), obj, status)
+	c.receive(done)
+	if err != nil {
+		return err
+	}
+	assign(obj, stored)
 	return nil
 }
 
@@ -329,10 +428,11 @@ func (s statusWriter) Create(context.Context, client.Object, client.Object, ...c
 	return nil
 }
 
-// Update is not modelled.
-func (s statusWriter) Update(context.Context, client.Object, ...client.SubResourceUpdateOption) error {
-	notModelled("Status().Update")
-	return nil
+// Update replaces the status subresource: only status changes are kept;
+// the object's resourceVersion is a precondition when it is set.
+func (s statusWriter) Update(_ context.Context, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+	uo := (&client.SubResourceUpdateOptions{}).ApplyOptions(opts)
+	return s.c.update(obj, true, len(uo.DryRun) > 0)
 }
 
 // Apply is not modelled.

@@ -185,7 +185,7 @@ func TestHarnessBugsPanicWithPrefix(t *testing.T) {
 			t.Fatalf("panic %v, want prefix %q", p, HarnessBugPrefix)
 		}
 	}()
-	_ = c.Update(context.Background(), &kvv1.KVCluster{})
+	_ = c.DeleteAllOf(context.Background(), &kvv1.KVCluster{})
 }
 
 func TestKernelOrdersByTimeThenSequence(t *testing.T) {
@@ -209,4 +209,70 @@ func TestKernelOrdersByTimeThenSequence(t *testing.T) {
 		}
 	}()
 	k.at(1, func() {})
+}
+
+func createCluster(t *testing.T, w *world, c *vclient, i int) *kvv1.KVCluster {
+	t.Helper()
+	kv := &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: fmt.Sprintf("kv-%d", i)}, Spec: kvv1.KVClusterSpec{Replicas: 1}}
+	if err := c.Create(context.Background(), kv); err != nil {
+		t.Fatal(err)
+	}
+	return kv
+}
+
+// TestUpdateAndStatusUpdate: Update and Status().Update are PUTs: a stale
+// resourceVersion is a Conflict, an empty one is unconditional (as
+// kube-apiserver allows for custom resources), the main resource ignores
+// status and the status subresource ignores everything else, and an update
+// that changes nothing writes nothing.
+func TestUpdateAndStatusUpdate(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	kv := createCluster(t, w, c, 0)
+	stale := kv.DeepCopy()
+
+	kv.Spec.Replicas = 3
+	kv.Labels = map[string]string{"a": "b"}
+	kv.Status.ReadyReplicas = 9 // ignored by the main resource
+	if err := c.Update(ctx, kv); err != nil {
+		t.Fatal(err)
+	}
+	if kv.ResourceVersion != "2" || kv.Generation != 2 || kv.Status.ReadyReplicas != 0 || kv.Labels["a"] != "b" {
+		t.Fatalf("after update: rv=%s gen=%d ready=%d labels=%v", kv.ResourceVersion, kv.Generation, kv.Status.ReadyReplicas, kv.Labels)
+	}
+	// A stale resourceVersion: Conflict, nothing written.
+	stale.Spec.Replicas = 5
+	if err := c.Update(ctx, stale); !apierrors.IsConflict(err) {
+		t.Fatalf("update from a stale copy: %v, want Conflict", err)
+	}
+	st := stale.DeepCopy()
+	st.Status.ReadyReplicas = 1
+	if err := c.Status().Update(ctx, st); !apierrors.IsConflict(err) {
+		t.Fatalf("status update from a stale copy: %v, want Conflict", err)
+	}
+	if w.store.rev != 2 {
+		t.Fatalf("a conflicting update wrote: revision %d", w.store.rev)
+	}
+	// Empty resourceVersion: unconditional. Status().Update keeps only
+	// status: the stale spec (replicas 5) is not written.
+	st.ResourceVersion = ""
+	if err := c.Status().Update(ctx, st); err != nil {
+		t.Fatalf("unconditional status update: %v", err)
+	}
+	if st.Status.ReadyReplicas != 1 || st.Spec.Replicas != 3 || st.Generation != 2 || st.ResourceVersion != "3" {
+		t.Fatalf("after status update: ready=%d replicas=%d gen=%d rv=%s", st.Status.ReadyReplicas, st.Spec.Replicas, st.Generation, st.ResourceVersion)
+	}
+	// The same object again: no write.
+	if err := c.Status().Update(ctx, st); err != nil || w.store.rev != 3 {
+		t.Fatalf("no-op status update: %v, revision %d", err, w.store.rev)
+	}
+	// Unconditional main-resource update from the stale copy wins.
+	stale.ResourceVersion = ""
+	if err := c.Update(ctx, stale); err != nil || stale.Spec.Replicas != 5 || stale.Status.ReadyReplicas != 1 {
+		t.Fatalf("unconditional update: %v, replicas %d, ready %d", err, stale.Spec.Replicas, stale.Status.ReadyReplicas)
+	}
+	if err := c.Update(ctx, &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "nope"}}); !apierrors.IsNotFound(err) {
+		t.Fatalf("update of a missing object: %v, want NotFound", err)
+	}
+	settle(w)
 }

@@ -1,9 +1,10 @@
 package virtual
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"strconv"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/operator/controller"
+	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 )
 
@@ -26,11 +28,35 @@ type informer struct {
 	k       *kernel
 	kind    objKind
 	objs    map[string]client.Object // "namespace/name" -> stored object (immutable)
-	rv      string                   // revision of the last delivered event
+	rv      int64                    // highest revision delivered
+	seq     int64                    // commit seq of the last event applied
 	filter  func(client.Object) bool // server-side selector; nil matches all
 	delay   func() time.Duration
 	last    time.Duration // delivery time of the last event
 	handler func(op string, obj client.Object)
+	// via, when set, maps a delivery time through the operator↔apiserver
+	// link and the operator's pauses (faults).
+	via func(time.Duration) time.Duration
+
+	// dead: this informer's process crashed or its watch was replaced;
+	// deliveries still scheduled for it are dropped.
+	dead bool
+	// listSeq is the commit seq of the last relist: events committed
+	// before it are already in the cache.
+	listSeq int64
+	// withheld, when set, counts events withheld from the cache and the
+	// handler (withhold-events); the relist at the end delivers them
+	// coalesced.
+	withheld *vfault
+	// hist, when not nil, keeps every version the cache held, for reads
+	// of an older view (stale-read).
+	hist map[string][]version
+}
+
+// version is one state of a cached object from at on; obj nil: absent.
+type version struct {
+	at  time.Duration
+	obj client.Object
 }
 
 func newInformer(k *kernel, kind objKind, filter func(client.Object) bool, delay func() time.Duration) *informer {
@@ -44,27 +70,71 @@ func (i *informer) onCommit(c commit) {
 	if c.key.kind != i.kind || !(i.matches(c.prev) || i.matches(c.obj)) {
 		return
 	}
-	at := max(i.k.now+i.delay(), i.last)
+	at := max(c.apiAt+i.delay(), i.last)
+	if i.via != nil {
+		at = i.via(at)
+	}
 	i.last = at
 	i.k.at(at, func() { i.deliver(c) })
 }
 
 func (i *informer) deliver(c commit) {
+	if i.dead || c.seq <= i.listSeq {
+		return
+	}
+	if f := i.withheld; f != nil {
+		f.n++
+		return
+	}
 	nn := c.key.nn()
 	_, had := i.objs[nn]
 	keep := !c.deleted && i.matches(c.obj)
-	i.rv = strconv.FormatInt(c.rev, 10)
+	i.rv, i.seq = max(i.rv, c.rev), c.seq
 	switch {
 	case keep && !had:
-		i.objs[nn] = c.obj
+		i.set(nn, c.obj)
 		i.notify("add", c.obj)
 	case keep:
-		i.objs[nn] = c.obj
+		i.set(nn, c.obj)
 		i.notify("update", c.obj)
 	case had:
-		delete(i.objs, nn)
+		i.set(nn, nil)
 		i.notify("delete", c.obj)
 	}
+}
+
+// set changes the cache (obj nil removes), keeping the history if asked.
+func (i *informer) set(nn string, obj client.Object) {
+	if obj == nil {
+		delete(i.objs, nn)
+	} else {
+		i.objs[nn] = obj
+	}
+	if i.hist != nil {
+		i.hist[nn] = append(i.hist[nn], version{at: i.k.now, obj: obj})
+	}
+}
+
+// getAt returns the cached object as it was at t (nil: absent).
+func (i *informer) getAt(nn string, t time.Duration) client.Object {
+	vs := i.hist[nn]
+	for j := len(vs) - 1; j >= 0; j-- {
+		if vs[j].at <= t {
+			return vs[j].obj
+		}
+	}
+	return nil
+}
+
+// viewAt returns the cache as it was at t.
+func (i *informer) viewAt(t time.Duration) map[string]client.Object {
+	out := make(map[string]client.Object, len(i.objs))
+	for nn := range i.hist {
+		if o := i.getAt(nn, t); o != nil {
+			out[nn] = o
+		}
+	}
+	return out
 }
 
 func (i *informer) notify(op string, o client.Object) {
@@ -72,6 +142,63 @@ func (i *informer) notify(op string, o client.Object) {
 		i.handler(op, o)
 	}
 }
+
+// relist replaces the cache by the store's committed state, as an
+// informer does after its watch expired ("410 Gone") or when it starts:
+// objects new to the cache are delivered as add, changed ones as update
+// (only their latest state: intermediate states are never seen), and
+// cached objects that are gone as "delete-unknown" — client-go's
+// DeletedFinalStateUnknown tombstone, carrying the last state the cache
+// knew. Objects go in key order. It returns the events delivered and how
+// many of them were delete-unknown.
+func (i *informer) relist(s *store) (events, unknown int) {
+	if s.committed == nil {
+		harnessBug("relist without the store's committed state")
+	}
+	var keys []objKey
+	seen := map[string]bool{}
+	for key, o := range s.committed {
+		if key.kind == i.kind && i.matches(o) {
+			keys = append(keys, key)
+			seen[key.nn()] = true
+		}
+	}
+	for nn, o := range i.objs {
+		if !seen[nn] {
+			keys = append(keys, objKey{kind: i.kind, ns: o.GetNamespace(), name: o.GetName()})
+		}
+	}
+	slices.SortFunc(keys, func(a, b objKey) int { return cmp.Or(cmp.Compare(a.ns, b.ns), cmp.Compare(a.name, b.name)) })
+	i.rv, i.seq, i.listSeq = s.committedRev, s.commitSeq, s.commitSeq
+	for _, key := range keys {
+		nn := key.nn()
+		cur, old := s.committed[key], i.objs[nn]
+		if cur != nil && !i.matches(cur) {
+			cur = nil
+		}
+		switch {
+		case cur != nil && old == nil:
+			i.set(nn, cur)
+			i.notify("add", cur)
+		case cur != nil && cur.GetResourceVersion() != old.GetResourceVersion():
+			i.set(nn, cur)
+			i.notify("update", cur)
+		case cur == nil && old != nil:
+			i.set(nn, nil)
+			i.notify(OpDeleteUnknown, old)
+			unknown++
+		default:
+			continue
+		}
+		events++
+	}
+	return events, unknown
+}
+
+// OpDeleteUnknown is the event op of a delete that an informer discovered
+// only on relist (client-go's cache.DeletedFinalStateUnknown): the object
+// is the last state the cache knew.
+const OpDeleteUnknown = "delete-unknown"
 
 // workqueue is client-go's work queue as controller-runtime uses it with
 // one worker: a key added while queued is queued once; a key added while
@@ -132,9 +259,15 @@ func (q *workqueue) forget(key string) { delete(q.failures, key) }
 // reading the informer caches as they are then; its compute time is charged
 // before its first request and each write blocks it until the write
 // commits, so the worker is busy for the reconcile's modelled duration.
+//
+// The operator is one process: crash-restart throws away its reconciler
+// (and with it the member cache), its work queue and its informers, and
+// starts new ones after the restart delay; epoch tells the timers of a
+// crashed incarnation from the current one's.
 type operatorModel struct {
 	w        *world
 	ctx      context.Context
+	newRec   func() *controller.Reconciler
 	rec      *controller.Reconciler
 	q        *workqueue
 	actor    actor
@@ -143,19 +276,63 @@ type operatorModel struct {
 	pods     *informer
 
 	busy, wakePending, inReconcile bool
+	down                           bool
+	epoch                          int
+	crash                          *vfault // armed crash-restart
 }
 
-func newOperator(w *world, rec *controller.Reconciler) *operatorModel {
-	o := &operatorModel{w: w, ctx: context.Background(), rec: rec, q: newWorkqueue(), actor: actor{name: "operator"}}
+// crashSignal unwinds a reconcile whose process crashed.
+type crashSignal struct{}
+
+func newOperator(w *world, newRec func() *controller.Reconciler) *operatorModel {
+	o := &operatorModel{w: w, ctx: context.Background(), newRec: newRec, q: newWorkqueue(), actor: actor{name: "operator"}}
+	o.client = &vclient{w: w, actor: &o.actor, batchDeletes: true, opLink: true}
+	o.client.crash = o.crashInReconcile
+	if fm := w.faults; fm != nil {
+		if len(fm.gc) > 0 {
+			o.actor.gate = fm.gcFree
+		}
+		if len(fm.stale) > 0 {
+			o.client.stale = func(*informer) (time.Duration, *vfault) {
+				if f := active(fm.stale); f != nil {
+					return f.spec.Lag.Duration, f
+				}
+				return 0, nil
+			}
+		}
+	}
+	o.start()
+	w.store.subs = append(w.store.subs, o.onCommit)
+	return o
+}
+
+// start builds a new incarnation: reconciler, informers.
+func (o *operatorModel) start() {
+	w := o.w
+	o.rec = o.newRec()
+	o.rec.Client = o.client
+	o.rec.Events = operatorSink{o}
 	o.clusters = newInformer(w.k, kindCluster, nil, w.deliveryDelay("watch/operator/kvclusters"))
 	o.pods = newInformer(w.k, kindPod, hasClusterLabel, w.deliveryDelay("watch/operator/pods"))
 	o.clusters.handler = o.onCluster
 	o.pods.handler = o.onPod
-	o.client = &vclient{w: w, actor: &o.actor, clusters: o.clusters, pods: o.pods, batchDeletes: true}
-	rec.Client = o.client
-	rec.Events = operatorSink{o}
-	w.store.subs = append(w.store.subs, o.clusters.onCommit, o.pods.onCommit)
-	return o
+	if fm := w.faults; fm != nil {
+		via := func(t time.Duration) time.Duration { return fm.gcFree(fm.cross(linkOpAPI, down, laneRequest, t)) }
+		o.clusters.via, o.pods.via = via, via
+		if len(fm.stale) > 0 {
+			o.clusters.hist, o.pods.hist = map[string][]version{}, map[string][]version{}
+		}
+	}
+	o.client.clusters, o.client.pods = o.clusters, o.pods
+}
+
+// onCommit feeds the current incarnation's informers.
+func (o *operatorModel) onCommit(c commit) {
+	if o.down {
+		return
+	}
+	o.clusters.onCommit(c)
+	o.pods.onCommit(c)
 }
 
 func hasClusterLabel(o client.Object) bool {
@@ -164,12 +341,16 @@ func hasClusterLabel(o client.Object) bool {
 }
 
 // operatorSink stamps the operator's records with the virtual clock: inside
-// a reconcile, the operator's own clock (it advances with each request).
+// a reconcile, the operator's own clock (it advances with each request). A
+// crashed process records nothing.
 type operatorSink struct{ o *operatorModel }
 
 var _ history.Sink = operatorSink{}
 
 func (s operatorSink) Emit(r history.Record) {
+	if s.o.down {
+		return
+	}
 	r.Wall = 0
 	r.T = s.o.w.k.now
 	if s.o.inReconcile {
@@ -177,6 +358,11 @@ func (s operatorSink) Emit(r history.Record) {
 			// Batched Deletes are part of the reconcile: commit them
 			// before it reports its end.
 			s.o.client.flush()
+			if s.o.crash != nil && s.o.client.crashAt > 0 {
+				// Fewer calls than the crash point: the process dies
+				// after its last call, before the reconcile returns.
+				s.o.crashInReconcile(s.o.client.calls + 1)
+			}
 		}
 		r.T = s.o.actor.clock
 	}
@@ -206,7 +392,7 @@ func (o *operatorModel) enqueue(key string) {
 // wake makes the idle worker pick up the next key at the current instant,
 // after the events already due now.
 func (o *operatorModel) wake() {
-	if o.busy || o.wakePending || len(o.q.items) == 0 {
+	if o.busy || o.wakePending || len(o.q.items) == 0 || o.down {
 		return
 	}
 	o.wakePending = true
@@ -215,25 +401,48 @@ func (o *operatorModel) wake() {
 
 func (o *operatorModel) startNext() {
 	o.wakePending = false
-	if o.busy || len(o.q.items) == 0 || o.w.stopped {
+	if o.busy || len(o.q.items) == 0 || o.w.stopped || o.down {
 		return
+	}
+	if g := o.actor.gate; g != nil {
+		if t := g(o.w.k.now); t > o.w.k.now { // paused: run when it can
+			o.wakePending = true
+			o.w.k.at(t, o.startNext)
+			return
+		}
 	}
 	key := o.q.get()
 	o.busy = true
 	o.actor.clock = o.w.k.now
 	o.actor.charge = o.w.opts.ReconcileTime
 	o.inReconcile = true
+	if o.crash != nil {
+		o.client.calls, o.client.crashAt = 0, o.crash.crashCall
+	}
 	res, err := o.reconcile(key)
+	if o.down { // crashed in the middle of it
+		o.inReconcile = false
+		return
+	}
 	o.client.flush()
 	o.inReconcile = false
 	end := o.actor.issue() // charge the compute time if no request did
 	o.w.reconciles++
-	o.w.k.at(end, func() { o.finish(key, res, err) })
+	epoch := o.epoch
+	o.w.k.at(end, func() {
+		if o.epoch == epoch {
+			o.finish(key, res, err)
+		}
+	})
 }
 
 func (o *operatorModel) reconcile(key string) (res reconcile.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
+			if _, ok := p.(crashSignal); ok {
+				err = errCrashed
+				return
+			}
 			if s, ok := p.(string); ok && strings.HasPrefix(s, HarnessBugPrefix) {
 				panic(p)
 			}
@@ -244,6 +453,8 @@ func (o *operatorModel) reconcile(key string) (res reconcile.Result, err error) 
 	ns, name, _ := strings.Cut(key, "/")
 	return o.rec.Reconcile(o.ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
 }
+
+var errCrashed = fmt.Errorf("the operator process crashed")
 
 // finish is controller-runtime's handling of a reconcile's result.
 func (o *operatorModel) finish(key string, res reconcile.Result, err error) {
@@ -264,5 +475,133 @@ func (o *operatorModel) finish(key string, res reconcile.Result, err error) {
 }
 
 func (o *operatorModel) addAfter(key string, d time.Duration) {
-	o.w.k.after(d, func() { o.enqueue(key) })
+	epoch := o.epoch
+	o.w.k.after(d, func() {
+		if o.epoch == epoch {
+			o.enqueue(key)
+		}
+	})
+}
+
+// ---- faults on the operator's process ------------------------------------
+
+// armCrash makes the next reconcile crash at the fault's seeded call.
+func (o *operatorModel) armCrash(f *vfault) { o.crash = f }
+
+// crashInReconcile is the client's crash point: the process dies while
+// making its call-th call of the reconcile; the calls before it happened.
+func (o *operatorModel) crashInReconcile(call int) {
+	f := o.crash
+	if f == nil {
+		return
+	}
+	o.crashNow(f, call)
+	panic(crashSignal{})
+}
+
+// crashNow kills the process: what it has in memory is lost (reconciler
+// and member cache, work queue, informer caches) and it restarts after
+// the fault's restartDelay, relisting everything. call is the reconcile
+// call it died at (0: it was idle).
+func (o *operatorModel) crashNow(f *vfault, call int) {
+	o.client.crashAt, o.crash = 0, nil
+	if o.down {
+		return
+	}
+	o.client.flush() // Deletes already answered were sent
+	at := o.w.k.now
+	if o.inReconcile {
+		at = o.actor.clock
+	}
+	f.crashed, f.n = true, call
+	f.m = len(o.q.items)
+	if o.busy {
+		f.m++
+	}
+	o.down, o.busy, o.wakePending = true, false, false
+	o.epoch++
+	o.clusters.dead, o.pods.dead = true, true
+	o.q = newWorkqueue()
+	restart := at + f.spec.RestartDelay.Duration
+	o.w.k.at(max(restart, o.w.k.now), func() { o.restart(f, at) })
+}
+
+// restart starts a new incarnation: new reconciler and member cache,
+// informers that list everything (add events, as client-go's initial
+// list), an empty queue.
+func (o *operatorModel) restart(f *vfault, crashedAt time.Duration) {
+	if o.w.stopped {
+		return
+	}
+	o.down = false
+	f.sum = o.w.k.now - crashedAt
+	o.start()
+	o.w.record(history.Record{T: o.w.k.now, Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: "virtual: restarted after a crash"})
+	a, _ := o.clusters.relist(o.w.store)
+	b, _ := o.pods.relist(o.w.store)
+	f.k = a + b
+}
+
+// setWithhold starts or ends withholding the events of a resource from
+// the operator's informers; at the end they relist, so the operator sees
+// only the latest state of each object.
+func (o *operatorModel) setWithhold(f *vfault, on bool) {
+	for _, inf := range o.informersFor(f.spec.Resource) {
+		if on {
+			inf.withheld = f
+			continue
+		}
+		inf.withheld = nil
+		if o.down || inf.dead {
+			continue
+		}
+		n, unknown := inf.relist(o.w.store)
+		f.m += n
+		f.k += unknown
+	}
+}
+
+func (o *operatorModel) informersFor(resource string) []*informer {
+	switch resource {
+	case scenarios.ResourcePods:
+		return []*informer{o.pods}
+	case scenarios.ResourceKVClusters:
+		return []*informer{o.clusters}
+	}
+	return []*informer{o.clusters, o.pods}
+}
+
+// resetWatches is a reset of the operator's connection to the apiserver:
+// events in flight are lost, and each informer watches again from the
+// last revision it saw. The apiserver replays the events after it from
+// its watch cache when they are still there (it keeps them
+// watchCacheRetention), or answers "410 Gone" (the revision was
+// compacted) and the informer relists.
+func (o *operatorModel) resetWatches(f *vfault) {
+	if o.down {
+		return
+	}
+	for _, inf := range []*informer{o.clusters, o.pods} {
+		repl := newInformer(inf.k, inf.kind, inf.filter, inf.delay)
+		repl.objs, repl.rv, repl.seq, repl.listSeq, repl.handler, repl.via, repl.hist = inf.objs, inf.rv, inf.seq, inf.listSeq, inf.handler, inf.via, inf.hist
+		repl.withheld, repl.last = inf.withheld, inf.last
+		inf.dead = true
+		missed, ok := o.w.store.since(inf.seq)
+		if !ok {
+			n, _ := repl.relist(o.w.store)
+			f.k += n
+			f.relistSeen++
+		} else {
+			for _, c := range missed {
+				c.apiAt = o.w.k.now
+				repl.onCommit(c)
+			}
+		}
+		if inf.kind == kindPod {
+			o.pods = repl
+		} else {
+			o.clusters = repl
+		}
+	}
+	o.client.clusters, o.client.pods = o.clusters, o.pods
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/operator/controller"
@@ -127,6 +128,16 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	w.records = make([]history.Record, 0, 64+len(ops)*12)
 	latency := o.CommitLatency
 	w.store = newStore(k, func(objKey) time.Duration { return latency })
+	if len(s.Faults) > 0 {
+		w.faults = newFaultModel(w)
+		w.store.f = w.faults
+		if w.faults.relists() {
+			w.store.committed = map[objKey]client.Object{}
+		}
+		if w.faults.rewatches() {
+			w.store.log = []logEntry{}
+		}
+	}
 
 	// Commit subscribers, in this order at every commit: truth first (it
 	// also checks convergence), then the watches.
@@ -135,14 +146,20 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	kl := &kubeletModel{w: w, sampler: kubelet.Sampler{Dist: s.Kubelet.ReadyDelay, Seed: s.Seed},
 		delay: w.deliveryDelay("watch/kubelet/pods"), known: map[string]bool{}, seen: map[string]int{}, pending: map[types.UID]bool{}}
 	w.store.subs = append(w.store.subs, kl.onCommit)
-	rec := &controller.Reconciler{Cache: cache, Bugs: bs, FieldOwner: controller.DefaultFieldOwner}
-	newOperator(w, rec)
+	newRec := func() *controller.Reconciler {
+		c := cache
+		if c == nil { // a restarted process starts with an empty cache
+			c, _ = statecache.New(s.Operator.Cache)
+		}
+		cache = nil
+		return &controller.Reconciler{Cache: c, Bugs: bs, FieldOwner: controller.DefaultFieldOwner}
+	}
+	w.op = newOperator(w, newRec)
 	wl := &workloadModel{w: w, ops: ops, actor: actor{name: "workload"}}
 	wl.client = &vclient{w: w, actor: &wl.actor}
 	wl.start()
-	for i, f := range s.Faults {
-		w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindFaultSkipped, Op: f.Type,
-			Detail: fmt.Sprintf("%d: %s", i, FaultSkipReason)})
+	if w.faults != nil {
+		w.faults.schedule()
 	}
 
 	if k.run(o.MaxEvents) {
@@ -161,7 +178,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	res.TraceHash = hex.EncodeToString(th.h.Sum(nil))
 	res.Outcome = invariant.Check(res.Records, s.Invariants)
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
-		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: skippedFaults(s.Faults),
+		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: faultResults(w.faults, res.Outcome),
 		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: report.Counts(res.Records)}
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
@@ -178,18 +195,22 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	return res, nil
 }
 
-// FaultSkipReason is why every fault of a scenario is skipped on the
-// virtual backend, for now.
-const FaultSkipReason = "faults are not modelled on the virtual backend yet"
-
-// skippedFaults reports every fault as skipped, as the local backend reports
-// a fault its machine cannot run.
-func skippedFaults(specs []scenarios.Fault) []report.FaultResult {
-	out := make([]report.FaultResult, len(specs))
-	for i, f := range specs {
-		out[i] = report.FaultResult{Index: i, Type: f.Type, Schedule: f.Describe(), Skipped: FaultSkipReason}
+// faultResults is the summary's fault list: each fault's measured effect
+// and the latency of the samples inside its window.
+func faultResults(fm *faultModel, out *invariant.Outcome) []report.FaultResult {
+	if fm == nil {
+		return []report.FaultResult{}
 	}
-	return out
+	return fm.results(func(i int) *report.FaultResult {
+		r := &report.FaultResult{}
+		for _, wl := range out.Windows {
+			if wl.Index == i {
+				wl := wl
+				r.Window = &wl
+			}
+		}
+		return r
+	})
 }
 
 // sortByTime orders records by T in place, keeping the order of records of

@@ -79,6 +79,13 @@ type commit struct {
 	prev    client.Object // nil on create
 	obj     client.Object
 	deleted bool
+	// apiAt is when the event reached kube-apiserver over its watch on
+	// etcd: the commit time unless a fault stalls that link.
+	apiAt time.Duration
+	// seq numbers commits in the order they happened (faults on the link
+	// to etcd can commit writes to different objects out of revision
+	// order).
+	seq int64
 }
 
 // store is the modelled etcd + kube-apiserver registry: one global revision,
@@ -97,6 +104,47 @@ type store struct {
 	latency func(objKey) time.Duration
 	// subs see every commit, in commit order, at its commit time.
 	subs []func(commit)
+	// f is the run's faults; nil when it has none.
+	f *faultModel
+	// committed, when not nil, holds the committed state (what a List at
+	// the apiserver returns), and committedRev its highest revision; kept only
+	// when something relists.
+	committed    map[objKey]client.Object
+	committedRev int64
+	// commitSeq is the seq of the last commit.
+	commitSeq int64
+	// log, when not nil, keeps the commits of the last
+	// watchCacheRetention, from which the apiserver serves a watch that
+	// starts at an older revision (kept only when something re-watches).
+	log []logEntry
+}
+
+// logEntry is one commit in the store's log.
+type logEntry struct {
+	at time.Duration
+	c  commit
+}
+
+// watchCacheRetention is how long kube-apiserver's watch cache keeps
+// events (eventFreshDuration, 75 s): a watch from a revision older than
+// what it still holds gets "410 Gone" and the client relists.
+const watchCacheRetention = 75 * time.Second
+
+// since returns the events committed after the one numbered seq, or ok
+// false when the watch cache no longer holds them all ("410 Gone").
+func (s *store) since(seq int64) (out []commit, ok bool) {
+	if s.log == nil {
+		return nil, false
+	}
+	if len(s.log) > 0 && s.log[0].c.seq > seq+1 {
+		return nil, false
+	}
+	for _, e := range s.log {
+		if e.c.seq > seq {
+			out = append(out, e.c)
+		}
+	}
+	return out, true
 }
 
 func newStore(k *kernel, latency func(objKey) time.Duration) *store {
@@ -105,8 +153,9 @@ func newStore(k *kernel, latency func(objKey) time.Duration) *store {
 
 // write assigns the next revision to a write issued at issue and schedules
 // its commit. Commits never overtake each other (etcd's WAL is a FIFO).
-// obj nil deletes key.
-func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) (commitAt time.Duration) {
+// obj nil deletes key. It returns when the answer is back at the
+// apiserver: the commit time, unless faults delay the link to etcd.
+func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) (done time.Duration) {
 	s.rev++
 	rv := strconv.FormatInt(s.rev, 10)
 	c := commit{rev: s.rev, key: key, prev: prev}
@@ -120,14 +169,57 @@ func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) 
 		c.obj = obj
 		s.objs[key] = obj
 	}
-	commitAt = max(issue+s.latency(key), s.lastCommit, s.k.now)
+	var commitAt time.Duration
+	if f := s.f; f != nil {
+		arrive := f.cross(linkAPIEtcd, up, laneRequest, issue)
+		commitAt = max(f.commitTime(arrive, s.latency(key)), s.k.now)
+		commitAt = f.commitOrder(key, f.lockFree(commitAt))
+		done = f.cross(linkAPIEtcd, down, laneRequest, commitAt)
+	} else {
+		commitAt = max(issue+s.latency(key), s.lastCommit, s.k.now)
+		done = commitAt
+	}
 	s.lastCommit = commitAt
-	s.k.at(commitAt, func() {
-		for _, f := range s.subs {
-			f(c)
+	s.k.at(commitAt, func() { s.publish(c) })
+	return done
+}
+
+// publish is a commit: the committed state changes and every subscriber
+// sees the event.
+func (s *store) publish(c commit) {
+	s.commitSeq++
+	c.seq = s.commitSeq
+	c.apiAt = s.k.now
+	if f := s.f; f != nil {
+		c.apiAt = f.cross(linkAPIEtcd, down, laneWatch+int(c.key.kind), c.apiAt)
+	}
+	if s.committed != nil {
+		if c.deleted {
+			delete(s.committed, c.key)
+		} else {
+			s.committed[c.key] = c.obj
 		}
-	})
-	return commitAt
+		s.committedRev = max(s.committedRev, c.rev)
+	}
+	if s.log != nil {
+		drop := 0
+		for drop < len(s.log) && s.log[drop].at < s.k.now-watchCacheRetention {
+			drop++
+		}
+		s.log = append(s.log[drop:], logEntry{at: s.k.now, c: c})
+	}
+	for _, f := range s.subs {
+		f(c)
+	}
+}
+
+// roundTrip is when the answer to a request that fails without writing
+// comes back to the apiserver: one trip to etcd and back.
+func (s *store) roundTrip(issue time.Duration, key objKey) time.Duration {
+	if f := s.f; f != nil {
+		return f.cross(linkAPIEtcd, down, laneRequest, f.cross(linkAPIEtcd, up, laneRequest, issue)+s.latency(key))
+	}
+	return issue + s.latency(key)
 }
 
 func (s *store) nextUID() types.UID {
@@ -143,7 +235,7 @@ func (s *store) create(issue time.Duration, obj client.Object) (client.Object, t
 		return nil, issue, apierrors.NewBadRequest("name is required (generateName is not modelled)")
 	}
 	if _, ok := s.objs[key]; ok {
-		return nil, issue + s.latency(key), apierrors.NewAlreadyExists(key.kind.gr(), key.name)
+		return nil, s.roundTrip(issue, key), apierrors.NewAlreadyExists(key.kind.gr(), key.name)
 	}
 	stored := obj.DeepCopyObject().(client.Object)
 	stored.SetUID(s.nextUID())
@@ -167,7 +259,7 @@ func (s *store) create(issue time.Duration, obj client.Object) (client.Object, t
 // have no finalizers.
 func (s *store) remove(issue time.Duration, key objKey, pre *metav1.Preconditions) (time.Duration, error) {
 	if err := s.checkRemove(key, pre); err != nil {
-		return issue + s.latency(key), err
+		return s.roundTrip(issue, key), err
 	}
 	return s.write(issue, key, s.objs[key], nil), nil
 }
@@ -198,18 +290,43 @@ var errConflict = fmt.Errorf("the object has been modified; please apply your ch
 // A resourceVersion in the patch that is not the current one is a Conflict,
 // as in kube-apiserver. A patch that changes nothing writes nothing.
 func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool) (client.Object, time.Duration, error) {
-	done := issue + s.latency(key)
 	cur, ok := s.objs[key]
 	if !ok {
-		return nil, done, apierrors.NewNotFound(key.kind.gr(), key.name)
+		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
 	}
 	next := cur.DeepCopyObject().(client.Object)
 	if err := mergePatchInto(next, data); err != nil {
-		return nil, done, apierrors.NewBadRequest(err.Error())
+		return nil, s.roundTrip(issue, key), apierrors.NewBadRequest(err.Error())
 	}
 	if rv := next.GetResourceVersion(); rv != cur.GetResourceVersion() {
-		return nil, done, apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
 	}
+	return s.replace(issue, key, cur, next, status)
+}
+
+// update replaces the main resource (status changes are ignored) or the
+// status subresource (everything but status is ignored) with obj, as a PUT
+// does. A resourceVersion in obj that is not the current one is a
+// Conflict; an empty one makes the update unconditional, as kube-apiserver
+// allows for custom resources and Pods. An update that changes nothing
+// writes nothing.
+func (s *store) update(issue time.Duration, obj client.Object, status bool) (client.Object, time.Duration, error) {
+	key := keyOf(obj)
+	cur, ok := s.objs[key]
+	if !ok {
+		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
+	}
+	if rv := obj.GetResourceVersion(); rv != "" && rv != cur.GetResourceVersion() {
+		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+	}
+	next := obj.DeepCopyObject().(client.Object)
+	next.SetResourceVersion(cur.GetResourceVersion())
+	return s.replace(issue, key, cur, next, status)
+}
+
+// replace stores next in place of cur after the registry's strategy: what
+// a write to the main resource or the status subresource may change.
+func (s *store) replace(issue time.Duration, key objKey, cur, next client.Object, status bool) (client.Object, time.Duration, error) {
 	switch n := next.(type) {
 	case *kvv1.KVCluster:
 		o := cur.(*kvv1.KVCluster)
@@ -244,7 +361,7 @@ func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool)
 	next.GetObjectKind().SetGroupVersionKind(cur.GetObjectKind().GroupVersionKind())
 	next.SetManagedFields(nil)
 	if unchanged(cur, next, status) {
-		return cur, done, nil
+		return cur, s.roundTrip(issue, key), nil
 	}
 	return next, s.write(issue, key, cur, next), nil
 }
@@ -285,7 +402,7 @@ func metaUnchanged(a, b *metav1.ObjectMeta) bool {
 func (s *store) updatePodStatus(issue time.Duration, key objKey, uid types.UID, st corev1.PodStatus) (time.Duration, error) {
 	cur, ok := s.objs[key]
 	if !ok || cur.GetUID() != uid {
-		return issue + s.latency(key), apierrors.NewNotFound(grPods, key.name)
+		return s.roundTrip(issue, key), apierrors.NewNotFound(grPods, key.name)
 	}
 	next := cur.(*corev1.Pod).DeepCopy()
 	next.Status = st

@@ -45,6 +45,9 @@ type world struct {
 	phase   phase
 	stopped bool
 
+	op     *operatorModel
+	faults *faultModel // nil: the scenario has no faults
+
 	reconciles int
 }
 
@@ -119,7 +122,7 @@ func (kl *kubeletModel) onCommit(c commit) {
 	if c.key.kind != kindPod || !(isMember(c.prev) || isMember(c.obj)) {
 		return
 	}
-	at := max(kl.w.k.now+kl.delay(), kl.last)
+	at := max(c.apiAt+kl.delay(), kl.last)
 	kl.last = at
 	kl.w.k.at(at, func() { kl.deliver(c) })
 }
@@ -209,6 +212,9 @@ func (wl *workloadModel) step() {
 		r.Err = err.Error()
 	}
 	w.record(r)
+	if w.faults != nil {
+		w.faults.opDone(wl.next)
+	}
 	if wl.next < len(wl.ops) {
 		w.k.at(max(wl.ops[wl.next].At, wl.actor.clock), wl.step)
 		return
@@ -218,6 +224,9 @@ func (wl *workloadModel) step() {
 
 func (w *world) workloadEnded() {
 	w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindWorkloadEnd})
+	if w.faults != nil {
+		w.faults.workloadEnded()
+	}
 	w.phase = phaseConverge
 	w.k.after(w.s.Invariants.Drift.ConvergeWithin.Duration, w.convergeDeadline)
 	w.checkConverged()
@@ -247,6 +256,9 @@ func (w *world) convergeDeadline() {
 func (w *world) settle() {
 	w.phase = phaseSettle
 	w.k.after(w.opts.Settle, func() {
+		if w.faults != nil {
+			w.faults.stopAll()
+		}
 		w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindRunEnd})
 		w.phase = phaseDone
 		w.stopped = true
