@@ -8,6 +8,7 @@ import (
 
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 func incident(t *testing.T) *scenarios.Scenario {
@@ -126,4 +127,31 @@ func TestSwarmFailureSaysWhichFaultsWereOnAndHowToReplay(t *testing.T) {
 	if c := plain.Failures[0].Command; strings.Contains(c, "--swarm") || plain.Failures[0].FaultsOn != nil || plain.Swarm != nil {
 		t.Fatalf("plain sweep: %+v", plain.Failures[0])
 	}
+}
+
+// A swarm run that keeps every fault is the run without swarm: swarm
+// draws from its own stream and leaves the run's streams alone.
+func TestSwarmWithEveryFaultIsThePlainRun(t *testing.T) {
+	s := incident(t)
+	for seed := uint64(1); seed < 200; seed++ {
+		sub, on := Swarm(s, seed)
+		if len(on) != len(s.Faults) {
+			continue
+		}
+		plain := *s
+		plain.Seed = seed
+		a, err := virtual.Run(sub, virtual.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := virtual.Run(&plain, virtual.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.TraceHash != b.TraceHash {
+			t.Fatalf("seed %d: swarm with every fault %s, plain %s", seed, a.TraceHash, b.TraceHash)
+		}
+		return
+	}
+	t.Fatal("no seed in 1..199 keeps every fault")
 }
