@@ -28,6 +28,7 @@ func newRunCmd() *cobra.Command {
 		seed                    uint64
 		quiet                   bool
 		rf                      reportFlags
+		auditLog                string
 		swarm                   bool
 	)
 	cmd := &cobra.Command{
@@ -67,7 +68,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: running scenario %s (seed %d) on the %s backend into %s\n", s.Name, s.Seed, backend, out)
 			// The run bundle (runbundle.go) wraps the backend: begun before, finished after, also on error or Ctrl-C.
-			sum, err := runBundled(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr()},
+			sum, err := runBundled(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr(), AuditLog: auditLog},
 				backend, runBackend, rf, commandLine(cmd, args))
 			var ee *exitError
 			if errors.As(err, &ee) {
@@ -92,6 +93,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	rf.register(f)
+	f.StringVar(&auditLog, "audit-log", "", "local backend: kube-apiserver writes an audit log of KVCluster requests to this file (relative to --out), for driftlab import audit")
 	f.BoolVar(&swarm, "swarm", false, "run only the faults this seed switches on, as driftlab sweep --swarm does")
 	return cmd
 }
@@ -104,13 +106,14 @@ type runRequest struct {
 	KubeAPIServer string    // kube-apiserver binary (local backend)
 	Progress      io.Writer // progress lines; nil when --quiet
 	Log           io.Writer // one-line notes for the user (standard error)
+	AuditLog      string    // local backend: audit log path (RunOptions.AuditLog)
 }
 
 // backends maps a backend name to the function that runs a scenario on it.
 // A backend's file adds itself in an init function.
 var backends = map[string]func(runRequest) (*report.Summary, error){
 	"local": func(r runRequest) (*report.Summary, error) {
-		return local.Run(r.Ctx, r.Scenario, local.RunOptions{Dir: r.Out, KubeAPIServer: r.KubeAPIServer, Progress: r.Progress})
+		return local.Run(r.Ctx, r.Scenario, local.RunOptions{Dir: r.Out, KubeAPIServer: r.KubeAPIServer, Progress: r.Progress, AuditLog: r.AuditLog})
 	},
 	"virtual": func(r runRequest) (*report.Summary, error) {
 		res, err := virtual.Run(r.Scenario, virtual.Options{Dir: r.Out})

@@ -1,6 +1,8 @@
 package bundle
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -125,10 +127,30 @@ func CurrentVersions(apiserver string) Versions {
 			}
 		}
 	}
+	if v.Driftlab == "(devel)" {
+		v.Driftlab = gitRevision()
+	}
 	if apiserver != "" {
 		v.KubeAPIServer = apiserverVersion(apiserver)
 	}
 	return v
+}
+
+// gitRevision is the fallback for builds without VCS data (go build
+// -buildvcs=false, go run, go test): the commit of the git work tree the
+// process runs in, "+dirty" with local changes, or "(devel)".
+func gitRevision() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return "(devel)"
+	}
+	rev := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+		rev += "+dirty"
+	}
+	return rev + " (git work tree)"
 }
 
 func apiserverVersion(path string) string {

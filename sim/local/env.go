@@ -38,6 +38,9 @@ type Config struct {
 	// EtcdProxy, when set, is given etcd's client address ("host:port") and
 	// returns the address kube-apiserver must use instead (a fault proxy).
 	EtcdProxy func(upstream string) (string, error)
+	// AuditPolicyFile and AuditLogPath, when both set, make kube-apiserver
+	// write an audit log (--audit-policy-file, --audit-log-path, JSON lines).
+	AuditPolicyFile, AuditLogPath string
 }
 
 // Startup is how long each part of the control plane took to start.
@@ -165,6 +168,13 @@ func Start(ctx context.Context, cfg Config) (env *Env, err error) {
 		Err:          apiLog,
 	}
 	env.APIServer.SecureServing.Address = "127.0.0.1"
+	if cfg.AuditPolicyFile != "" && cfg.AuditLogPath != "" {
+		env.APIServer.Configure().
+			Set("audit-policy-file", cfg.AuditPolicyFile).
+			Set("audit-log-path", cfg.AuditLogPath).
+			Set("audit-log-format", "json").
+			Set("audit-log-mode", "blocking")
+	}
 	if err = env.APIServer.Start(); err != nil {
 		return env, fmt.Errorf("starting kube-apiserver %s (log: %s): %w", cfg.KubeAPIServer, apiLog.Name(), err)
 	}

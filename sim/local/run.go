@@ -50,6 +50,11 @@ type RunOptions struct {
 	// Settle is how long the harness keeps watching after convergence, to
 	// catch a status that drifts again. Default 1s.
 	Settle time.Duration
+	// AuditLog, when set, makes kube-apiserver write an audit log of the
+	// KVCluster requests (auditimport.AuditPolicy, written to
+	// audit-policy.yaml in Dir) to this path, relative to Dir unless
+	// absolute: what `driftlab import audit` reads.
+	AuditLog string
 }
 
 // Run executes a scenario on the local backend and checks its invariants.
@@ -91,6 +96,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		progress.printf("fault %d (%s) skipped: %s", i, s.Faults[i].Type, reason)
 	}
 	cfg := Config{Dir: o.Dir, KubeAPIServer: o.KubeAPIServer, WALDir: plan.WALDir, MaxConcurrentStreams: plan.MaxConcurrentStreams}
+	if o.AuditLog != "" {
+		if cfg.AuditPolicyFile, cfg.AuditLogPath, err = auditFiles(o.Dir, o.AuditLog); err != nil {
+			_ = plan.Close()
+			return sum, err
+		}
+	}
 	if plan.Wants(scenarios.LinkAPIServerEtcd) {
 		cfg.EtcdProxy = func(up string) (string, error) { return plan.StartProxy(scenarios.LinkAPIServerEtcd, up) }
 	}

@@ -1,0 +1,368 @@
+package auditimport
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/scenarios"
+)
+
+// AuditPolicy records KVCluster requests with their bodies and nothing else
+// (Pods, status writes and reads would make the log large for no use).
+const AuditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: RequestResponse
+    resources:
+      - group: kv.driftlab.io
+        resources: ["kvclusters"]
+    verbs: ["create", "update", "patch", "delete"]
+  - level: None
+`
+
+// Options configure Import.
+type Options struct {
+	// Name is the scenario's name; default derived from the log's file name.
+	Name string
+	// Source names the log in errors and the description.
+	Source string
+	// Namespace keeps only this namespace's KVClusters; required when the
+	// log holds more than one.
+	Namespace string
+	// Users, when set, keeps only requests of these users (for example the
+	// client that caused an incident, not the operator).
+	Users []string
+}
+
+// Stats counts what the importer read, kept and left out, and why.
+type Stats struct {
+	Lines, Events, Kept int
+	// Skipped counts left-out events by reason.
+	Skipped map[string]int
+	// Users counts kept operations by user.
+	Users map[string]int
+	// First is the request time of the first kept event.
+	First time.Time
+	// Span is from the first to the last kept event.
+	Span time.Duration
+}
+
+func (st *Stats) skip(reason string) { st.Skipped[reason]++ }
+
+// Summary is a one-paragraph account of an import.
+func (st *Stats) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d lines, %d audit events, %d operations kept over %s", st.Lines, st.Events, st.Kept, st.Span.Round(time.Millisecond))
+	keys := make([]string, 0, len(st.Skipped))
+	for k := range st.Skipped {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(&b, "; left out %d: %s", st.Skipped[k], k)
+	}
+	return b.String()
+}
+
+type kvState struct {
+	replicas    int32
+	annotations map[string]string
+}
+
+// ImportFile imports the audit log at path.
+func ImportFile(path string, o Options) (*scenarios.Scenario, *Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	if o.Source == "" {
+		o.Source = path
+	}
+	if o.Name == "" {
+		o.Name = NameFrom(path)
+	}
+	return Import(f, o)
+}
+
+// NameFrom derives a scenario name from a file name: "prod-audit.log" →
+// "prod-audit".
+func NameFrom(path string) string {
+	base := strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
+	var b strings.Builder
+	for _, r := range strings.ToLower(base) {
+		switch {
+		case r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case b.Len() > 0 && !strings.HasSuffix(b.String(), "-"):
+			b.WriteByte('-')
+		}
+	}
+	name := strings.Trim(b.String(), "-")
+	if name == "" {
+		name = "imported"
+	}
+	return name
+}
+
+type event struct {
+	at time.Time
+	ev *auditv1.Event
+}
+
+// Import reads an audit log and returns a scenario whose workload is the
+// log's KVCluster operations, in time order.
+func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
+	if o.Source == "" {
+		o.Source = "audit log"
+	}
+	if o.Name == "" {
+		o.Name = "imported"
+	}
+	st := &Stats{Skipped: map[string]int{}, Users: map[string]int{}}
+	users := map[string]bool{}
+	for _, u := range o.Users {
+		users[u] = true
+	}
+	var evs []event
+	namespaces := map[string]bool{}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		st.Lines++
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		ev := &auditv1.Event{}
+		if err := json.Unmarshal([]byte(line), ev); err != nil {
+			return nil, st, fmt.Errorf("%s:%d: not an audit event (JSON): %w", o.Source, st.Lines, err)
+		}
+		if ev.Kind != "Event" || ev.APIVersion != "audit.k8s.io/v1" {
+			return nil, st, fmt.Errorf("%s:%d: kind %q apiVersion %q: want audit.k8s.io/v1 Event objects, one per line", o.Source, st.Lines, ev.Kind, ev.APIVersion)
+		}
+		st.Events++
+		ref := ev.ObjectRef
+		switch {
+		case ev.Stage != auditv1.StageResponseComplete:
+			st.skip("stage other than ResponseComplete")
+			continue
+		case ref == nil || ref.APIGroup != kvv1.GroupVersion.Group || ref.Resource != "kvclusters":
+			st.skip("not a KVCluster")
+			continue
+		case ref.Subresource != "":
+			st.skip("KVCluster " + ref.Subresource + " subresource (the operator's writes)")
+			continue
+		case ev.Verb != "create" && ev.Verb != "update" && ev.Verb != "patch" && ev.Verb != "delete":
+			st.skip("verb " + ev.Verb)
+			continue
+		case ev.ResponseStatus == nil || ev.ResponseStatus.Code < 200 || ev.ResponseStatus.Code > 299:
+			st.skip("failed request (non-2xx)")
+			continue
+		case len(users) > 0 && !users[ev.User.Username]:
+			st.skip("user not selected")
+			continue
+		case o.Namespace != "" && ref.Namespace != o.Namespace:
+			st.skip("other namespace")
+			continue
+		case seen[string(ev.AuditID)]:
+			st.skip("duplicate audit ID")
+			continue
+		}
+		seen[string(ev.AuditID)] = true
+		namespaces[ref.Namespace] = true
+		evs = append(evs, event{ev.RequestReceivedTimestamp.Time, ev})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, st, fmt.Errorf("%s: %w", o.Source, err)
+	}
+	if len(namespaces) > 1 {
+		ns := make([]string, 0, len(namespaces))
+		for n := range namespaces {
+			ns = append(ns, n)
+		}
+		sort.Strings(ns)
+		return nil, st, fmt.Errorf("%s: KVClusters in %d namespaces (%s): choose one with --namespace", o.Source, len(ns), strings.Join(ns, ", "))
+	}
+	if len(evs) == 0 {
+		return nil, st, fmt.Errorf("%s: no successful create/update/patch/delete of a KVCluster at stage ResponseComplete (%s)", o.Source, st.Summary())
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
+	t0 := evs[0].at
+	st.First = t0
+	st.Span = evs[len(evs)-1].at.Sub(t0)
+
+	var ops []scenarios.Operation
+	state := map[string]*kvState{}
+	add := func(op scenarios.Operation, user string) {
+		ops = append(ops, op)
+		st.Kept++
+		st.Users[user]++
+	}
+	for _, e := range evs {
+		ev := e.ev
+		name := ev.ObjectRef.Name
+		at := scenarios.Duration{Duration: e.at.Sub(t0).Round(time.Millisecond)}
+		user := ev.User.Username
+		switch ev.Verb {
+		case "create":
+			obj, err := object(ev)
+			if err != nil {
+				return nil, st, fmt.Errorf("%s: audit event %s (create %s): %w", o.Source, ev.AuditID, name, err)
+			}
+			if name == "" {
+				name = obj.Name
+			}
+			state[name] = &kvState{replicas: obj.Spec.Replicas, annotations: obj.Annotations}
+			add(scenarios.Operation{At: at, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)}, user)
+		case "delete":
+			if state[name] == nil { // existed before the log began
+				ops = append([]scenarios.Operation{{Op: "create", Cluster: name, Replicas: 1}}, ops...)
+				st.skip("cluster deleted but not created in the log: created at 0s with 1 replica instead")
+			}
+			delete(state, name)
+			add(scenarios.Operation{At: at, Op: "delete", Cluster: name}, user)
+		default: // update, patch
+			obj, err := object(ev)
+			if err != nil {
+				return nil, st, fmt.Errorf("%s: audit event %s (%s %s): %w", o.Source, ev.AuditID, ev.Verb, name, err)
+			}
+			prev := state[name]
+			if prev == nil { // existed before the log began
+				prev = &kvState{replicas: obj.Spec.Replicas} // its annotations are replayed as changes
+				state[name] = prev
+				ops = append([]scenarios.Operation{{At: scenarios.Duration{}, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)}}, ops...)
+				st.skip("cluster existed before the log began: created at 0s instead")
+			}
+			changed := false
+			touched := patchedFields(ev) // a patch that sets a field to its value is still a request to replay
+			if obj.Spec.Replicas != prev.replicas || touched.replicas {
+				add(scenarios.Operation{At: at, Op: "scale", Cluster: name, Replicas: int(obj.Spec.Replicas)}, user)
+				prev.replicas = obj.Spec.Replicas
+				changed = true
+			}
+			keys := make([]string, 0, len(obj.Annotations))
+			for k := range obj.Annotations {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if strings.HasPrefix(k, "kubectl.kubernetes.io/") {
+					continue
+				}
+				if old, ok := prev.annotations[k]; !ok || old != obj.Annotations[k] || touched.annotations[k] {
+					op := scenarios.Operation{At: at, Op: "annotate", Cluster: name, Value: obj.Annotations[k]}
+					if k != scenarios.DefaultAnnotationKey {
+						op.Key = k
+					}
+					add(op, user)
+					changed = true
+				}
+			}
+			for k := range prev.annotations {
+				if _, ok := obj.Annotations[k]; !ok {
+					st.skip("annotation removed (not replayable)")
+				}
+			}
+			prev.annotations = obj.Annotations
+			if !changed {
+				st.skip(ev.Verb + " that changed neither spec.replicas nor an annotation")
+			}
+		}
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At.Duration < ops[j].At.Duration })
+
+	ns := "default"
+	for n := range namespaces {
+		if n != "" {
+			ns = n
+		}
+	}
+	end := ops[len(ops)-1].At.Duration
+	dur := (end + time.Second).Truncate(100 * time.Millisecond)
+	y := fmt.Sprintf("name: %s\ndescription: %q\nworkload:\n  duration: %s\n  namespace: %s\n",
+		o.Name, fmt.Sprintf("Imported from %s: %d KVCluster operations over %s from %s.", filepath.Base(o.Source), len(ops), st.Span.Round(time.Millisecond), t0.UTC().Format(time.RFC3339)),
+		dur, ns)
+	s, err := scenarios.Parse(o.Name+".yaml", []byte(y))
+	if err != nil {
+		return nil, st, fmt.Errorf("auditimport: %w", err)
+	}
+	s.Workload.Operations = ops
+	s.File = ""
+	// Validate the whole scenario as a loader would see it.
+	out, err := scenarios.Encode(s)
+	if err != nil {
+		return nil, st, err
+	}
+	if s, err = scenarios.Parse(o.Name+".yaml", out); err != nil {
+		return nil, st, err
+	}
+	return s, st, nil
+}
+
+// object decodes the KVCluster an event left behind: its response object,
+// else its request object when that is a whole object (create, update).
+func object(ev *auditv1.Event) (*kvv1.KVCluster, error) {
+	var bodies [][]byte
+	if ev.ResponseObject != nil {
+		bodies = append(bodies, ev.ResponseObject.Raw)
+	}
+	if ev.RequestObject != nil && ev.Verb != "patch" {
+		bodies = append(bodies, ev.RequestObject.Raw)
+	}
+	for _, b := range bodies {
+		kv := &kvv1.KVCluster{}
+		if err := json.Unmarshal(b, kv); err != nil {
+			return nil, fmt.Errorf("body is not a KVCluster: %w", err)
+		}
+		if kv.Kind == "KVCluster" {
+			return kv, nil
+		}
+	}
+	return nil, errors.New("no KVCluster in the event's request or response: record the audit log at level RequestResponse for KVClusters (driftlab import audit --help shows a policy)")
+}
+
+// touched is what a patch's body sets.
+type touched struct {
+	replicas    bool
+	annotations map[string]bool
+}
+
+// patchedFields reads a patch request's body (merge or strategic merge
+// patch, as JSON) for spec.replicas and metadata.annotations.
+func patchedFields(ev *auditv1.Event) touched {
+	var t touched
+	if ev.Verb != "patch" || ev.RequestObject == nil {
+		return t
+	}
+	var body struct {
+		Metadata struct {
+			Annotations map[string]*string `json:"annotations"`
+		} `json:"metadata"`
+		Spec map[string]json.RawMessage `json:"spec"`
+	}
+	if json.Unmarshal(ev.RequestObject.Raw, &body) != nil {
+		return t
+	}
+	_, t.replicas = body.Spec["replicas"]
+	t.annotations = map[string]bool{}
+	for k, v := range body.Metadata.Annotations {
+		if v != nil {
+			t.annotations[k] = true
+		}
+	}
+	return t
+}

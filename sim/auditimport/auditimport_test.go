@@ -1,0 +1,115 @@
+package auditimport
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/workload"
+)
+
+// microTime is metav1.MicroTime's JSON layout, as in audit logs.
+const microTime = "2006-01-02T15:04:05.000000Z07:00"
+
+// line builds one audit event as kube-apiserver writes it.
+func line(id, verb, name, sub string, code int, at time.Time, replicas int, annotations string, user string) string {
+	obj := "null"
+	if verb != "delete" {
+		obj = fmt.Sprintf(`{"apiVersion":"kv.driftlab.io/v1alpha1","kind":"KVCluster","metadata":{"name":%q,"namespace":"shop","annotations":{%s}},"spec":{"replicas":%d}}`, name, annotations, replicas)
+	}
+	return fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":%q,"stage":"ResponseComplete",`+
+		`"requestURI":"/apis/kv.driftlab.io/v1alpha1/namespaces/shop/kvclusters/%s","verb":%q,"user":{"username":%q},`+
+		`"objectRef":{"resource":"kvclusters","namespace":"shop","name":%q,"apiGroup":"kv.driftlab.io","apiVersion":"v1alpha1","subresource":%q},`+
+		`"responseStatus":{"metadata":{},"code":%d},"responseObject":%s,`+
+		`"requestReceivedTimestamp":%q,"stageTimestamp":%q}`,
+		id, name, verb, user, name, sub, code, obj, at.UTC().Format(microTime), at.Add(3*time.Millisecond).UTC().Format(microTime))
+}
+
+func TestImportTurnsKVClusterRequestsIntoTimedOperations(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	log := strings.Join([]string{
+		line("1", "create", "orders", "", 201, t0, 3, "", "alice"),
+		line("2", "patch", "orders", "status", 200, t0.Add(200*time.Millisecond), 3, "", "system:serviceaccount:kv:operator"),
+		line("3", "patch", "orders", "", 200, t0.Add(1500*time.Millisecond), 5, "", "alice"),
+		line("4", "patch", "orders", "", 200, t0.Add(2*time.Second), 5, `"driftlab.io/tick":"1"`, "loop"),
+		line("5", "update", "orders", "", 409, t0.Add(2100*time.Millisecond), 9, "", "alice"),
+		line("6", "patch", "orders", "", 200, t0.Add(2500*time.Millisecond), 5, `"driftlab.io/tick":"1","example.com/owner":"b"`, "loop"),
+		line("7", "patch", "legacy", "", 200, t0.Add(3*time.Second), 2, "", "alice"),
+		line("8", "delete", "orders", "", 200, t0.Add(4200*time.Millisecond), 0, "", "alice"),
+		line("8", "delete", "orders", "", 200, t0.Add(4200*time.Millisecond), 0, "", "alice"),
+		`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"9","stage":"ResponseComplete","verb":"create","objectRef":{"resource":"pods","namespace":"shop","name":"orders-0","apiVersion":"v1"},"responseStatus":{"code":201},"requestReceivedTimestamp":"2026-03-14T09:26:54.000000Z"}`,
+	}, "\n")
+	s, st, err := Import(strings.NewReader(log), Options{Name: "incident-0314", Source: "prod.log"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := workload.Generate(s.Workload, 99)
+	want := []workload.Op{
+		{At: 0, Kind: "create", Cluster: "legacy", Replicas: 2},
+		{At: 0, Kind: "create", Cluster: "orders", Replicas: 3},
+		{At: 1500 * time.Millisecond, Kind: "scale", Cluster: "orders", Replicas: 5},
+		{At: 2 * time.Second, Kind: "annotate", Cluster: "orders", Value: "1"},
+		{At: 2500 * time.Millisecond, Kind: "annotate", Cluster: "orders", Key: "example.com/owner", Value: "b"},
+		{At: 4200 * time.Millisecond, Kind: "delete", Cluster: "orders"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("operations:\n got %v\nwant %v", got, want)
+	}
+	if s.Name != "incident-0314" || s.Workload.Namespace != "shop" || s.Workload.Duration.Duration != 5200*time.Millisecond {
+		t.Fatalf("scenario %s ns %s duration %s", s.Name, s.Workload.Namespace, s.Workload.Duration)
+	}
+	for _, reason := range []string{"KVCluster status subresource (the operator's writes)", "failed request (non-2xx)", "not a KVCluster", "duplicate audit ID", "cluster existed before the log began: created at 0s instead", "patch that changed neither spec.replicas nor an annotation"} {
+		if st.Skipped[reason] != 1 {
+			t.Errorf("skipped[%q] = %d, want 1 (all: %v)", reason, st.Skipped[reason], st.Skipped)
+		}
+	}
+	// The scenario is a file driftlab loads.
+	y, err := scenarios.Encode(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := scenarios.Parse("incident-0314.yaml", y)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, y)
+	}
+	if fmt.Sprint(workload.Generate(back.Workload, 1)) != fmt.Sprint(want) {
+		t.Fatalf("the written scenario loads different operations:\n%s", y)
+	}
+
+	// --user keeps one client's requests: the annotation loop alone.
+	loop, _, err := Import(strings.NewReader(log), Options{Users: []string{"loop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(loop.Workload.Operations); n != 3 { // its cluster is created at 0s, then two annotates
+		t.Fatalf("user filter: %v", loop.Workload.Operations)
+	}
+}
+
+func TestImportRejectsWhatIsNotAnAuditLog(t *testing.T) {
+	for _, tc := range []struct{ log, want string }{
+		{`{"kind":"Pod","apiVersion":"v1"}`, "x.log:1: kind \"Pod\""},
+		{"not json", "x.log:1: not an audit event"},
+		{line("1", "create", "a", "status", 201, time.Now(), 1, "", "u"), "no successful create/update/patch/delete of a KVCluster"},
+	} {
+		_, _, err := Import(strings.NewReader(tc.log), Options{Source: "x.log"})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("error %v, want %q", err, tc.want)
+		}
+	}
+	// Metadata-level events carry no body: the error says how to record one.
+	meta := strings.Replace(line("1", "create", "a", "", 201, time.Now(), 1, "", "u"), `"responseObject":{`, `"ignored":{`, 1)
+	if _, _, err := Import(strings.NewReader(meta), Options{}); err == nil || !strings.Contains(err.Error(), "RequestResponse") {
+		t.Errorf("metadata-only event: %v", err)
+	}
+}
+
+func TestNameFrom(t *testing.T) {
+	for in, want := range map[string]string{"/var/log/kube/Audit_2026-03-14.log": "audit-2026-03-14", "prod.log": "prod", "__.log": "imported"} {
+		if got := NameFrom(in); got != want {
+			t.Errorf("NameFrom(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,25 @@
+package local
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/driftlab/driftlab/sim/auditimport"
+)
+
+// auditFiles writes the audit policy into the run directory and returns its
+// path and the audit log's absolute path.
+func auditFiles(dir, log string) (policy, path string, err error) {
+	policy, err = filepath.Abs(filepath.Join(dir, "audit-policy.yaml"))
+	if err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(policy, []byte(auditimport.AuditPolicy), 0o644); err != nil {
+		return "", "", err
+	}
+	if !filepath.IsAbs(log) {
+		log = filepath.Join(dir, log)
+	}
+	path, err = filepath.Abs(log)
+	return policy, path, err
+}
