@@ -67,6 +67,13 @@ func Measure(s *scenarios.Scenario) Size {
 		_, l := window(&s.Faults[i], z.Workload)
 		z.FaultTime += l
 	}
+	if ops := s.Workload.Operations; len(ops) > 0 {
+		names := map[string]bool{}
+		for _, op := range ops {
+			names[op.Cluster] = true
+		}
+		z.Clusters = len(names)
+	}
 	return z
 }
 
@@ -327,11 +334,52 @@ type candidate struct {
 type pass func(*scenarios.Scenario) []candidate
 
 // passes run in this order in every round.
-var passes = []pass{dropFaults, shortenWorkload, fewerClusters, noDeletes, lessAnnotation, lessScaling, fewerReplicas, shortenWindows}
+var passes = []pass{dropFaults, shortenWorkload, dropOperations, generated(fewerClusters), generated(noDeletes),
+	generated(lessAnnotation), generated(lessScaling), generated(fewerReplicas), shortenWindows}
+
+// generated limits a pass to generated workloads: with an explicit
+// workload.operations list the generator's settings are not used.
+func generated(p pass) pass {
+	return func(s *scenarios.Scenario) []candidate {
+		if len(s.Workload.Operations) > 0 {
+			return nil
+		}
+		return p(s)
+	}
+}
+
+// dropOperations is ddmin over an explicit operation list: chunks of half,
+// a quarter, …, one operation. At least one operation stays (an empty list
+// means a generated workload).
+func dropOperations(s *scenarios.Scenario) []candidate {
+	ops := s.Workload.Operations
+	n := len(ops)
+	var out []candidate
+	for k := n / 2; k >= 1; k /= 2 {
+		for i := 0; i < n; i += k {
+			j := min(i+k, n)
+			if j-i >= n {
+				continue
+			}
+			c := clone(s)
+			c.Workload.Operations = append(slices.Clone(ops[:i]), ops[j:]...)
+			what := fmt.Sprintf("%s %s at %s", ops[i].Op, ops[i].Cluster, ops[i].At)
+			if j-i > 1 {
+				what = fmt.Sprintf("%d operations from %s %s at %s", j-i, ops[i].Op, ops[i].Cluster, ops[i].At)
+			}
+			out = append(out, candidate{fmt.Sprintf("drop workload.operations[%d:%d] (%s)", i, j, what), c})
+		}
+		if k == 1 {
+			break
+		}
+	}
+	return out
+}
 
 func clone(s *scenarios.Scenario) *scenarios.Scenario {
 	c := *s
 	c.Faults = slices.Clone(s.Faults)
+	c.Workload.Operations = slices.Clone(s.Workload.Operations)
 	c.Operator.Bugs = slices.Clone(s.Operator.Bugs)
 	return &c
 }
@@ -399,6 +447,7 @@ func shortenWorkload(s *scenarios.Scenario) []candidate {
 		}
 		cl := clone(s)
 		cl.Workload.Duration.Duration = nd
+		cl.Workload.Operations = keepUntil(s.Workload.Operations, nd)
 		cl.Faults = cl.Faults[:0]
 		dropped := 0
 		for _, ft := range s.Faults {
@@ -416,6 +465,7 @@ func shortenWorkload(s *scenarios.Scenario) []candidate {
 		if len(s.Faults) > 0 {
 			sc := clone(s)
 			sc.Workload.Duration.Duration = nd
+			sc.Workload.Operations = keepUntil(s.Workload.Operations, nd)
 			for i := range sc.Faults {
 				ft := &sc.Faults[i]
 				if ft.AfterOps == 0 {
@@ -425,6 +475,24 @@ func shortenWorkload(s *scenarios.Scenario) []candidate {
 			}
 			out = append(out, candidate{fmt.Sprintf("workload.duration %s → %s with fault windows scaled by %g", d, nd, f), sc})
 		}
+	}
+	return out
+}
+
+// keepUntil keeps the explicit operations due by the end d; nil when none
+// were given.
+func keepUntil(ops []scenarios.Operation, d time.Duration) []scenarios.Operation {
+	if len(ops) == 0 {
+		return nil
+	}
+	var out []scenarios.Operation
+	for _, op := range ops {
+		if op.At.Duration <= d {
+			out = append(out, op)
+		}
+	}
+	if len(out) == 0 {
+		return ops[:1] // keep one, or the workload would become a generated one; validation then refuses the candidate
 	}
 	return out
 }

@@ -237,3 +237,51 @@ func TestShrinkDoesNotSlipToAnotherFailure(t *testing.T) {
 		t.Fatalf("slipped: %d faults, %q", len(r.Minimal.Faults), r.Detail)
 	}
 }
+
+// An explicit operation list is shrunk by dropping operations (never to
+// none, which would mean a generated workload), and the generator's
+// settings are left alone.
+func TestShrinkExplicitOperations(t *testing.T) {
+	s, err := scenarios.Parse("ops.yaml", []byte(`name: ops
+workload:
+  duration: 10s
+  operations:
+    - {at: 0s, op: create, cluster: kv-a, replicas: 1}
+    - {at: 0s, op: create, cluster: kv-b, replicas: 2}
+    - {at: 1s, op: scale, cluster: kv-a, replicas: 3}
+    - {at: 2s, op: annotate, cluster: kv-b, value: x}
+    - {at: 3s, op: scale, cluster: kv-a, replicas: 5}
+    - {at: 4s, op: scale, cluster: kv-b, replicas: 0}
+    - {at: 6s, op: delete, cluster: kv-b}
+    - {at: 9s, op: delete, cluster: kv-a}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	run := func(s *scenarios.Scenario) (*virtual.Result, error) {
+		runs++
+		bad := false
+		for _, op := range s.Workload.Operations {
+			bad = bad || (op.Op == "scale" && op.Replicas == 5)
+		}
+		return &virtual.Result{Summary: &report.Summary{Invariants: []invariant.Result{{Name: invariant.DriftConvergence, Passed: !bad, Detail: "default/kv-a never converged"}}}}, nil
+	}
+	r, err := Shrink(context.Background(), s, Options{Run: run})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := r.Minimal.Workload.Operations
+	if len(ops) != 1 || ops[0].Replicas != 5 || r.Minimal.Workload.Duration.Duration >= 10*time.Second {
+		t.Fatalf("operations %+v over %s", ops, r.Minimal.Workload.Duration)
+	}
+	if r.Before.Ops != 8 || r.After.Ops != 1 || r.After.Clusters != 1 {
+		t.Fatalf("before %s, after %s", r.Before, r.After)
+	}
+	if r.Minimal.Workload.Clusters != s.Workload.Clusters || r.Minimal.Workload.Annotate != s.Workload.Annotate {
+		t.Fatalf("generator settings changed: %+v", r.Minimal.Workload)
+	}
+	if runs > 40 {
+		t.Fatalf("%d runs for 8 operations", runs)
+	}
+}
