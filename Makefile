@@ -64,11 +64,37 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# Failpoint builds (README "Failpoints"): pinned failpoint-ctl and gofail in bin/,
+# etcd's gofail copy and go.work in build/etcd-failpoints (all ignored).
+FAILPOINTS := scripts/failpoints.sh
+.PHONY: failpoints-enable failpoints-disable etcd-failpoints test-failpoints failpoints-check
+
+## failpoints-enable: rewrite driftlab's own failpoint markers in place (failpoint-ctl); never commit the result
+failpoints-enable:
+	$(FAILPOINTS) enable
+
+## failpoints-disable: restore the failpoint markers rewritten by failpoints-enable
+failpoints-disable:
+	$(FAILPOINTS) disable
+
+## etcd-failpoints: gofail-enabled copy of etcd's server module + build/etcd-failpoints/go.work (use with GOWORK=)
+etcd-failpoints:
+	$(FAILPOINTS) etcd
+
+## test-failpoints: the failpoint suite in a rewritten snapshot of the tree, with both failpoint systems
+test-failpoints: envtest-assets
+	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
+
+## failpoints-check: fail when a failpoint rewrite is in the tree or in git (also TestNoFailpointRewriteInTree)
+failpoints-check:
+	@$(FAILPOINTS) check
+
 ## test: everything CI runs (fresh machine: builds kube-apiserver and controller-gen first).
 ## -p 1: one package's tests at a time, because fault tests measure latency
 ## ratios and two control planes on two cores measure each other.
-test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet
+test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) CONTROLLER_GEN=$(CONTROLLER_GEN) $(GO) test -p 1 -count=1 -timeout 45m ./...
+	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
 chromium:

@@ -8,8 +8,9 @@
 #                                   go.etcd.io/etcd/server/v3 and a go.work that uses it
 #   scripts/failpoints.sh check     fail when a failpoint rewrite is left in the tree or in git
 #   scripts/failpoints.sh test [go test args...]
-#                                   run the failpoint suite in a rewritten snapshot of the tree
-#                                   (build/failpoints/src), with both failpoint systems enabled
+#                                   run the failpoint suite (or `go test ARGS`) in a rewritten
+#                                   snapshot of the tree (build/failpoints/src), with both
+#                                   failpoint systems enabled
 #
 # Nothing here touches the Go module cache: etcd is copied first. An enabled
 # tree must never be committed; `check` (also the Go test
@@ -139,8 +140,17 @@ test_suite() {
   work="${SNAPSHOT}/go.work"
   write_work "${work}" "${SNAPSHOT}/src"
   cd "${SNAPSHOT}/src"
-  log "GOWORK=${work} go test -p 1 -count=1 $*"
-  GOWORK="${work}" DRIFTLAB_FAILPOINT_BUILD=1 "${GO}" test -p 1 -count=1 "$@"
+  export GOWORK="${work}" DRIFTLAB_FAILPOINT_BUILD=1
+  if [[ $# -gt 0 ]]; then
+    log "GOWORK=${work} go test -p 1 -count=1 $*"
+    "${GO}" test -p 1 -count=1 "$@"
+    return
+  fi
+  # The failpoint suite: the catalogue and switches, then the end-to-end
+  # failpoint scenarios (TestFailpoint* in tests/).
+  log "GOWORK=${work} go test ./faults/failpoint/ && go test -run '^TestFailpoint' ./tests/"
+  "${GO}" test -count=1 ./faults/failpoint/
+  "${GO}" test -p 1 -count=1 -timeout 20m -v -run '^TestFailpoint' ./tests/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|failpoints_test.go|faults_test.go'
 }
 
 cmd="${1:-}"

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	// Links etcd's server (as the harness does), so that a failpoint build
+	// registers its gofail failpoints in this test binary.
+	_ "go.etcd.io/etcd/server/v3/embed"
+
 	"github.com/driftlab/driftlab/operator/failpoints"
 )
 
@@ -17,7 +21,10 @@ import (
 // cache and checks that the catalogue holds exactly its gofail failpoints,
 // each in the file and with the type the source declares.
 func TestCatalogueMatchesEtcdSource(t *testing.T) {
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "go.etcd.io/etcd/server/v3").Output()
+	// The module cache's copy, not the failpoint build's rewritten one.
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "go.etcd.io/etcd/server/v3")
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("go list -m go.etcd.io/etcd/server/v3: %v", err)
 	}
