@@ -25,9 +25,12 @@ const (
 	DefaultNamespace         = deploy.DefaultNamespace
 	DefaultOperatorNamespace = deploy.DefaultNamespace
 	DefaultImage             = deploy.DefaultImage
-	// DefaultEtcdURL is etcd's plain-HTTP listener on the control-plane
-	// node's loopback that deploy/kind.yaml adds for the watchstorm Job.
-	DefaultEtcdURL = "http://127.0.0.1:23790"
+	// DefaultEtcdURL is etcd's client URL on a kubeadm (and kind)
+	// control-plane node's loopback; the watchstorm Job reaches it with the
+	// node's etcd certificates (EtcdPKI).
+	DefaultEtcdURL = "https://127.0.0.1:2379"
+	// EtcdPKI is where kubeadm keeps etcd's CA and client certificates.
+	EtcdPKI = "/etc/kubernetes/pki/etcd"
 	// OperatorLabel selects the operator's Pod (deploy/config/operator.yaml).
 	OperatorLabel = "app.kubernetes.io/name"
 	// OperatorLabelValue is OperatorLabel's value on the operator's Pod.
@@ -48,7 +51,9 @@ type Options struct {
 	// DefaultImage.
 	Image string
 	// EtcdURL is the etcd endpoint the watchstorm Job uses, from the
-	// control-plane node's network. Default DefaultEtcdURL.
+	// control-plane node's network. Default DefaultEtcdURL. An https URL
+	// makes the Job mount EtcdPKI from the node and use its CA and
+	// healthcheck-client certificate.
 	EtcdURL string
 }
 
@@ -278,6 +283,21 @@ func watchstormJob(scenario string, i int, f *scenarios.Fault, start, dur time.D
 		note("maxConcurrentStreams is etcd's start-up flag (--max-concurrent-streams); set it in deploy/kind.yaml, not exported")
 	}
 	m := meta(fmt.Sprintf("driftlab-%s-watchstorm-%d", scenario, i), o.Namespace, scenario)
+	c := corev1.Container{
+		Name: "watchstorm", Image: o.Image, ImagePullPolicy: corev1.PullIfNotPresent,
+		Command: append([]string{"driftlab"}, WatchstormArgs(f, o.EtcdURL, start, dur)...),
+	}
+	var vols []corev1.Volume
+	if strings.HasPrefix(o.EtcdURL, "https://") {
+		c.Command = append(c.Command, "--cacert", EtcdPKI+"/ca.crt",
+			"--cert", EtcdPKI+"/healthcheck-client.crt", "--key", EtcdPKI+"/healthcheck-client.key")
+		c.VolumeMounts = []corev1.VolumeMount{{Name: "etcd-pki", MountPath: EtcdPKI, ReadOnly: true}}
+		// The keys on the node are root's, mode 0600.
+		c.SecurityContext = &corev1.SecurityContext{RunAsUser: ptr(int64(0))}
+		vols = []corev1.Volume{{Name: "etcd-pki", VolumeSource: corev1.VolumeSource{
+			HostPath: &corev1.HostPathVolumeSource{Path: EtcdPKI, Type: ptr(corev1.HostPathDirectory)},
+		}}}
+	}
 	return &batchv1.Job{
 		TypeMeta:   metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"},
 		ObjectMeta: m,
@@ -293,10 +313,8 @@ func watchstormJob(scenario string, i int, f *scenarios.Fault, start, dur time.D
 					Tolerations: []corev1.Toleration{{
 						Key: "node-role.kubernetes.io/control-plane", Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule,
 					}},
-					Containers: []corev1.Container{{
-						Name: "watchstorm", Image: o.Image, ImagePullPolicy: corev1.PullIfNotPresent,
-						Command: append([]string{"driftlab"}, WatchstormArgs(f, o.EtcdURL, start, dur)...),
-					}},
+					Containers: []corev1.Container{c},
+					Volumes:    vols,
 				},
 			},
 		},

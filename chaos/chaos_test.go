@@ -97,7 +97,8 @@ func TestIncidentMapsEveryFault(t *testing.T) {
 		t.Fatal("no watchstorm Job")
 	}
 	cmd := strings.Join(job.Spec.Template.Spec.Containers[0].Command, " ")
-	for _, want := range []string{"driftlab watchstorm", "--clients 4", "--watchers 16", "--slow-consumers 16", "--history 5000", "--delay 2s", "--duration 23s"} {
+	for _, want := range []string{"driftlab watchstorm", "--clients 4", "--watchers 16", "--slow-consumers 16", "--history 5000", "--delay 2s", "--duration 23s",
+		"--endpoints https://127.0.0.1:2379", "--cacert /etc/kubernetes/pki/etcd/ca.crt"} {
 		if !strings.Contains(cmd, want) {
 			t.Errorf("Job command %q lacks %q", cmd, want)
 		}

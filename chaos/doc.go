@@ -23,9 +23,10 @@
 //     pressure goroutine (it takes that command on its harness pipe only),
 //     so the export says so in a note.
 //   - watcher-exhaustion → a batch/v1 Job running `driftlab watchstorm` on
-//     the control-plane node (host network) against etcd's plain-HTTP
-//     loopback listener that deploy/kind.yaml adds (http://127.0.0.1:23790),
-//     with the fault's delay and duration.
+//     the control-plane node (host network) against etcd's client URL there
+//     (https://127.0.0.1:2379), with the node's etcd CA and healthcheck
+//     client certificate mounted from /etc/kubernetes/pki/etcd, and the
+//     fault's start as --delay and its length as --duration.
 //
 // The chaos objects' schedule becomes one Workflow: a Parallel entry with,
 // per fault, a Serial branch of a Suspend node (the start offset) and the

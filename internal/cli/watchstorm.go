@@ -2,7 +2,12 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -19,9 +24,10 @@ func init() { commands = append(commands, newWatchstormCmd) }
 
 func newWatchstormCmd() *cobra.Command {
 	var (
-		cfg             watchstorm.Config
-		history         int
-		delay, duration time.Duration
+		cfg               watchstorm.Config
+		history           int
+		delay, duration   time.Duration
+		cacert, cert, key string
 	)
 	cmd := &cobra.Command{
 		Use:   "watchstorm --endpoints URL [flags]",
@@ -43,6 +49,20 @@ export" writes for a watcher-exhaustion fault runs this.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if cacert != "" || cert != "" || key != "" {
+				// faults/watchstorm speaks plain gRPC; a loopback bridge
+				// adds TLS (etcd's own certificates on a kubeadm node).
+				tc, err := etcdTLS(cacert, cert, key)
+				if err != nil {
+					return &exitError{ExitUsage, err}
+				}
+				b, err := startTLSBridge(cfg.Endpoints[0], tc)
+				if err != nil {
+					return &exitError{ExitRunFailed, err}
+				}
+				defer b.Close()
+				cfg.Endpoints = []string{"http://" + b.Addr().String()}
+			}
 			return runWatchstorm(ctx, cmd, cfg, history, delay, duration)
 		},
 	}
@@ -55,7 +75,75 @@ export" writes for a watcher-exhaustion fault runs this.`,
 	f.DurationVar(&cfg.Period, "period", 100*time.Millisecond, "life of one watcher before it is re-created")
 	f.DurationVar(&delay, "delay", 0, "start the storm this long after the command started (the history is written first)")
 	f.DurationVar(&duration, "duration", 0, "storm for this long (0: until SIGTERM)")
+	f.StringVar(&cacert, "cacert", "", "CA of etcd's server certificate: connect with TLS (through a loopback bridge)")
+	f.StringVar(&cert, "cert", "", "client certificate for etcd (with --key)")
+	f.StringVar(&key, "key", "", "client key for etcd")
 	return cmd
+}
+
+// etcdTLS is the client TLS configuration of an etcd with its own CA.
+func etcdTLS(cacert, cert, key string) (*tls.Config, error) {
+	tc := &tls.Config{NextProtos: []string{"h2"}, MinVersion: tls.VersionTLS12}
+	if cacert != "" {
+		pem, err := os.ReadFile(cacert)
+		if err != nil {
+			return nil, fmt.Errorf("--cacert: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--cacert %s: no PEM certificate in it", cacert)
+		}
+	}
+	if (cert == "") != (key == "") {
+		return nil, fmt.Errorf("--cert and --key go together")
+	}
+	if cert != "" {
+		kp, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("--cert/--key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{kp}
+	}
+	return tc, nil
+}
+
+// startTLSBridge listens on 127.0.0.1 and forwards every connection to
+// endpoint over TLS, offering HTTP/2 by ALPN: gRPC's cleartext HTTP/2 then
+// reaches etcd's TLS listener unchanged.
+func startTLSBridge(endpoint string, tc *tls.Config) (net.Listener, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("--endpoints %q: want https://host:port", endpoint)
+	}
+	tc = tc.Clone()
+	if tc.ServerName == "" {
+		tc.ServerName = u.Hostname()
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		for {
+			down, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer down.Close()
+				up, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", u.Host, tc)
+				if err != nil {
+					return
+				}
+				defer up.Close()
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(up, down); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(down, up); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	return l, nil
 }
 
 func runWatchstorm(ctx context.Context, cmd *cobra.Command, cfg watchstorm.Config, history int, delay, duration time.Duration) error {
@@ -66,6 +154,13 @@ func runWatchstorm(ctx context.Context, cmd *cobra.Command, cfg watchstorm.Confi
 		return &exitError{ExitRunFailed, fmt.Errorf("connecting to etcd %v: %w", cfg.Endpoints, err)}
 	}
 	defer c.Close()
+	// Fail fast on an unreachable etcd (clientv3 would retry for ever).
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err = c.Status(sctx, cfg.Endpoints[0])
+	scancel()
+	if err != nil {
+		return &exitError{ExitRunFailed, fmt.Errorf("etcd %s does not answer: %w", cfg.Endpoints[0], err)}
+	}
 	if history > 0 {
 		if cfg.StartRev, err = watchstorm.Preload(ctx, c, history, 1024); err != nil {
 			return &exitError{ExitRunFailed, err}
