@@ -136,8 +136,8 @@ func TestFaithfulnessInvariants(t *testing.T) {
 // 100 ms, a sample spans one or two writes), so medians move in steps of
 // about 100 ms; and on the local backend kube-apiserver adds writes the
 // model does not have (Events, leases), which lengthen the fsync queue —
-// its own median varied between 306 and 507 ms over three seeds on the
-// 2-core machine while the model's was 202–303 ms.
+// its own median varied between 230 and 507 ms over four runs on the
+// 2-core machine while the model's was 202–303 ms over five seeds.
 const fsyncTolerance = 2.0
 
 // TestFaithfulnessFsyncLatency: with every WAL fsync delayed by 100 ms

@@ -36,7 +36,15 @@
 // event by a seeded draw in [DeliveryMin, DeliveryMax] and keeps its order.
 // An informer updates its cache, then calls its handler; the operator's
 // Get and List read those caches, so they can be stale, as with
-// controller-runtime.
+// controller-runtime. An informer that relists (at a restart, after a
+// withheld stretch, after a watch too old for the apiserver's watch cache)
+// delivers only the latest state of each object: add, update, or
+// "delete-unknown" (client-go's DeletedFinalStateUnknown tombstone, with
+// the last state it knew) for an object that went away unseen.
+//
+// Update and Status().Update are PUTs: a resourceVersion in the object is
+// a precondition (Conflict when stale), an empty one makes the update
+// unconditional, as kube-apiserver allows for custom resources and Pods.
 //
 // The operator side is controller.Reconciler with a client.Client backed by
 // the model, the scenario's statecache variant and seeded bugs, and a
@@ -60,6 +68,65 @@
 // every cluster's status matches the truth, or until ConvergeWithin has
 // passed, and goes on for Options.Settle before the run ends.
 //
+// # Faults
+//
+// The scenario's faults run in the model from the same YAML, inside their
+// windows (time zero is the workload's start, or after the afterOps-th
+// operation), with fault-start and fault-stop records and a measured
+// effect in the summary, as on the local backend. Each fault draws from its
+// own stream ("fault/<index>/<type>"), so adding one never shifts the
+// workload's, the kubelet's or another fault's draws.
+//
+//   - wal-fsync-delay: while on, writes go through a group commit. A write
+//     joins the fsync that starts next (at once on an idle disk, else when
+//     the running one ends) and commits when it ends; each fsync takes
+//     CommitLatency plus, with the fault's probability, delay +
+//     uniform[0, jitter). Commits stay FIFO, so a queue forms when writes
+//     come faster than fsyncs end.
+//   - network-retransmit: each chunk on the link (apiserver-etcd: write
+//     requests, their answers and the watch stream of each resource;
+//     operator-apiserver: the operator's requests, answers and watch
+//     deliveries) is lost with the fault's probability and resent after
+//     an RTO that starts at minRTO and doubles per consecutive loss up to
+//     maxRTO — netproxy.RetransmitModel, the local toxic's model — plus
+//     the fixed latency. A lane keeps its order (a stall holds back what
+//     follows, also after the window): the operator's connection is one
+//     lane, each resource's etcd watch is one; requests to etcd do not
+//     block each other. resetConnections on operator-apiserver drops the
+//     operator's watches: its informers watch again from their last
+//     revision, served from the log of the last 75 s (kube-apiserver's
+//     watch cache) or answered "410 Gone", and then they relist.
+//   - watcher-exhaustion: etcd's sync loop runs every 100 ms from the
+//     window's start and holds the store lock for history × 2 µs +
+//     min(watchers, 512) × 20 µs (±20%, at most 95 ms), with watchers =
+//     clients × watchers + slowConsumers (churned watchers are always
+//     unsynced); a commit that falls in a hold waits for its end, and its
+//     watch events with it.
+//   - gc-assist-pressure: every cycle of the growth (1/rate) starts with a
+//     pause of the operator's process — its worker, its requests and its
+//     event handling wait — of 0.5–1.5 × entries × 60 ns (half that when
+//     operator.gomaxprocs is not 1), at most 60% of the cycle.
+//
+// The Sieve perturbations (virtual only; the local backend reports them
+// skipped):
+//
+//   - stale-read: the operator's Get and List answer from its informers'
+//     view of lag ago (a lagging apiserver): its writes then conflict or
+//     act on old state.
+//   - withhold-events: the operator's informers (pods, kvclusters or all)
+//     drop events for the window, cache and handler alike, then relist:
+//     only the latest state per object, withheld deletes as
+//     delete-unknown.
+//   - crash-restart: the next reconcile in the window dies at its 1st to
+//     4th client call (seeded; before it returns if it makes fewer calls;
+//     idle at the window's end if none ran): the calls before it happened,
+//     nothing after; the process's reconciler and member cache, work queue
+//     and informers are lost, and after restartDelay a new incarnation
+//     lists everything (add events) and starts over.
+//
+// A fault type with no model (failpoint) is reported skipped and fails
+// the run's "faults" check.
+//
 // # Known gaps against a real control plane
 //
 //   - The informer → handler → work-queue wiring is the model's; the
@@ -69,6 +136,10 @@
 //     a real reconcile can observe informer updates between its reads.
 //     All of a reconcile's writes are linearised in the store when it runs;
 //     their commits, and the clock of the reconcile, follow one another.
+//   - Revisions are assigned when a write is issued. A stall on the link to
+//     etcd can make writes to different objects commit out of revision
+//     order (writes to one object stay in order); watchers then see them in
+//     commit order.
 //   - A run of consecutive Deletes in one reconcile is answered at once and
 //     committed in key order at the next other request (or when the
 //     reconcile reports its end), because the reference operator deletes
@@ -78,22 +149,28 @@
 //     queue controller-runtime enables by default orders by priority first;
 //     all our items have the default priority. The global 10 qps retry
 //     bucket of the default rate limiter is not modelled, only the per-key
-//     exponential backoff. No informer resyncs, no watch bookmarks, no
-//     "too old resource version" relists, no watch cache in the apiserver.
+//     exponential backoff. No informer resyncs, no watch bookmarks; the
+//     apiserver's watch cache is only a 75 s log for re-watches, and etcd
+//     is never compacted within a run.
 //   - No managedFields or field ownership, no server-side apply, no
 //     admission, no OpenAPI validation or defaulting beyond what the types
 //     do, no finalizers, no garbage collector, no graceful deletion (no
 //     Pod is ever bound), no generateName, no dry run, no field selectors.
-//     Only JSON merge patches are modelled; unmodelled client calls panic
-//     with HarnessBugPrefix.
+//     Only JSON merge patches and PUTs are modelled; unmodelled client
+//     calls panic with HarnessBugPrefix.
 //   - The controller's meta.SetStatusCondition stamps LastTransitionTime
 //     with the wall clock. That value reaches stored objects but never the
 //     history, so it cannot change a trace; a clock on the Reconciler would
 //     close the gap.
-//   - Commit latency is one constant per write and the commit pipeline is
-//     FIFO without group commit; watch delivery delay is uniform and
-//     independent per event. Faults are not modelled yet: a scenario with
-//     faults runs without them, records a fault-skipped record for each, and
-//     fails the "faults" check of its summary, as a fault the local backend
-//     cannot run does.
+//   - Commit latency is one constant per write outside an fsync fault; watch
+//     delivery delay is uniform and independent per event. kube-apiserver's
+//     own writes (Events, leases, endpoints) are not modelled, so under an
+//     fsync delay the local backend's queue is longer (its median status
+//     latency under a 100 ms delay was 1–1.7× the model's).
+//   - Fault models are calibrated, not mechanistic: the sync loop's lock
+//     hold and the GC pause are linear in the fault's parameters, fitted
+//     to measurements on the 2-core machine (docs/design.md); a chunk is
+//     one request, answer or watch event, where TCP may coalesce several.
+//     watcher-exhaustion's watcher cap (maxConcurrentStreams) is not
+//     modelled. resetConnections on apiserver-etcd only counts.
 package virtual

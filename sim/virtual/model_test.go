@@ -276,3 +276,27 @@ func TestUpdateAndStatusUpdate(t *testing.T) {
 	}
 	settle(w)
 }
+
+// TestFastMergePatchSameAsJSON: the shortcut for optimistic-lock merge
+// patches (optimisticMergeFrom) gives exactly the runs the JSON patch path
+// gives, with and without faults.
+func TestFastMergePatchSameAsJSON(t *testing.T) {
+	if _, ok := optimisticMergeFrom(client.MergeFromWithOptions(&kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "3"}}, client.MergeFromWithOptimisticLock{})); !ok {
+		t.Fatal("optimisticMergeFrom does not recognise controller-runtime's merge patch with optimistic lock (did its fields change?)")
+	}
+	if _, ok := optimisticMergeFrom(client.MergeFrom(&kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "3"}})); ok {
+		t.Fatal("a merge patch without optimistic lock taken for one with it")
+	}
+	defer func() { fastMergePatch = true }()
+	for _, name := range []string{"baseline", "incident-watch-lag"} {
+		for seed := uint64(1); seed <= 30; seed++ {
+			fastMergePatch = true
+			fast := run(t, builtin(t, name, seed))
+			fastMergePatch = false
+			slow := run(t, builtin(t, name, seed))
+			if fast.TraceHash != slow.TraceHash {
+				t.Fatalf("%s seed %d: the shortcut changes the run: %s", name, seed, firstDiff(slow.Records, fast.Records))
+			}
+		}
+	}
+}

@@ -304,6 +304,22 @@ func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool)
 	return s.replace(issue, key, cur, next, status)
 }
 
+// patchFrom is patch for a merge patch from → obj with from's
+// resourceVersion as precondition (see optimisticMergeFrom): a Conflict
+// unless from is the stored version, else obj through the strategy.
+func (s *store) patchFrom(issue time.Duration, key objKey, from, obj client.Object, status bool) (client.Object, time.Duration, error) {
+	cur, ok := s.objs[key]
+	if !ok {
+		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
+	}
+	if from.GetResourceVersion() != cur.GetResourceVersion() {
+		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+	}
+	next := obj.DeepCopyObject().(client.Object)
+	next.SetResourceVersion(cur.GetResourceVersion())
+	return s.replace(issue, key, cur, next, status)
+}
+
 // update replaces the main resource (status changes are ignored) or the
 // status subresource (everything but status is ignored) with obj, as a PUT
 // does. A resourceVersion in obj that is not the current one is a
