@@ -41,7 +41,7 @@ report.png.`,
 			fmt.Fprintln(cmd.OutOrStdout(), page)
 			if screenshot {
 				png := filepath.Join(filepath.Dir(page), bundle.ScreenshotFile)
-				if err := htmlreport.Screenshot(context.Background(), page, png, 1280, 2800); err != nil {
+				if err := htmlreport.Screenshot(context.Background(), page, png, 1280, 0); err != nil {
 					return &exitError{ExitRunFailed, err}
 				}
 				fmt.Fprintln(cmd.OutOrStdout(), png)

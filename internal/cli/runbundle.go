@@ -74,7 +74,7 @@ func writeReport(ctx context.Context, dir string, screenshot bool, req runReques
 	fmt.Fprintf(req.Log, "driftlab: report: %s\n", page)
 	if screenshot {
 		png := filepath.Join(dir, bundle.ScreenshotFile)
-		if err := htmlreport.Screenshot(ctx, page, png, 1280, 2800); err != nil {
+		if err := htmlreport.Screenshot(ctx, page, png, 1280, 0); err != nil {
 			fmt.Fprintf(req.Log, "driftlab: warning: screenshot not taken: %v\n", err)
 			return
 		}

@@ -113,3 +113,20 @@ func TestNameFrom(t *testing.T) {
 		}
 	}
 }
+
+// A patch that sets spec.replicas to its current value is still a request
+// (load on the apiserver): the patch body says so, and it is kept.
+func TestPatchToTheSameReplicasIsKept(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	same := line("2", "patch", "orders", "", 200, t0.Add(time.Second), 3, "", "alice")
+	same = strings.Replace(same, `"responseObject":`, `"requestObject":{"spec":{"replicas":3}},"responseObject":`, 1)
+	log := line("1", "create", "orders", "", 201, t0, 3, "", "alice") + "\n" + same
+	s, st, err := Import(strings.NewReader(log), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops := s.Workload.Operations
+	if len(ops) != 2 || ops[1].Op != "scale" || ops[1].Replicas != 3 || ops[1].At.Duration != time.Second || len(st.Skipped) != 0 {
+		t.Fatalf("operations %+v, skipped %v", ops, st.Skipped)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -74,12 +75,20 @@ func fileURL(path string) (string, error) {
 	return "file://" + filepath.ToSlash(abs), nil
 }
 
-// Screenshot renders a page in headless Chromium into a PNG, width pixels
-// wide and tall enough for the whole page (height pixels at most).
+// Screenshot renders a page in headless Chromium into a PNG width pixels
+// wide and height pixels tall; height 0 estimates the page's height from its
+// table rows (headless Chromium has no full-page screenshot flag).
 func Screenshot(ctx context.Context, page, png string, width, height int) error {
 	u, err := fileURL(page)
 	if err != nil {
 		return err
+	}
+	if height <= 0 {
+		html, err := os.ReadFile(page)
+		if err != nil {
+			return err
+		}
+		height = estimateHeight(string(html))
 	}
 	abs, err := filepath.Abs(png)
 	if err != nil {
@@ -127,4 +136,17 @@ func Check(ctx context.Context, page string) (*PageCheck, error) {
 		pc.PlotsRendered, _ = strconv.Atoi(m[1])
 	}
 	return pc, nil
+}
+
+// estimateHeight guesses a report's height in CSS pixels at 1280 wide: the
+// header, cards and plots, plus each visible table row and line break
+// (rows inside the collapsed <details> do not count).
+func estimateHeight(html string) int {
+	if i := strings.Index(html, "<details"); i >= 0 {
+		if j := strings.Index(html[i:], "</details>"); j >= 0 {
+			html = html[:i] + html[i+j:]
+		}
+	}
+	h := 2050 + 38*strings.Count(html, "<tr>") + 17*strings.Count(html, "<br>")
+	return min(max(h, 1600), 16000)
 }
