@@ -106,6 +106,9 @@ failed.`,
 			c.Print(cmd.OutOrStdout())
 			switch {
 			case c.TraceHashesCompared && !c.TraceHashMatches:
+				if now := bundle.CurrentVersions("").Driftlab; now != m.Versions.Driftlab {
+					fmt.Fprintf(cmd.OutOrStdout(), "note: recorded by driftlab %s, replayed by %s: a change of the model changes the hash\n", m.Versions.Driftlab, now)
+				}
 				return &exitError{ExitFailed, nil}
 			case !c.Reproduced():
 				fmt.Fprintln(cmd.OutOrStdout(), "\nthe replay's verdicts differ from the recording")
