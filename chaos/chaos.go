@@ -29,6 +29,10 @@ const (
 	// control-plane node's loopback; the watchstorm Job reaches it with the
 	// node's etcd certificates (EtcdPKI).
 	DefaultEtcdURL = "https://127.0.0.1:2379"
+	// FaultsAnnotation lists, on each exported object, the indices of the
+	// scenario's faults it injects ("0,2"): the cluster backend reports
+	// those faults' windows and the others as skipped.
+	FaultsAnnotation = "driftlab.io/faults"
 	// EtcdPKI is where kubeadm keeps etcd's CA and client certificates.
 	EtcdPKI = "/etc/kubernetes/pki/etcd"
 	// OperatorLabel selects the operator's Pod (deploy/config/operator.yaml).
@@ -111,6 +115,7 @@ func Build(s *scenarios.Scenario, o Options) (*Export, error) {
 	}
 	root := cm.Template{Name: "faults", Type: cm.TypeParallel}
 	var jobs []runtime.Object
+	var covered []string // indices of the faults the Workflow runs
 	workload := s.Workload.Duration.Duration
 	for i := range s.Faults {
 		f := &s.Faults[i]
@@ -169,8 +174,10 @@ func Build(s *scenarios.Scenario, o Options) (*Export, error) {
 		branch.Children = append(branch.Children, chaos.Name)
 		wf.Spec.Templates = append(wf.Spec.Templates, branch)
 		root.Children = append(root.Children, branch.Name)
+		covered = append(covered, strconv.Itoa(i))
 	}
 	if len(root.Children) > 0 {
+		wf.Annotations = map[string]string{FaultsAnnotation: strings.Join(covered, ",")}
 		wf.Spec.Entry = root.Name
 		wf.Spec.Templates = append([]cm.Template{root}, wf.Spec.Templates...)
 		e.Objects = append(e.Objects, wf)
@@ -283,6 +290,7 @@ func watchstormJob(scenario string, i int, f *scenarios.Fault, start, dur time.D
 		note("maxConcurrentStreams is etcd's start-up flag (--max-concurrent-streams); set it in deploy/kind.yaml, not exported")
 	}
 	m := meta(fmt.Sprintf("driftlab-%s-watchstorm-%d", scenario, i), o.Namespace, scenario)
+	m.Annotations = map[string]string{FaultsAnnotation: strconv.Itoa(i)}
 	c := corev1.Container{
 		Name: "watchstorm", Image: o.Image, ImagePullPolicy: corev1.PullIfNotPresent,
 		Command: append([]string{"driftlab"}, WatchstormArgs(f, o.EtcdURL, start, dur)...),

@@ -149,7 +149,7 @@ type Latency struct {
 
 // Known values, for validation and error messages.
 var (
-	Backends      = []string{"local", "virtual"}
+	Backends      = []string{"local", "virtual", "cluster"}
 	CacheVariants = statecache.Variants()
 	Distributions = []string{"uniform", "constant", "exponential"}
 )

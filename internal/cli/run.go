@@ -30,6 +30,7 @@ func newRunCmd() *cobra.Command {
 		rf                      reportFlags
 		auditLog                string
 		swarm                   bool
+		cf                      clusterFlags // backend_cluster.go
 	)
 	cmd := &cobra.Command{
 		Use:   "run [flags] SCENARIO.yaml",
@@ -68,7 +69,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: running scenario %s (seed %d) on the %s backend into %s\n", s.Name, s.Seed, backend, out)
 			// The run bundle (runbundle.go) wraps the backend: begun before, finished after, also on error or Ctrl-C.
-			sum, err := runBundled(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr(), AuditLog: auditLog},
+			sum, err := runBundled(runRequest{Ctx: ctx, Scenario: s, Out: out, KubeAPIServer: apiserver, Progress: progress, Log: cmd.ErrOrStderr(), AuditLog: auditLog, Cluster: cf},
 				backend, runBackend, rf, commandLine(cmd, args))
 			var ee *exitError
 			if errors.As(err, &ee) {
@@ -95,6 +96,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	rf.register(f)
 	f.StringVar(&auditLog, "audit-log", "", "local backend: kube-apiserver writes an audit log of KVCluster requests to this file (relative to --out), for driftlab import audit")
 	f.BoolVar(&swarm, "swarm", false, "run only the faults this seed switches on, as driftlab sweep --swarm does")
+	cf.register(f)
 	return cmd
 }
 
@@ -107,6 +109,9 @@ type runRequest struct {
 	Progress      io.Writer // progress lines; nil when --quiet
 	Log           io.Writer // one-line notes for the user (standard error)
 	AuditLog      string    // local backend: audit log path (RunOptions.AuditLog)
+
+	// Cluster holds the cluster backend's flags (backend_cluster.go).
+	Cluster clusterFlags
 }
 
 // backends maps a backend name to the function that runs a scenario on it.

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/pflag"
+
+	"github.com/driftlab/driftlab/sim/cluster"
+	"github.com/driftlab/driftlab/sim/report"
+)
+
+func init() { backends["cluster"] = runCluster }
+
+// clusterFlags are the flags of `driftlab run` that only the cluster
+// backend reads.
+type clusterFlags struct {
+	kubeconfig       string
+	chaos            string
+	operator         string
+	simulatedKubelet bool
+	keep             bool
+}
+
+func (c *clusterFlags) register(f *pflag.FlagSet) {
+	f.StringVar(&c.kubeconfig, "kubeconfig", "", "cluster backend: kubeconfig of the cluster (default: $KUBECONFIG, ~/.kube/config)")
+	f.StringVar(&c.chaos, "chaos", "", "cluster backend: Chaos Mesh objects from `driftlab chaos export`, created when the workload starts")
+	f.StringVar(&c.operator, "operator", "in-process", "cluster backend: in-process (run the reference operator here) or external (it runs in the cluster)")
+	f.BoolVar(&c.simulatedKubelet, "simulated-kubelet", true, "cluster backend: make member Pods Ready with the simulated kubelet (off where real kubelets run them)")
+	f.BoolVar(&c.keep, "keep", false, "cluster backend: leave the workload's KVClusters and Pods in the cluster")
+}
+
+func runCluster(r runRequest) (*report.Summary, error) {
+	f := r.Cluster
+	o := cluster.Options{Dir: r.Out, Kubeconfig: f.kubeconfig, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
+	switch f.operator {
+	case "in-process":
+		o.Operator = cluster.InProcessOperator(r.Scenario)
+	case "external":
+		if len(r.Scenario.Operator.Bugs) > 0 || r.Scenario.Operator.GOMAXPROCS > 0 {
+			fmt.Fprintln(r.Log, "driftlab: --operator external: the scenario's operator.bugs and operator.gomaxprocs are up to the operator's own deployment")
+		}
+	default:
+		return nil, &exitError{ExitUsage, fmt.Errorf("--operator %q: want in-process or external", f.operator)}
+	}
+	if f.chaos != "" {
+		objs, err := cluster.LoadChaos(f.chaos)
+		if err != nil {
+			return nil, &exitError{ExitUsage, fmt.Errorf("--chaos: %w", err)}
+		}
+		o.Chaos = objs
+	}
+	return cluster.Run(r.Ctx, r.Scenario, o)
+}
