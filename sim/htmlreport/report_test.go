@@ -20,7 +20,7 @@ import (
 // virtualBundle runs a built-in scenario on the virtual backend into a
 // bundle, then appends a fault window to its history, as the local backend
 // would record one.
-func virtualBundle(t *testing.T, name string, bugs ...string) string {
+func virtualBundle(t testing.TB, name string, bugs ...string) string {
 	t.Helper()
 	s, err := scenarios.Builtin(name)
 	if err != nil {
