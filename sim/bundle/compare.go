@@ -139,7 +139,10 @@ func (c *Comparison) Print(w io.Writer) {
 	}
 	if len(c.Recorded.Faults)+len(c.Replayed.Faults) > 0 {
 		o, p := c.Recorded.LatencyOutside, c.Replayed.LatencyOutside
-		row("p99 outside faults", o.P99, p.P99)
+		fmt.Fprintf(tw, "samples outside faults\t%9d\t%9d\t%+9d\t\t\n", o.Count, p.Count, p.Count-o.Count)
+		if o.Count > 0 && p.Count > 0 {
+			row("p99 outside faults", o.P99, p.P99)
+		}
 		for i := range c.Replayed.Faults {
 			if i >= len(c.Recorded.Faults) {
 				break
