@@ -100,6 +100,8 @@ failed.`,
 			fmt.Fprintf(cmd.OutOrStdout(), "\nreplay of %s (%s backend) against the recording (%s backend):\n", b.Dir, backend, m.Backend)
 			c := bundle.Compare(recorded, sum)
 			c.RecordedOps, c.NewOps, c.SameOps = compareOps(b.Path(bundle.OpsFile), filepath.Join(out, bundle.OpsFile))
+			c.RecordedFaults, _ = b.Faults()
+			c.NewFaults, _ = (&bundle.Bundle{Dir: out}).Faults()
 			if recorded.Backend != sum.Backend {
 				c.TraceHashesCompared = false // different backends: compare verdicts only
 			}

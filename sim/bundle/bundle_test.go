@@ -272,3 +272,17 @@ func TestManifestIsJSON(t *testing.T) {
 		}
 	}
 }
+
+func TestCompareShowsFaultWindows(t *testing.T) {
+	stop := 12000.0
+	c := Compare(&report.Summary{}, &report.Summary{})
+	c.RecordedFaults = []ExecutedFault{{Index: 0, Type: "wal-fsync-delay", StartMs: 2000, StopMs: &stop}, {Index: 1, Type: "gc-assist-pressure", Skipped: "no"}}
+	c.NewFaults = []ExecutedFault{{Index: 0, Type: "wal-fsync-delay", StartMs: 2100}}
+	var b strings.Builder
+	c.Print(&b)
+	for _, want := range []string{"0 wal-fsync-delay", "2.0s–12.0s", "2.1s–end", "1 gc-assist-pressure", "skipped"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("comparison lacks %q:\n%s", want, b.String())
+		}
+	}
+}

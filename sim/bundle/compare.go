@@ -21,14 +21,17 @@ func (d InvariantDiff) Same() bool { return d.Recorded == d.Replayed }
 
 // Comparison sets a replayed run against the recorded one.
 type Comparison struct {
-	Backend               string
-	Invariants            []InvariantDiff
-	Recorded, Replayed    *report.Summary
-	RecordedOps, NewOps   int  // workload operations (ops.jsonl lines); -1 unknown
-	SameOps               bool // the replay applied the recorded operations
-	TraceHashesCompared   bool
-	TraceHashMatches      bool
-	RecordedHash, NewHash string
+	Backend             string
+	Invariants          []InvariantDiff
+	Recorded, Replayed  *report.Summary
+	RecordedOps, NewOps int  // workload operations (ops.jsonl lines); -1 unknown
+	SameOps             bool // the replay applied the recorded operations
+	// RecordedFaults and NewFaults are the executed fault schedules
+	// (faults.json), when known.
+	RecordedFaults, NewFaults []ExecutedFault
+	TraceHashesCompared       bool
+	TraceHashMatches          bool
+	RecordedHash, NewHash     string
 }
 
 // SameVerdict reports whether every invariant had the same outcome.
@@ -151,6 +154,46 @@ func (c *Comparison) Print(w io.Writer) {
 			if fr != nil && fp != nil {
 				row(fmt.Sprintf("p99 in fault %d (%s)", i, c.Replayed.Faults[i].Type), fr.Latency.P99, fp.Latency.P99)
 			}
+		}
+	}
+	_ = tw.Flush()
+	c.printFaults(w)
+}
+
+func window(f ExecutedFault) string {
+	switch {
+	case f.Skipped != "":
+		return "skipped"
+	case f.StopMs == nil:
+		return fmt.Sprintf("%.1fs–end", f.StartMs/1000)
+	}
+	return fmt.Sprintf("%.1fs–%.1fs", f.StartMs/1000, *f.StopMs/1000)
+}
+
+// printFaults sets the executed fault windows side by side.
+func (c *Comparison) printFaults(w io.Writer) {
+	if len(c.RecordedFaults)+len(c.NewFaults) == 0 {
+		return
+	}
+	find := func(fs []ExecutedFault, i int) string {
+		for _, f := range fs {
+			if f.Index == i {
+				return window(f)
+			}
+		}
+		return "-"
+	}
+	seen := map[int]bool{}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "fault window (run time)\trecorded\treplay\t")
+	for _, list := range [][]ExecutedFault{c.RecordedFaults, c.NewFaults} {
+		for _, f := range list {
+			if seen[f.Index] {
+				continue
+			}
+			seen[f.Index] = true
+			fmt.Fprintf(tw, "%d %s\t%s\t%s\t\n", f.Index, f.Type, find(c.RecordedFaults, f.Index), find(c.NewFaults, f.Index))
 		}
 	}
 	_ = tw.Flush()
