@@ -130,3 +130,19 @@ func TestPatchToTheSameReplicasIsKept(t *testing.T) {
 		t.Fatalf("operations %+v, skipped %v", ops, st.Skipped)
 	}
 }
+
+func TestSeveralNamespacesNeedAChoice(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	log := line("1", "create", "orders", "", 201, t0, 3, "", "alice") + "\n" +
+		strings.ReplaceAll(line("2", "create", "carts", "", 201, t0.Add(time.Second), 1, "", "alice"), `"namespace":"shop"`, `"namespace":"cart"`)
+	if _, _, err := Import(strings.NewReader(log), Options{Source: "two.log"}); err == nil || !strings.Contains(err.Error(), "2 namespaces (cart, shop): choose one with --namespace") {
+		t.Fatalf("error %v", err)
+	}
+	s, _, err := Import(strings.NewReader(log), Options{Namespace: "cart"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Workload.Namespace != "cart" || len(s.Workload.Operations) != 1 || s.Workload.Operations[0].Cluster != "carts" {
+		t.Fatalf("namespace %s operations %+v", s.Workload.Namespace, s.Workload.Operations)
+	}
+}
