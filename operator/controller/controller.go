@@ -39,8 +39,9 @@ const DefaultFieldOwner = "driftlab-operator"
 // simulated kubelet only flips Pod status.
 const MemberImage = "registry.local/driftlab/kv-member:sim"
 
-// StaleCopyRetry is how soon a reconcile that found its cached copy of the
-// KVCluster older than the operator's own last status write tries again.
+// StaleCopyRetry is how soon a reconcile that found its copy of the
+// KVCluster older than a version the operator has already seen (its own
+// last status write, or a watch event) tries again.
 const StaleCopyRetry = 20 * time.Millisecond
 
 // Reconciler reconciles KVClusters.
@@ -59,10 +60,11 @@ type Reconciler struct {
 	// only; one cluster is never reconciled twice at once). Default 1.
 	MaxConcurrentReconciles int
 
-	wroteOnce sync.Map   // cluster key -> struct{}, for bugs.FreezeStatus
-	lastWrite sync.Map   // cluster key -> resourceVersion (int64) of our last status write
-	podGen    sync.Map   // Pod key -> generation last let through, for bugs.GenerationPredicate
-	ioMu      sync.Mutex // the one cache lock of bugs.LockAcrossIO
+	wroteOnce sync.Map // cluster key -> struct{}, for bugs.FreezeStatus
+	seenMu    sync.Mutex
+	seen      map[string]int64 // cluster key -> newest resourceVersion seen (events, our writes)
+	podGen    sync.Map         // Pod key -> generation last let through, for bugs.GenerationPredicate
+	ioMu      sync.Mutex       // the one cache lock of bugs.LockAcrossIO
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -129,6 +131,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if kv.DeletionTimestamp != nil {
 		return ctrl.Result{}, nil
 	}
+	// Is our copy older than a version already seen (a watch event, or
+	// our own last status write whose event is still on the way)? Then its
+	// spec and status are not what is stored, and two decisions must not be
+	// taken from it: which members to create or delete, and "the status is
+	// unchanged, nothing to write". The status write itself is safe: its
+	// optimistic lock makes the API server refuse a stale copy. (A
+	// resourceVersion is etcd's revision: it only grows.) The
+	// status-update-clobber bug trusts whatever copy it has.
+	stale := rvOf(kv) < r.seenRV(ck) && !r.Bugs.On(bugs.StatusUpdateClobber)
 
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(kv.Namespace), client.MatchingLabels{kvv1.LabelCluster: kv.Name}); err != nil {
@@ -154,6 +165,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 
 	// Create missing members, delete surplus ones.
 	want := int(kv.Spec.Replicas)
+	if stale {
+		want = -1 // decide nothing from an old spec
+	}
 	for ord := 0; ord < want; ord++ {
 		if present[ord] != nil {
 			continue
@@ -164,28 +178,32 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	}
 	for _, ord := range slices.Sorted(maps.Keys(present)) { // in order: backends replay it
 		p := present[ord]
-		if ord < want || p.DeletionTimestamp != nil {
+		if want < 0 || ord < want || p.DeletionTimestamp != nil {
 			continue
 		}
 		if err := r.Client.Delete(ctx, p, client.Preconditions{UID: &p.UID}); err != nil && !apierrors.IsNotFound(err) {
 			return ctrl.Result{}, fmt.Errorf("deleting member %s: %w", p.Name, err)
 		}
-		r.Cache.Remove(ck, ord)
+		// The member leaves the cache when its delete event arrives: until
+		// the deletion commits it is still a member, and the truth counts it.
 	}
 
-	return r.writeStatus(ctx, kv, ck)
+	return r.writeStatus(ctx, kv, ck, stale)
 }
 
 // writeStatus computes status from the member cache and patches it when it
-// changed.
-func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck string) (ctrl.Result, error) {
+// changed. With a stale copy, an unchanged status is looked at again
+// shortly rather than trusted.
+func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck string, stale bool) (ctrl.Result, error) {
 	if r.Bugs.On(bugs.LockAcrossIO) {
 		r.ioMu.Lock()
 		defer r.ioMu.Unlock()
 	}
+	// readyReplicas counts every member Pod that is Ready, surplus ones
+	// not yet gone included: the status says what the members are.
 	var ready int32
-	for ord, m := range r.Cache.Members(ck) {
-		if ord < int(kv.Spec.Replicas) && m.Ready && !m.Terminating {
+	for _, m := range r.Cache.Members(ck) {
+		if m.Ready && !m.Terminating {
 			ready++
 		}
 	}
@@ -204,14 +222,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 	}
 	meta.SetStatusCondition(&kv.Status.Conditions, cond)
 	clobber := r.Bugs.On(bugs.StatusUpdateClobber)
-	// Our cached copy may predate our own last status write (its watch
-	// event is still on the way): its status is then not what is stored,
-	// and "unchanged" would be a guess. Look again shortly. (A
-	// resourceVersion is etcd's revision: it only grows.)
-	if last, ok := r.lastWrite.Load(ck); ok && !clobber && rvOf(kv) < last.(int64) {
-		return ctrl.Result{RequeueAfter: StaleCopyRetry}, nil
-	}
 	if statusEqual(orig.Status, kv.Status) {
+		if stale {
+			return ctrl.Result{RequeueAfter: StaleCopyRetry}, nil
+		}
 		return ctrl.Result{}, nil
 	}
 	if r.Bugs.On(bugs.FreezeStatus) {
@@ -244,9 +258,25 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 		return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
 	}
 	rec.RV = rvOf(kv)
-	r.lastWrite.Store(ck, rec.RV)
+	r.saw(ck, rec.RV)
 	r.emit(rec)
 	return ctrl.Result{}, nil
+}
+
+// saw records that a version of a cluster exists.
+func (r *Reconciler) saw(ck string, rv int64) {
+	r.seenMu.Lock()
+	defer r.seenMu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]int64{}
+	}
+	r.seen[ck] = max(r.seen[ck], rv)
+}
+
+func (r *Reconciler) seenRV(ck string) int64 {
+	r.seenMu.Lock()
+	defer r.seenMu.Unlock()
+	return r.seen[ck]
 }
 
 func rvOf(o client.Object) int64 {
@@ -290,7 +320,9 @@ func (r *Reconciler) createMember(ctx context.Context, kv *kvv1.KVCluster, ord i
 func (r *Reconciler) cleanUp(ctx context.Context, nn types.NamespacedName) error {
 	r.Cache.Forget(nn.String())
 	r.wroteOnce.Delete(nn.String())
-	r.lastWrite.Delete(nn.String())
+	r.seenMu.Lock()
+	delete(r.seen, nn.String())
+	r.seenMu.Unlock()
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(nn.Namespace), client.MatchingLabels{kvv1.LabelCluster: nn.Name}); err != nil {
 		return err
@@ -328,10 +360,14 @@ func memberOf(p *corev1.Pod) statecache.Member {
 }
 
 // OnClusterEvent is what the controller does when its informer reports a
-// KVCluster event (op is add, update or delete): it records the event. The
-// cluster itself is then queued. Backends that drive Reconcile themselves
+// KVCluster event (op is add, update or delete): it records the event and
+// remembers the object's resourceVersion, so that a reconcile never acts on
+// an older copy (see Reconcile). The cluster itself is then queued. Backends that drive Reconcile themselves
 // (the virtual backend) call it instead of wiring a manager.
 func (r *Reconciler) OnClusterEvent(op string, o client.Object) {
+	if op != "delete" {
+		r.saw(key(o.GetNamespace(), o.GetName()), rvOf(o))
+	}
 	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: key(o.GetNamespace(), o.GetName())})
 }
 

@@ -35,9 +35,21 @@ var Judged = []string{invariant.DriftConvergence, invariant.DriftStaleness, inva
 // ExpectedFailures lists, by scenario name, the invariants that scenario
 // is built to make every operator fail, correct or not; the matrix does not
 // judge them. incident-watch-lag reproduces the write-up's incident: its
-// latency SLO fails by design.
+// latency SLO fails by design. withheld-pod-events hides Pod events from
+// the operator for seconds: a status written meanwhile mixes what it knew
+// before the window with its own fresh deletes, a count that may never
+// have been true (drift-staleness), and a Pod that became Ready and was
+// deleted inside the window is never reflected (latency: unresolved); only
+// drift-convergence, after the relist, is judged there.
 var ExpectedFailures = map[string][]string{
-	"incident-watch-lag": {invariant.LatencySLO},
+	"incident-watch-lag":  {invariant.LatencySLO},
+	"withheld-pod-events": {invariant.DriftStaleness, invariant.LatencySLO},
+}
+
+// LocalOnly lists scenarios left out of the virtual backend's default
+// catalogue, with the reason.
+var LocalOnly = map[string]string{
+	"slow-apiserver": "needs concurrent reconciles: the virtual model runs one reconcile worker, so with 100 ms per request even a correct operator misses the SLO there",
 }
 
 // JudgedFor returns the invariants judged on a scenario.
@@ -63,8 +75,8 @@ type Options struct {
 	// CleanSeeds is how many seeds the correct operator runs per cache
 	// variant and scenario. Default Seeds.
 	CleanSeeds int
-	// Scenarios is the catalogue; default every built-in scenario (on the
-	// local backend: LocalScenarios).
+	// Scenarios is the catalogue; default every built-in scenario but the
+	// LocalOnly ones (on the local backend: LocalScenarios).
 	Scenarios []*scenarios.Scenario
 	// Bugs are the seeded bugs to try; default all.
 	Bugs []string
@@ -199,7 +211,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
 	if len(o.Scenarios) == 0 {
-		names := scenarios.BuiltinNames()
+		var names []string
+		for _, n := range scenarios.BuiltinNames() {
+			if _, skip := LocalOnly[n]; !skip {
+				names = append(names, n)
+			}
+		}
 		if o.Backend == BackendLocal {
 			names = LocalScenarios
 		}
