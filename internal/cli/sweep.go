@@ -26,9 +26,10 @@ func newSweepCmd() *cobra.Command {
 		Use:   "sweep --backend virtual [--seeds N] [--swarm] [--shard i/n] SCENARIO.yaml",
 		Short: "Run a scenario over many seeds on the virtual backend",
 		Long: `Run a scenario over N seeds (from its seed upwards) on the virtual backend, on
-all cores, with a progress bar. Failing seeds are printed with the failed
-invariant, its detail, and the commands that replay and shrink each one; the
-exit code is 1 when any seed fails. --shard i/n runs only the seeds whose
+all cores, with a progress bar; the first 3 failures show as they happen.
+At the end, failing seeds are printed with the failed invariant, its detail,
+and the commands that replay and shrink each one; the exit code is 1 when
+any seed fails. --shard i/n runs only the seeds whose
 offset is i modulo n, so n machines (for example the pods of the Indexed Job
 in deploy/sweep-job.yaml) split one sweep without overlap.
 
@@ -56,7 +57,7 @@ runs failed with it on and with it off.`,
 			}
 			stderr := cmd.ErrOrStderr()
 			r := sweep.Run(s, sweep.Options{Seeds: seeds, Shard: i, Shards: n, Workers: workers, Swarm: swarm,
-				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0]})
+				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0], Live: 3})
 			printSweep(cmd.OutOrStdout(), s, r, i, n, swarm, show)
 			if out != "" {
 				b, _ := json.MarshalIndent(r, "", "  ")

@@ -47,6 +47,10 @@ type Options struct {
 	// Scenario is how the failing runs' replay command names the scenario
 	// (its file or built-in name).
 	Scenario string
+	// Live is how many failures are written to Progress as they happen
+	// (seed, invariant, detail, replay command), so that a long sweep shows
+	// its first failures at once. Default 0.
+	Live int
 }
 
 // Failure is one failing seed.
@@ -183,7 +187,9 @@ func Run(s *scenarios.Scenario, o Options) Result {
 				}
 				mu.Lock()
 				if bad {
-					failed.Add(1)
+					if n := failed.Add(1); int(n) <= o.Live {
+						p.failure(f)
+					}
 					fails = append(fails, f)
 				}
 				if o.Swarm {
@@ -287,6 +293,7 @@ func judge(s *scenarios.Scenario, name string, swarm bool, res *virtual.Result, 
 // progress draws the sweep's progress: a bar redrawn in place on a
 // terminal, or a line every 5 seconds (and at the end) in a log.
 type progress struct {
+	mu    sync.Mutex
 	w     io.Writer
 	lines bool
 	total int
@@ -294,10 +301,34 @@ type progress struct {
 	last  time.Time
 }
 
+// failure writes one failure as it happens, above the bar.
+func (p *progress) failure(f Failure) {
+	if p.w == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	what := strings.Join(f.Invariants, ", ")
+	if f.Err != "" {
+		what = "run error: " + f.Err
+	}
+	clear := "\r\033[K"
+	if p.lines {
+		clear = ""
+	}
+	detail := f.Detail
+	if len(detail) > 160 {
+		detail = detail[:160] + "…"
+	}
+	fmt.Fprintf(p.w, "%sFAIL seed %d: %s: %s\n  replay: %s\n", clear, f.Seed, what, detail, f.Command)
+}
+
 func (p *progress) draw(done, failed int, final bool) {
 	if p.w == nil {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	now := time.Now()
 	if p.lines && !final && now.Sub(p.last) < 5*time.Second {
 		return

@@ -55,3 +55,21 @@ func TestSweepFindsBrokenOperatorWithReplayCommand(t *testing.T) {
 		t.Fatalf("progress bar did not finish: %q", bar.String())
 	}
 }
+
+func TestLiveFailuresAndLogProgress(t *testing.T) {
+	s, _ := scenarios.Builtin("baseline")
+	s.Operator.Bugs = []string{bugs.FreezeStatus}
+	var log bytes.Buffer
+	r := Run(s, Options{Seeds: 6, Progress: &log, ProgressLines: true, Live: 2, Scenario: "b.yaml"})
+	if len(r.Failures) != 6 {
+		t.Fatalf("%d failures", len(r.Failures))
+	}
+	out := log.String()
+	if n := strings.Count(out, "FAIL seed "); n != 2 || !strings.Contains(out, "  replay: driftlab run --backend virtual --seed ") {
+		t.Fatalf("want 2 live failures with replay commands:\n%s", out)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if strings.Contains(out, "\r") || !strings.HasPrefix(lines[len(lines)-1], "sweep: 6/6 seeds, 6 failing, ") {
+		t.Fatalf("log progress should be plain lines ending with the total:\n%q", out)
+	}
+}
