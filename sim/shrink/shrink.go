@@ -55,8 +55,15 @@ type Size struct {
 }
 
 func (z Size) String() string {
-	return fmt.Sprintf("%d faults (%s of fault windows), %d operations over %s on %d clusters",
-		z.Faults, z.FaultTime, z.Ops, z.Workload, z.Clusters)
+	return fmt.Sprintf("%s (%s of fault windows), %s over %s on %s",
+		plural(z.Faults, "fault"), z.FaultTime, plural(z.Ops, "operation"), z.Workload, plural(z.Clusters, "cluster"))
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // Measure sizes a scenario with its seed.
