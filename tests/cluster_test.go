@@ -29,9 +29,11 @@ import (
 // etcd) as an existing cluster and runs scenarios on it through the
 // cluster backend, which only has the kubeconfig:
 //
-//   - `driftlab run --backend cluster --kubeconfig K baseline`, with the
-//     reference operator in-process, passes and writes the usual summary;
-//   - the negative control, the operator with the freeze-status bug,
+//   - `driftlab run --backend cluster --kubeconfig K --operator in-process
+//     baseline` (operator.Run in the harness) passes and writes the usual
+//     summary;
+//   - the negative control, the operator with the freeze-status bug (in
+//     its own process: one process can run the in-process operator once),
 //     fails the drift invariant; that run also creates exported chaos
 //     objects (the watchstorm Job of watcher-exhaustion) at the workload's
 //     start, reports the fault's window, and deletes them at the end.
@@ -47,7 +49,7 @@ func TestClusterBackend(t *testing.T) {
 	t.Run("baseline passes through the CLI", func(t *testing.T) {
 		dir := runDir(t, "cluster-baseline")
 		var out, errb bytes.Buffer
-		code := cli.Main([]string{"run", "--backend", "cluster", "--kubeconfig", env.Kubeconfig, "--out", dir, "--no-report", "-q", "baseline"}, &out, &errb)
+		code := cli.Main([]string{"run", "--backend", "cluster", "--kubeconfig", env.Kubeconfig, "--operator", "in-process", "--out", dir, "--no-report", "-q", "baseline"}, &out, &errb)
 		t.Log(out.String(), errb.String())
 		if code != cli.ExitOK {
 			t.Fatalf("exit %d, want 0", code)
@@ -98,7 +100,7 @@ func TestClusterBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum, err := cluster.Run(ctx, s, cluster.Options{Dir: runDir(t, "cluster-freeze"), Config: env.Admin,
-			Operator: cluster.InProcessOperator(s), Chaos: objs})
+			Operator: cluster.ProcessOperator(s, t.TempDir(), nil), Chaos: objs})
 		var buf bytes.Buffer
 		if sum != nil {
 			sum.Print(&buf)

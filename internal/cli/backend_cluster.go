@@ -24,7 +24,7 @@ type clusterFlags struct {
 func (c *clusterFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&c.kubeconfig, "kubeconfig", "", "cluster backend: kubeconfig of the cluster (default: $KUBECONFIG, ~/.kube/config)")
 	f.StringVar(&c.chaos, "chaos", "", "cluster backend: Chaos Mesh objects from `driftlab chaos export`, created when the workload starts")
-	f.StringVar(&c.operator, "operator", "in-process", "cluster backend: in-process (run the reference operator here) or external (it runs in the cluster)")
+	f.StringVar(&c.operator, "operator", "process", "cluster backend: process (the reference operator in its own process here), in-process, or external (it runs in the cluster)")
 	f.BoolVar(&c.simulatedKubelet, "simulated-kubelet", true, "cluster backend: make member Pods Ready with the simulated kubelet (off where real kubelets run them)")
 	f.BoolVar(&c.keep, "keep", false, "cluster backend: leave the workload's KVClusters and Pods in the cluster")
 }
@@ -33,6 +33,8 @@ func runCluster(r runRequest) (*report.Summary, error) {
 	f := r.Cluster
 	o := cluster.Options{Dir: r.Out, Kubeconfig: f.kubeconfig, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
 	switch f.operator {
+	case "process":
+		o.Operator = cluster.ProcessOperator(r.Scenario, r.Out, nil)
 	case "in-process":
 		o.Operator = cluster.InProcessOperator(r.Scenario)
 	case "external":
@@ -40,7 +42,7 @@ func runCluster(r runRequest) (*report.Summary, error) {
 			fmt.Fprintln(r.Log, "driftlab: --operator external: the scenario's operator.bugs and operator.gomaxprocs are up to the operator's own deployment")
 		}
 	default:
-		return nil, &exitError{ExitUsage, fmt.Errorf("--operator %q: want in-process or external", f.operator)}
+		return nil, &exitError{ExitUsage, fmt.Errorf("--operator %q: want process, in-process or external", f.operator)}
 	}
 	if f.chaos != "" {
 		objs, err := cluster.LoadChaos(f.chaos)

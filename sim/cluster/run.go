@@ -48,7 +48,9 @@ import (
 type OperatorFunc func(ctx context.Context, cfg *rest.Config, events, log io.Writer) error
 
 // InProcessOperator runs the reference operator in this process with the
-// scenario's cache variant and seeded bugs.
+// scenario's cache variant and seeded bugs (not its GOMAXPROCS). A process
+// can run it once: controller-runtime refuses a second controller of the
+// same name; ProcessOperator has no such limit.
 func InProcessOperator(s *scenarios.Scenario) OperatorFunc {
 	return func(ctx context.Context, cfg *rest.Config, events, log io.Writer) error {
 		return operator.Run(ctx, cfg, operator.Options{Cache: s.Operator.Cache, Bugs: s.Operator.Bugs, Events: events, Log: log})
@@ -288,7 +290,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 	}
 
 	if o.Operator != nil {
-		r.phase("starting the operator in-process")
+		r.phase("starting the operator")
 		t1 := time.Now()
 		logf, err := os.Create(filepath.Join(o.Dir, "operator.log"))
 		if err != nil {
