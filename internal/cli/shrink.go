@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/shrink"
 	"github.com/driftlab/driftlab/sim/sweep"
 	"github.com/driftlab/driftlab/sim/virtual"
@@ -26,7 +27,7 @@ func newShrinkCmd() *cobra.Command {
 		quiet    bool
 	)
 	cmd := &cobra.Command{
-		Use:   "shrink [--seed N] [--swarm] [--out FILE] [--invariant NAME] SCENARIO.yaml",
+		Use:   "shrink [--seed N] [--swarm] [--out FILE] [--invariant NAME] SCENARIO.yaml|RUN-DIR",
 		Short: "Minimise a failing virtual-backend run to the smallest scenario that still fails",
 		Long: `Run a scenario with a seed on the virtual backend; if an invariant fails, search
 for a smaller scenario that, with the same seed, still fails that invariant:
@@ -38,7 +39,9 @@ comment header saying where it came from, replayed once more from the file to
 check that it fails, and the command that replays it is printed.
 
 --swarm shrinks the run "driftlab sweep --swarm" made for that seed (only the
-faults the seed switched on). --invariant names the invariant that must keep
+faults the seed switched on). Given a run directory instead of a scenario,
+shrink starts from the scenario.yaml the run wrote there (the scenario as it
+ran, with its seed and, after "run --swarm", its fault subset). --invariant names the invariant that must keep
 failing (default: the first that fails, preferring any over "faults").
 
 Exit code 0: a minimal failing scenario was written; 2: bad input, or the run
@@ -47,7 +50,16 @@ shrink was interrupted (the smallest failing scenario found so far is
 written).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := scenarios.Load(args[0])
+			path, fromRun := args[0], false
+			if st, err := os.Stat(path); err == nil && st.IsDir() {
+				// A run directory: its scenario.yaml is the scenario as
+				// it ran, seed and (for run --swarm) fault subset included.
+				path, fromRun = filepath.Join(path, bundle.ScenarioFile), true
+				if swarm {
+					return &exitError{ExitUsage, fmt.Errorf("%s is a run directory: its scenario already holds the faults its run had; drop --swarm", args[0])}
+				}
+			}
+			s, err := scenarios.Load(path)
 			if err != nil {
 				return &exitError{ExitUsage, err}
 			}
@@ -56,6 +68,9 @@ written).`,
 			}
 			stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
 			origin := fmt.Sprintf("%s (scenario %s), seed %d", args[0], s.Name, s.Seed)
+			if fromRun {
+				origin = fmt.Sprintf("the run in %s (scenario %s), seed %d", args[0], s.Name, s.Seed)
+			}
 			if swarm {
 				sub, on := sweep.Swarm(s, s.Seed)
 				origin += ", with --swarm: " + sweep.DescribeSubset(s, on)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/shrink"
 	"github.com/driftlab/driftlab/sim/sweep"
 )
 
@@ -112,5 +113,30 @@ func TestShrinkCommand(t *testing.T) {
 	}
 	if code, _, stderr := run("shrink", "--invariant", "nope", p); code != ExitUsage || !strings.Contains(stderr, `no invariant "nope"`) {
 		t.Fatalf("unknown invariant: exit %d, %s", code, stderr)
+	}
+}
+
+// A failing run's directory can be shrunk directly: its scenario.yaml holds
+// the seed and, after run --swarm, the fault subset.
+func TestShrinkARunDirectory(t *testing.T) {
+	p := brokenIncident(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	if code, _, stderr := run("run", "--backend", "virtual", "--seed", "3", "--swarm", "-q", "--out", dir, p); code != ExitFailed {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	ran, err := scenarios.Load(filepath.Join(dir, "scenario.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "min.yaml")
+	code, stdout, stderr := run("shrink", "-q", "--out", out, dir)
+	if code != ExitOK || !strings.Contains(stdout, "shrunk the run in "+dir+" (scenario broken-incident), seed 3") {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "before: "+shrink.Measure(ran).String()) {
+		t.Fatalf("did not start from the run's scenario (%s):\n%s", shrink.Measure(ran), stdout)
+	}
+	if code, _, stderr := run("shrink", "--swarm", dir); code != ExitUsage || !strings.Contains(stderr, "drop --swarm") {
+		t.Fatalf("--swarm with a run directory: exit %d, %s", code, stderr)
 	}
 }
