@@ -1,6 +1,8 @@
 package scenarios
 
 import (
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,7 +19,11 @@ func roundTrip(t *testing.T, s *Scenario) []byte {
 	if err != nil {
 		t.Fatalf("Encode(%s): %v", s.Name, err)
 	}
-	back, err := Parse("encoded.yaml", out)
+	file := filepath.Join(t.TempDir(), "encoded.yaml")
+	if err := os.WriteFile(file, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(file)
 	if err != nil {
 		t.Fatalf("encoded %s does not load: %v\n%s", s.Name, err, out)
 	}
