@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -66,6 +67,10 @@ func runBundled(req runRequest, backend string, run func(runRequest) (*report.Su
 // writeReport writes report.html (and report.png) for a run directory,
 // reporting problems on req.Log without failing the run.
 func writeReport(ctx context.Context, dir string, screenshot bool, req runRequest) {
+	if _, err := os.Stat(filepath.Join(dir, bundle.HistoryFile)); err != nil {
+		fmt.Fprintf(req.Log, "driftlab: no report.html: the run left no %s\n", bundle.HistoryFile)
+		return
+	}
 	page, err := htmlreport.Write(dir, htmlreport.Options{})
 	if err != nil {
 		fmt.Fprintf(req.Log, "driftlab: warning: report.html not written: %v\n", err)
