@@ -20,7 +20,7 @@ func newMatrixCmd() *cobra.Command {
 		backend, out, dir, apiserver string
 		seeds, cleanSeeds, workers   int
 		scens, bugList, variants     []string
-		skipClean                    bool
+		skipClean, cleanOnly         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "matrix [--backend virtual|local] [--seeds N] [--scenarios a,b] [--json FILE]",
@@ -37,7 +37,7 @@ correct operator raises a violation or a run fails; progress on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o := matrix.Options{Backend: backend, Seeds: seeds, CleanSeeds: cleanSeeds, Workers: workers,
-				Bugs: bugList, Variants: variants, SkipClean: skipClean, KubeAPIServer: apiserver, Progress: cmd.ErrOrStderr()}
+				Bugs: bugList, Variants: variants, SkipClean: skipClean, SkipBugs: cleanOnly, KubeAPIServer: apiserver, Progress: cmd.ErrOrStderr()}
 			for _, name := range scens {
 				s, err := scenarios.Load(name)
 				if err != nil {
@@ -81,6 +81,7 @@ correct operator raises a violation or a run fails; progress on stderr.`,
 	f.StringSliceVar(&bugList, "bugs", nil, "seeded bugs to try (default all)")
 	f.StringSliceVar(&variants, "caches", nil, "cache variants for the correct operator (default all)")
 	f.BoolVar(&skipClean, "skip-clean", false, "do not run the correct operator")
+	f.BoolVar(&cleanOnly, "clean-only", false, "run only the correct operator (no seeded bugs)")
 	f.IntVar(&workers, "workers", 0, "parallel virtual runs (default: all cores)")
 	f.StringVar(&out, "json", "", "also write the matrix as JSON to this file")
 	f.StringVar(&dir, "dir", "", "where local runs keep their directories (default runs/matrix-<time>)")

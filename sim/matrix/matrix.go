@@ -85,6 +85,8 @@ type Options struct {
 	Variants []string
 	// SkipClean leaves out the correct operator's runs.
 	SkipClean bool
+	// SkipBugs leaves out the seeded bugs (the clean check alone).
+	SkipBugs bool
 	// Workers is how many virtual runs go at once. Default GOMAXPROCS.
 	Workers int
 	// Dir keeps the run directories of local runs; required on the local
@@ -230,6 +232,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Bugs == nil {
 		o.Bugs = bugs.Names()
+	}
+	if o.SkipBugs {
+		o.Bugs = nil
 	}
 	if _, err := bugs.Parse(o.Bugs); err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)

@@ -37,30 +37,33 @@ func codes(invs []string) string {
 // is failing seeds/seeds). Columns are separated by at least two spaces
 // and no cell contains a space, so the output splits on whitespace.
 func (r *Result) Print(w io.Writer) {
-	fmt.Fprintf(w, "seeded bugs x scenarios, %s backend, up to %d seeds each; k:XYZ = caught at the k-th seed by C drift-convergence, S drift-staleness, L latency; - = not caught\n", r.Backend, r.Seeds)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "bug\t%s\tcaught\n", strings.Join(r.Scenarios, "\t"))
-	for _, row := range r.Bugs {
-		cells := make([]string, len(row.Cells))
-		for i, c := range row.Cells {
-			switch {
-			case c.CaughtAfter > 0:
-				cells[i] = fmt.Sprintf("%d:%s", c.CaughtAfter, codes(c.Invariants))
-			case c.Errors > 0:
-				cells[i] = fmt.Sprintf("error(%d)", c.Errors)
-			default:
-				cells[i] = "-"
+	if len(r.Bugs) > 0 {
+		fmt.Fprintf(w, "seeded bugs x scenarios, %s backend, up to %d seeds each; k:XYZ = caught at the k-th seed by C drift-convergence, S drift-staleness, L latency; - = not caught\n", r.Backend, r.Seeds)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "bug\t%s\tcaught\n", strings.Join(r.Scenarios, "\t"))
+		for _, row := range r.Bugs {
+			cells := make([]string, len(row.Cells))
+			for i, c := range row.Cells {
+				switch {
+				case c.CaughtAfter > 0:
+					cells[i] = fmt.Sprintf("%d:%s", c.CaughtAfter, codes(c.Invariants))
+				case c.Errors > 0:
+					cells[i] = fmt.Sprintf("error(%d)", c.Errors)
+				default:
+					cells[i] = "-"
+				}
 			}
+			verdict := "yes"
+			if !row.Caught {
+				verdict = "NO"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Bug, strings.Join(cells, "\t"), verdict)
 		}
-		verdict := "yes"
-		if !row.Caught {
-			verdict = "NO"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Bug, strings.Join(cells, "\t"), verdict)
+		tw.Flush()
+		fmt.Fprintln(w)
 	}
-	tw.Flush()
 	if len(r.Clean) > 0 {
-		fmt.Fprintf(w, "\ncorrect operator x cache variants x scenarios: seeds with a violation / seeds run (must be 0)\n")
+		fmt.Fprintf(w, "correct operator x cache variants x scenarios: seeds with a violation / seeds run (must be 0)\n")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "cache\t%s\n", strings.Join(r.Scenarios, "\t"))
 		n := len(r.Scenarios)
