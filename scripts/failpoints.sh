@@ -148,8 +148,9 @@ test_suite() {
   fi
   # The failpoint suite: the catalogue and switches, then the end-to-end
   # failpoint scenarios (TestFailpoint* in tests/).
-  log "GOWORK=${work} go test ./faults/failpoint/ && go test -run '^TestFailpoint' ./tests/"
+  log "GOWORK=${work} go test ./faults/failpoint/ && go test -run '^TestFailpointsCommand$' ./internal/cli/ && go test -run '^TestFailpoint' ./tests/"
   "${GO}" test -count=1 ./faults/failpoint/
+  "${GO}" test -count=1 -run '^TestFailpointsCommand$' ./internal/cli/
   "${GO}" test -p 1 -count=1 -timeout 20m -v -run '^TestFailpoint' ./tests/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|failpoints_test.go|faults_test.go'
 }
 

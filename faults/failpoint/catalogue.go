@@ -1,8 +1,8 @@
 package failpoint
 
 import (
+	"path"
 	"sort"
-	"strings"
 
 	"github.com/driftlab/driftlab/operator/failpoints"
 )
@@ -100,7 +100,7 @@ var catalogue = func() map[string]Info {
 	for _, fp := range etcdFailpoints {
 		fp.System = SystemEtcd
 		if fp.What == "" {
-			fp.What = "etcd " + strings.TrimSuffix(fp.File, ".go")
+			fp.What = "in etcd's " + path.Dir(fp.File) + " package (see the marker in " + path.Base(fp.File) + ")"
 		}
 		m[fp.Name] = fp
 	}
