@@ -64,7 +64,7 @@ func (r *Result) Print(w io.Writer) {
 	}
 	if len(r.Clean) > 0 {
 		fmt.Fprintf(w, "correct operator x cache variants x scenarios: seeds with a violation / seeds run (must be 0)\n")
-		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "cache\t%s\n", strings.Join(r.Scenarios, "\t"))
 		n := len(r.Scenarios)
 		for i := 0; i+n <= len(r.Clean); i += n {
