@@ -39,13 +39,19 @@ func chromiumArgs(profile string, extra ...string) []string {
 }
 
 func runChromium(ctx context.Context, args ...string) ([]byte, error) {
+	out, _, err := runChromiumLogs(ctx, args...)
+	return out, err
+}
+
+// runChromiumLogs runs Chromium and returns its standard output and log.
+func runChromiumLogs(ctx context.Context, args ...string) ([]byte, []byte, error) {
 	bin, err := Chromium()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	profile, err := os.MkdirTemp("", "driftlab-chromium-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer os.RemoveAll(profile)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
@@ -54,9 +60,9 @@ func runChromium(ctx context.Context, args ...string) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("%s: %w: %s", bin, err, lastLines(stderr.Bytes(), 5))
+		return nil, stderr.Bytes(), fmt.Errorf("%s: %w: %s", bin, err, lastLines(stderr.Bytes(), 5))
 	}
-	return stdout.Bytes(), nil
+	return stdout.Bytes(), stderr.Bytes(), nil
 }
 
 func lastLines(b []byte, n int) string {
@@ -113,6 +119,9 @@ type PageCheck struct {
 	// PlotsRendered is how many plots the page's self-check found laid out
 	// with a size and drawn paths (data-plots-rendered).
 	PlotsRendered int
+	// Console holds the page's console messages and errors (uncaught
+	// exceptions, resources that failed to load), from Chromium's log.
+	Console []string
 }
 
 var (
@@ -127,11 +136,16 @@ func Check(ctx context.Context, page string) (*PageCheck, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := runChromium(ctx, "--window-size=1280,2000", "--dump-dom", u)
+	out, logs, err := runChromiumLogs(ctx, "--window-size=1280,2000", "--enable-logging=stderr", "--v=0", "--dump-dom", u)
 	if err != nil {
 		return nil, err
 	}
 	pc := &PageCheck{DOM: string(out), SVGs: len(svgTag.FindAllString(string(out), -1))}
+	for _, l := range strings.Split(string(logs), "\n") {
+		if strings.Contains(l, ":CONSOLE") || strings.Contains(l, "Uncaught") {
+			pc.Console = append(pc.Console, strings.TrimSpace(l))
+		}
+	}
 	if m := plotsRendered.FindStringSubmatch(pc.DOM); m != nil {
 		pc.PlotsRendered, _ = strconv.Atoi(m[1])
 	}

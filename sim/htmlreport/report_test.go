@@ -119,6 +119,22 @@ func TestReportInChromium(t *testing.T) {
 	if pc.SVGs < 3 || pc.PlotsRendered != 3 {
 		t.Fatalf("chromium saw %d svg elements and %d rendered plots, want 3 plots", pc.SVGs, pc.PlotsRendered)
 	}
+	if len(pc.Console) > 0 {
+		t.Fatalf("the page logged to the console (errors?):\n%s", strings.Join(pc.Console, "\n"))
+	}
+	// The check can fail: a page with a script error is
+	// caught, and its plots do not count.
+	broken := filepath.Join(dir, "broken.html")
+	if err := os.WriteFile(broken, []byte(`<!DOCTYPE html><html><body><img src="missing.png"><script>undefinedFunction();</script></body></html>`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bc, err := Check(ctx, broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bc.Console) == 0 || bc.PlotsRendered != 0 {
+		t.Fatalf("a broken page passed the check: console %q, plots %d", bc.Console, bc.PlotsRendered)
+	}
 	shot := filepath.Join(dir, bundle.ScreenshotFile)
 	if err := Screenshot(ctx, page, shot, 1280, 2400); err != nil {
 		t.Fatal(err)
