@@ -269,10 +269,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 
 	r.phase("connecting to %s", cfg.Host)
 	t0 := time.Now()
-	if err := r.prepare(runCtx, ops); err != nil {
+	crdTime, err := r.prepare(runCtx, ops)
+	if err != nil {
 		return sum, err
 	}
-	sum.Startup.APIServerMs = report.Ms(time.Since(t0))
+	sum.Startup.APIServerMs = report.Ms(time.Since(t0) - crdTime)
+	sum.Startup.CRDsMs = report.Ms(crdTime)
 
 	// Truth: apiserver watches of member Pods and KVClusters.
 	tw := &truthWatcher{c: r.c, cs: r.cs, ns: s.Workload.Namespace, rec: r.rec.Add, derive: o.Operator == nil}
@@ -402,42 +404,45 @@ func clusterNames(ops []workload.Op) []string {
 	return out
 }
 
-// prepare checks the connection, installs the CRD when missing, creates
-// the namespace when missing, and refuses leftovers of an earlier run.
-func (r *runner) prepare(ctx context.Context, ops []workload.Op) error {
+// prepare checks the connection, installs the CRD when missing (and says
+// how long that took), creates the namespace when missing, and refuses
+// leftovers of an earlier run.
+func (r *runner) prepare(ctx context.Context, ops []workload.Op) (crdTime time.Duration, err error) {
 	ns := r.s.Workload.Namespace
-	err := r.c.List(ctx, &kvv1.KVClusterList{}, client.InNamespace(ns), client.Limit(1))
+	err = r.c.List(ctx, &kvv1.KVClusterList{}, client.InNamespace(ns), client.Limit(1))
 	if meta.IsNoMatchError(err) || apierrors.IsNotFound(err) {
 		r.phase("the cluster has no KVCluster CRD: installing it")
+		t0 := time.Now()
 		crds, lerr := crd.Load()
 		if lerr != nil {
-			return lerr
+			return 0, lerr
 		}
 		if _, err = envtest.InstallCRDs(r.cfg, envtest.CRDInstallOptions{CRDs: crds, MaxTime: 60 * time.Second}); err != nil {
-			return fmt.Errorf("installing the KVCluster CRD: %w", err)
+			return 0, fmt.Errorf("installing the KVCluster CRD: %w", err)
 		}
 		r.c, err = client.NewWithWatch(r.cfg, client.Options{Scheme: operator.Scheme()}) // fresh discovery
 		if err != nil {
-			return err
+			return 0, err
 		}
+		crdTime = time.Since(t0)
 	} else if err != nil {
-		return fmt.Errorf("reaching the API server at %s: %w", r.cfg.Host, err)
+		return 0, fmt.Errorf("reaching the API server at %s: %w", r.cfg.Host, err)
 	}
 	nsObj := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}
 	if err := r.c.Create(ctx, nsObj); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating namespace %s: %w", ns, err)
+		return 0, fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
 	for _, name := range clusterNames(ops) {
 		err := r.c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &kvv1.KVCluster{})
 		if err == nil {
-			return fmt.Errorf("KVCluster %s/%s already exists (left by an earlier run?): delete the workload's KVClusters (%s) or set workload.namespace",
+			return 0, fmt.Errorf("KVCluster %s/%s already exists (left by an earlier run?): delete the workload's KVClusters (%s) or set workload.namespace",
 				ns, name, strings.Join(clusterNames(ops), ", "))
 		}
 		if !apierrors.IsNotFound(err) {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return crdTime, nil
 }
 
 // cleanup deletes the workload's KVClusters and their member Pods.
