@@ -8,14 +8,14 @@
 // The search is greedy and bounded. Reduction passes run in a fixed order,
 // biggest reductions first: drop faults (ddmin over the fault list: all of
 // them, then halves, quarters, …, single faults), shorten the workload
-// (to a quarter, a half, three quarters; fault windows past the new end are
-// clipped, or scaled with it), fewer operations when the workload is an
-// explicit workload.operations list (ddmin, never to none), and for a
-// generated workload fewer clusters, no deletes, no annotations or a lower
-// annotation rate, no scaling or fewer scale steps, smaller replica
-// ranges; then shorter fault windows (keep the first or the second
-// half, trim a quarter from either end; a window that ends sooner or starts
-// later is the move). Each candidate is run once; a candidate whose run
+// (to a quarter, a half, three quarters; fault windows past the new end
+// are clipped, scaled with it, or moved earlier by the length cut), fewer
+// operations when the workload is an explicit workload.operations list
+// (ddmin, never to none), and for a generated workload fewer clusters, no
+// deletes, no annotations or a lower annotation rate, no scaling or fewer
+// scale steps, smaller replica ranges; then shorter fault windows (keep
+// the first or the second half, trim a quarter from either end; a window
+// that ends sooner or starts later is the move). Each candidate is run once; a candidate whose run
 // still fails the target invariant replaces the current scenario, anything
 // else (it passes, fails only another invariant, fails the target
 // invariant for another reason, or the run errors) is dropped. "For another

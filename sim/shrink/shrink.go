@@ -443,7 +443,8 @@ func round(d, unit time.Duration) time.Duration { return d.Round(unit) }
 
 // shortenWorkload cuts the workload to a quarter, a half or three quarters
 // of its length, first keeping the fault windows (dropping those that would
-// start after the new end), then scaling them with the workload.
+// start after the new end), then scaling them with the workload, then
+// moving them earlier by the length cut.
 func shortenWorkload(s *scenarios.Scenario) []candidate {
 	d := s.Workload.Duration.Duration
 	var out []candidate
@@ -481,6 +482,18 @@ func shortenWorkload(s *scenarios.Scenario) []candidate {
 				ft.Duration.Duration = round(time.Duration(float64(ft.Duration.Duration)*f), time.Millisecond)
 			}
 			out = append(out, candidate{fmt.Sprintf("workload.duration %s → %s with fault windows scaled by %g", d, nd, f), sc})
+			// Cut from the front instead: windows keep their distance to
+			// the end of the workload (a fault that matters near the end,
+			// such as events withheld until a final relist).
+			sh := clone(s)
+			sh.Workload.Duration.Duration = nd
+			sh.Workload.Operations = keepUntil(s.Workload.Operations, nd)
+			for i := range sh.Faults {
+				if ft := &sh.Faults[i]; ft.AfterOps == 0 {
+					ft.Start.Duration = max(ft.Start.Duration-(d-nd), 0)
+				}
+			}
+			out = append(out, candidate{fmt.Sprintf("workload.duration %s → %s with fault windows moved %s earlier", d, nd, d-nd), sh})
 		}
 	}
 	return out
