@@ -100,10 +100,6 @@ type Export struct {
 	Notes []string
 }
 
-// virtualOnly are fault types of the virtual backend's model (controller
-// perturbations in the manner of Sieve) that have no Chaos Mesh counterpart.
-var virtualOnly = map[string]bool{"stale-read": true, "withhold-events": true, "crash-restart": true}
-
 // Build renders the faults of s. It fails only on a scenario it cannot
 // read; a fault it cannot export is listed in Skipped.
 func Build(s *scenarios.Scenario, o Options) (*Export, error) {
@@ -152,11 +148,14 @@ func Build(s *scenarios.Scenario, o Options) (*Export, error) {
 		case scenarios.FaultWatcherExhaustion:
 			jobs = append(jobs, watchstormJob(s.Name, i, f, start, dur, o, note))
 			continue
-		case "failpoint":
+		case scenarios.FaultFailpoint:
 			skip("failpoints need a failpoint-enabled build of etcd or the operator (make etcd-failpoints); Chaos Mesh cannot switch them")
 			continue
+		case scenarios.FaultCrashRestart:
+			skip("a perturbation of the virtual backend's model (a crash at a chosen point of a reconcile); a PodChaos pod-kill would kill the operator at an arbitrary moment instead")
+			continue
 		default:
-			if virtualOnly[f.Type] {
+			if scenarios.FaultTypes[f.Type].VirtualOnly {
 				skip("a perturbation of the virtual backend's model; a real cluster has no switch for it")
 			} else {
 				skip("no Chaos Mesh mapping for this fault type")
