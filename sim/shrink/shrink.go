@@ -439,8 +439,6 @@ func dropFaults(s *scenarios.Scenario) []candidate {
 	return out
 }
 
-func round(d, unit time.Duration) time.Duration { return d.Round(unit) }
-
 // shortenWorkload cuts the workload to a quarter, a half or three quarters
 // of its length, first keeping the fault windows (dropping those that would
 // start after the new end), then scaling them with the workload, then
@@ -449,7 +447,7 @@ func shortenWorkload(s *scenarios.Scenario) []candidate {
 	d := s.Workload.Duration.Duration
 	var out []candidate
 	for _, f := range []float64{0.25, 0.5, 0.75} {
-		nd := round(time.Duration(float64(d)*f), 100*time.Millisecond)
+		nd := time.Duration(float64(d) * f).Round(100 * time.Millisecond)
 		if nd < 500*time.Millisecond || nd >= d {
 			continue
 		}
@@ -477,9 +475,9 @@ func shortenWorkload(s *scenarios.Scenario) []candidate {
 			for i := range sc.Faults {
 				ft := &sc.Faults[i]
 				if ft.AfterOps == 0 {
-					ft.Start.Duration = round(time.Duration(float64(ft.Start.Duration)*f), time.Millisecond)
+					ft.Start.Duration = time.Duration(float64(ft.Start.Duration) * f).Round(time.Millisecond)
 				}
-				ft.Duration.Duration = round(time.Duration(float64(ft.Duration.Duration)*f), time.Millisecond)
+				ft.Duration.Duration = time.Duration(float64(ft.Duration.Duration) * f).Round(time.Millisecond)
 			}
 			out = append(out, candidate{fmt.Sprintf("workload.duration %s → %s with fault windows scaled by %g", d, nd, f), sc})
 			// Cut from the front instead: windows keep their distance to
@@ -629,9 +627,9 @@ func shortenWindows(s *scenarios.Scenario) []candidate {
 			}
 			c := clone(s)
 			g := &c.Faults[i]
-			g.Duration.Duration = round(ct.howLong, 10*time.Millisecond)
+			g.Duration.Duration = ct.howLong.Round(10 * time.Millisecond)
 			if f.AfterOps == 0 {
-				g.Start.Duration = round(start+ct.from, 10*time.Millisecond)
+				g.Start.Duration = (start + ct.from).Round(10 * time.Millisecond)
 			}
 			if g.Duration.Duration <= 0 {
 				continue
