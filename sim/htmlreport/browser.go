@@ -161,6 +161,6 @@ func estimateHeight(html string) int {
 			html = html[:i] + html[i+j:]
 		}
 	}
-	h := 2050 + 38*strings.Count(html, "<tr>") + 17*strings.Count(html, "<br>")
+	h := 2200 + 35*strings.Count(html, "<tr>") + 17*strings.Count(html, "<br>")
 	return min(max(h, 1600), 16000)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -136,6 +137,59 @@ func sortedKV(m map[string]float64) []kv {
 	return out
 }
 
+// scrapeRow is one metrics scrape, as deltas since the scrape before it.
+type scrapeRow struct {
+	T                                    float64 // seconds
+	Tag                                  string
+	FsyncMs, CommitMs, Puts, Slow, Watch string // etcd
+	AssistMs, GCCycles, SchedP99, Slow1  string // operator runtime
+}
+
+func fmtMs(v float64) string {
+	if v != v { // NaN: no events in the interval
+		return "–"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// scrapeRows turns the history's metric scrapes into rows: etcd's WAL fsync
+// and backend commit means, puts, slow watchers and watchers between
+// scrapes; the operator's GC assist CPU, GC cycles and scheduling latency.
+func scrapeRows(d *data) (etcd, rt []scrapeRow) {
+	var prev map[string]float64
+	mean := func(m map[string]float64, name string) float64 {
+		dc := m[name+"_count"] - prev[name+"_count"]
+		if dc <= 0 {
+			return math.NaN()
+		}
+		return (m[name+"_sum"] - prev[name+"_sum"]) / dc * 1000
+	}
+	for _, r := range d.records {
+		switch r.Kind {
+		case history.KindEtcdMetrics:
+			m := r.Metrics
+			if prev == nil {
+				prev = map[string]float64{}
+			}
+			etcd = append(etcd, scrapeRow{T: r.T.Seconds(), Tag: r.Detail,
+				FsyncMs:  fmtMs(mean(m, "etcd_disk_wal_fsync_duration_seconds")),
+				CommitMs: fmtMs(mean(m, "etcd_disk_backend_commit_duration_seconds")),
+				Puts:     fmt.Sprintf("%.0f", m["etcd_mvcc_put_total"]-prev["etcd_mvcc_put_total"]),
+				Slow:     fmt.Sprintf("%.0f", m["etcd_debugging_mvcc_slow_watcher_total"]),
+				Watch:    fmt.Sprintf("%.0f", m["etcd_debugging_mvcc_watcher_total"])})
+			prev = m
+		case history.KindRuntime:
+			m := r.Metrics
+			rt = append(rt, scrapeRow{T: r.T.Seconds(), Tag: r.Detail,
+				AssistMs: fmt.Sprintf("%.2f", m["gc_assist_cpu_seconds"]*1000),
+				GCCycles: fmt.Sprintf("%.0f", m["gc_cycles"]),
+				SchedP99: fmt.Sprintf("%.2f", m["sched_latency_p99_seconds"]*1000),
+				Slow1:    fmt.Sprintf("%.0f", m["sched_slow_events"])})
+		}
+	}
+	return etcd, rt
+}
+
 type plotView struct {
 	ID, Title, Caption string
 	SVG                template.HTML
@@ -166,6 +220,7 @@ type pageView struct {
 	MoreViolations                                                       int
 	Files                                                                []bundle.File
 	TraceHash                                                            string
+	EtcdScrapes, RuntimeScrapes                                          []scrapeRow
 }
 
 func render(d *data) ([]byte, error) {
@@ -220,6 +275,7 @@ func render(d *data) ([]byte, error) {
 		}
 		v.Faults = append(v.Faults, fv)
 	}
+	v.EtcdScrapes, v.RuntimeScrapes = scrapeRows(d)
 	const maxViolations = 50
 	v.Violations = d.outcome.Violations
 	if len(v.Violations) > maxViolations {
