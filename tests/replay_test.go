@@ -280,3 +280,27 @@ func TestInterruptedRunLeavesAnInterruptedBundle(t *testing.T) {
 		t.Fatalf("no report for the interrupted run: %v", err)
 	}
 }
+
+// TestReplayIncompleteBundle: a bundle whose process died (Begin, never
+// Finish) still replays from its scenario.yaml, says the recording is
+// incomplete, and has nothing to compare with.
+func TestReplayIncompleteBundle(t *testing.T) {
+	s, err := scenarios.Builtin("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Seed = 11
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "killed")
+	if _, err := bundle.Begin(rec, s, "virtual", bundle.CurrentVersions(""), nil); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	code := cli.Main([]string{"replay", "--no-report", "--out", filepath.Join(dir, "replay"), rec}, &stdout, &stderr)
+	if code != 0 || !strings.Contains(stderr.String(), "the recorded run is incomplete") || !strings.Contains(stdout.String(), "nothing to compare with") {
+		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "seed 11") {
+		t.Fatalf("the replay did not use the bundle's resolved seed:\n%s", stdout.String())
+	}
+}
