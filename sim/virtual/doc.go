@@ -53,7 +53,8 @@
 // cache, queue the cluster) into a work queue with client-go's semantics: a
 // key added while queued is queued once, a key added while being processed
 // is processed again afterwards, failures back off per key from 5 ms,
-// doubling. One worker runs Reconcile atomically at the instant it starts:
+// doubling. Options.Workers workers (default 4, as the operator process
+// runs) take keys; each runs Reconcile atomically at the instant it starts:
 // the world does not change during it. Its compute time
 // (Options.ReconcileTime) is charged before its first request, and each
 // write blocks it until the write commits, so the worker stays busy for the
@@ -145,9 +146,11 @@
 //     reconcile reports its end), because the reference operator deletes
 //     surplus members while ranging over a map; only the revision order of
 //     those deletions differs from a real run.
-//   - One worker (MaxConcurrentReconciles 1), a FIFO queue: the priority
-//     queue controller-runtime enables by default orders by priority first;
-//     all our items have the default priority. The global 10 qps retry
+//   - Reconciles are atomic, so two workers never interleave inside one,
+//     and a lock held across a reconcile's I/O (the lock-across-io bug)
+//     blocks nothing. A FIFO queue: the priority queue controller-runtime
+//     enables by default orders by priority first; all our items have the
+//     default priority. The global 10 qps retry
 //     bucket of the default rate limiter is not modelled, only the per-key
 //     exponential backoff. No informer resyncs, no watch bookmarks; the
 //     apiserver's watch cache is only a 75 s log for re-watches, and etcd

@@ -441,15 +441,21 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 		at += f.spec.Latency.Duration
 		rto := f.spec.MinRTO.Duration
 		losses := 0
+		sent := at
 		for losses < netproxy.MaxRetransmits && f.spec.Loss > 0 && f.r.Float64() < f.spec.Loss {
 			losses++
 			at += rto
-			f.sum += rto
 			rto = min(2*rto, f.spec.MaxRTO.Duration)
 		}
 		f.n++
 		if losses > 0 {
 			f.m++
+			// Removing the fault delivers what it holds (the local
+			// proxy's toxic is removed): a stall ends with the window.
+			if d := f.spec.Duration.Duration; d > 0 {
+				at = max(min(at, f.from+d), sent)
+			}
+			f.sum += at - sent
 		}
 	}
 	if link == linkAPIEtcd && lane == laneRequest {
@@ -460,6 +466,10 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 	*last = at
 	return at
 }
+
+// reorders reports whether writes can reach etcd out of order (a
+// retransmit fault on its link); else commits stay in issue order.
+func (fm *faultModel) reorders() bool { return len(fm.links[linkAPIEtcd]) > 0 }
 
 // commitOrder keeps the writes to one object in order: a write commits no
 // earlier than the one before it to the same object.

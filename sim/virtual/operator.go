@@ -265,32 +265,45 @@ func (q *workqueue) forget(key string) { delete(q.failures, key) }
 // starts new ones after the restart delay; epoch tells the timers of a
 // crashed incarnation from the current one's.
 type operatorModel struct {
-	w        *world
-	ctx      context.Context
-	newRec   func() *controller.Reconciler
-	rec      *controller.Reconciler
-	q        *workqueue
-	actor    actor
-	client   *vclient
+	w      *world
+	ctx    context.Context
+	newRec func() *controller.Reconciler
+	rec    *controller.Reconciler
+	q      *workqueue
+	client *vclient
+	// workers run reconciles of different clusters at once, as
+	// MaxConcurrentReconciles does; each has its own clock. cur is the
+	// one whose reconcile is running (reconciles are atomic).
+	workers  []*actor
+	working  []bool
+	cur      *actor
 	clusters *informer
 	pods     *informer
 
-	busy, wakePending, inReconcile bool
-	down                           bool
-	epoch                          int
-	crash                          *vfault // armed crash-restart
+	busy                     int // workers busy
+	wakePending, inReconcile bool
+	down                     bool
+	epoch                    int
+	crash                    *vfault // armed crash-restart
 }
 
 // crashSignal unwinds a reconcile whose process crashed.
 type crashSignal struct{}
 
 func newOperator(w *world, newRec func() *controller.Reconciler) *operatorModel {
-	o := &operatorModel{w: w, ctx: context.Background(), newRec: newRec, q: newWorkqueue(), actor: actor{name: "operator"}}
-	o.client = &vclient{w: w, actor: &o.actor, batchDeletes: true, opLink: true}
+	o := &operatorModel{w: w, ctx: context.Background(), newRec: newRec, q: newWorkqueue()}
+	for range max(w.opts.Workers, 1) {
+		o.workers = append(o.workers, &actor{name: "operator"})
+		o.working = append(o.working, false)
+	}
+	o.cur = o.workers[0]
+	o.client = &vclient{w: w, actor: o.cur, batchDeletes: true, opLink: true}
 	o.client.crash = o.crashInReconcile
 	if fm := w.faults; fm != nil {
 		if len(fm.gc) > 0 {
-			o.actor.gate = fm.gcFree
+			for _, a := range o.workers {
+				a.gate = fm.gcFree
+			}
 		}
 		if len(fm.stale) > 0 {
 			o.client.stale = func(*informer) (time.Duration, *vfault) {
@@ -364,7 +377,7 @@ func (s operatorSink) Emit(r history.Record) {
 				s.o.crashInReconcile(s.o.client.calls + 1)
 			}
 		}
-		r.T = s.o.actor.clock
+		r.T = s.o.cur.clock
 	}
 	s.o.w.record(r)
 }
@@ -389,10 +402,10 @@ func (o *operatorModel) enqueue(key string) {
 	o.wake()
 }
 
-// wake makes the idle worker pick up the next key at the current instant,
+// wake makes an idle worker pick up the next key at the current instant,
 // after the events already due now.
 func (o *operatorModel) wake() {
-	if o.busy || o.wakePending || len(o.q.items) == 0 || o.down {
+	if o.busy >= len(o.workers) || o.wakePending || len(o.q.items) == 0 || o.down {
 		return
 	}
 	o.wakePending = true
@@ -401,10 +414,10 @@ func (o *operatorModel) wake() {
 
 func (o *operatorModel) startNext() {
 	o.wakePending = false
-	if o.busy || len(o.q.items) == 0 || o.w.stopped || o.down {
+	if o.busy >= len(o.workers) || len(o.q.items) == 0 || o.w.stopped || o.down {
 		return
 	}
-	if g := o.actor.gate; g != nil {
+	if g := o.workers[0].gate; g != nil {
 		if t := g(o.w.k.now); t > o.w.k.now { // paused: run when it can
 			o.wakePending = true
 			o.w.k.at(t, o.startNext)
@@ -412,9 +425,12 @@ func (o *operatorModel) startNext() {
 		}
 	}
 	key := o.q.get()
-	o.busy = true
-	o.actor.clock = o.w.k.now
-	o.actor.charge = o.w.opts.ReconcileTime
+	wi := slices.Index(o.working, false)
+	o.working[wi] = true
+	o.busy++
+	a := o.workers[wi]
+	a.clock, a.charge = o.w.k.now, o.w.opts.ReconcileTime
+	o.cur, o.client.actor = a, a
 	o.inReconcile = true
 	if o.crash != nil {
 		o.client.calls, o.client.crashAt = 0, o.crash.crashCall
@@ -426,14 +442,17 @@ func (o *operatorModel) startNext() {
 	}
 	o.client.flush()
 	o.inReconcile = false
-	end := o.actor.issue() // charge the compute time if no request did
+	end := a.issue() // charge the compute time if no request did
 	o.w.reconciles++
 	epoch := o.epoch
 	o.w.k.at(end, func() {
 		if o.epoch == epoch {
+			o.working[wi] = false
+			o.busy--
 			o.finish(key, res, err)
 		}
 	})
+	o.wake() // another worker may take the next key now
 }
 
 func (o *operatorModel) reconcile(key string) (res reconcile.Result, err error) {
@@ -459,7 +478,6 @@ var errCrashed = fmt.Errorf("the operator process crashed")
 // finish is controller-runtime's handling of a reconcile's result.
 func (o *operatorModel) finish(key string, res reconcile.Result, err error) {
 	o.q.done(key)
-	o.busy = false
 	switch {
 	case err != nil:
 		o.addAfter(key, o.q.backoff(key))
@@ -511,14 +529,12 @@ func (o *operatorModel) crashNow(f *vfault, call int) {
 	o.client.flush() // Deletes already answered were sent
 	at := o.w.k.now
 	if o.inReconcile {
-		at = o.actor.clock
+		at = o.cur.clock
 	}
 	f.crashed, f.n = true, call
-	f.m = len(o.q.items)
-	if o.busy {
-		f.m++
-	}
-	o.down, o.busy, o.wakePending = true, false, false
+	f.m = len(o.q.items) + o.busy
+	o.down, o.busy, o.wakePending = true, 0, false
+	clear(o.working)
 	o.epoch++
 	o.clusters.dead, o.pods.dead = true, true
 	o.q = newWorkqueue()

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/operator/controller"
 	"github.com/driftlab/driftlab/operator/statecache"
@@ -53,6 +54,10 @@ type Options struct {
 	// ReconcileTime is the modelled compute time of one reconcile, charged
 	// before its first request. Default 1ms.
 	ReconcileTime time.Duration
+	// Workers is how many clusters the operator reconciles at once
+	// (MaxConcurrentReconciles). Default operator.DefaultWorkers, what the
+	// local backend's operator process runs with.
+	Workers int
 	// Settle is how long the run continues after convergence (or after the
 	// convergence deadline), to catch a status that drifts again. Default 1s.
 	Settle time.Duration
@@ -80,6 +85,9 @@ func (o Options) withDefaults() Options {
 	o.DeliveryMax = max(o.DeliveryMax, o.DeliveryMin)
 	if o.MaxEvents <= 0 {
 		o.MaxEvents = DefaultMaxEvents
+	}
+	if o.Workers <= 0 {
+		o.Workers = operator.DefaultWorkers
 	}
 	return o
 }

@@ -172,8 +172,12 @@ func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) 
 	var commitAt time.Duration
 	if f := s.f; f != nil {
 		arrive := f.cross(linkAPIEtcd, up, laneRequest, issue)
-		commitAt = max(f.commitTime(arrive, s.latency(key)), s.k.now)
-		commitAt = f.commitOrder(key, f.lockFree(commitAt))
+		commitAt = f.lockFree(max(f.commitTime(arrive, s.latency(key)), s.k.now))
+		if f.reorders() {
+			commitAt = f.commitOrder(key, commitAt)
+		} else {
+			commitAt = max(commitAt, s.lastCommit)
+		}
 		done = f.cross(linkAPIEtcd, down, laneRequest, commitAt)
 	} else {
 		commitAt = max(issue+s.latency(key), s.lastCommit, s.k.now)
