@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/spf13/pflag"
 
@@ -31,6 +32,11 @@ func (c *clusterFlags) register(f *pflag.FlagSet) {
 
 func runCluster(r runRequest) (*report.Summary, error) {
 	f := r.Cluster
+	if f.kubeconfig != "" {
+		if _, err := os.Stat(f.kubeconfig); err != nil {
+			return nil, &exitError{ExitUsage, fmt.Errorf("--kubeconfig: %w", err)}
+		}
+	}
 	o := cluster.Options{Dir: r.Out, Kubeconfig: f.kubeconfig, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
 	switch f.operator {
 	case "process":

@@ -217,6 +217,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 	var opLog *os.File
 	opDone := make(chan error, 1)
 	var windows *windowScheduler
+	prepared := false // the workload's namespace is ours to clean up
 	defer func() {
 		r.phase("tearing down")
 		if windows != nil {
@@ -238,7 +239,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 		cancel()
 		wg.Wait()
 		r.rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindRunEnd})
-		if !o.Keep {
+		if !o.Keep && prepared {
 			addErr(r.cleanup(ops))
 		}
 		addErr(r.rec.Close())
@@ -269,10 +270,13 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 
 	r.phase("connecting to %s", cfg.Host)
 	t0 := time.Now()
-	crdTime, err := r.prepare(runCtx, ops)
+	pctx, pcancel := context.WithTimeout(runCtx, 90*time.Second) // an unreachable server fails, not hangs
+	crdTime, err := r.prepare(pctx, ops)
+	pcancel()
 	if err != nil {
 		return sum, err
 	}
+	prepared = true
 	sum.Startup.APIServerMs = report.Ms(time.Since(t0) - crdTime)
 	sum.Startup.CRDsMs = report.Ms(crdTime)
 
