@@ -114,7 +114,7 @@ EOF
 
 check() {
   local bad
-  bad="$(cd "${ROOT}" && { git ls-files 2>/dev/null; find . -path ./build -prune -o -path ./bin -prune -o -path ./.git -prune -o -type f -print | sed 's|^\./||'; } \
+  bad="$(cd "${ROOT}" && { git ls-files 2>/dev/null; find . \( -path ./build -o -path ./bin -o -path ./runs -o -path ./.git \) -prune -o -type f -print | sed 's|^\./||'; } \
     | grep -E '__failpoint_stash__|binding__failpoint_binding__\.go$' | sort -u || true)"
   if [[ -n "${bad}" ]]; then
     log "a failpoint-enabled tree must not be committed or tested as normal; run make failpoints-disable. Found:"
