@@ -83,6 +83,7 @@ type Skipped struct {
 	Reason string
 }
 
+// String says which fault was skipped and why, as the YAML comment does.
 func (s Skipped) String() string {
 	return fmt.Sprintf("faults[%d] (%s) skipped: %s", s.Index, s.Type, s.Reason)
 }

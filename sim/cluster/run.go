@@ -515,6 +515,7 @@ func newRecordWriter(add, seen func(history.Record)) *recordWriter {
 	return &recordWriter{add: add, seen: seen}
 }
 
+// Write adds every complete JSON line of p as a record.
 func (w *recordWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

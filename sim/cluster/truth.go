@@ -33,6 +33,7 @@ type truthWatcher struct {
 
 type watchFunc func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
 
+// WatchWithContext starts a watch (cache.WatcherWithContext).
 func (f watchFunc) WatchWithContext(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 	return f(ctx, o)
 }
