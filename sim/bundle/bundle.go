@@ -169,8 +169,14 @@ type Writer struct {
 
 // Begin starts a bundle in dir (created if needed): scenario.yaml and an
 // "incomplete" manifest. The backend writes its own files into dir next.
+// When dir already holds a bundle (make demo reuses runs/demo), the files its
+// manifest lists and its report are removed first, so nothing of the old run
+// is mistaken for the new one's.
 func Begin(dir string, s *scenarios.Scenario, backend string, v Versions, command []string) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	if err := removeOld(dir); err != nil {
 		return nil, err
 	}
 	y, err := scenarios.Encode(s)
@@ -188,6 +194,33 @@ func Begin(dir string, s *scenarios.Scenario, backend string, v Versions, comman
 		return nil, err
 	}
 	return w, w.writeManifest()
+}
+
+// removeOld removes a previous bundle's listed and derived files from dir.
+func removeOld(dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var m Manifest
+	if json.Unmarshal(data, &m) != nil {
+		return nil // not ours to interpret: leave it
+	}
+	names := []string{ReportFile, ScreenshotFile, ManifestFile}
+	for _, f := range m.Files {
+		if filepath.IsLocal(filepath.FromSlash(f.Path)) {
+			names = append(names, filepath.FromSlash(f.Path))
+		}
+	}
+	for _, n := range names {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // Dir is the bundle's directory.

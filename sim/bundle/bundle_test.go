@@ -286,3 +286,37 @@ func TestCompareShowsFaultWindows(t *testing.T) {
 		}
 	}
 }
+
+// A new bundle in the directory of an old one (make demo reuses runs/demo)
+// does not inherit the old run's files.
+func TestBeginClearsAnOldBundle(t *testing.T) {
+	dir, _ := finished(t)
+	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Begin(dir, scenario(t, "baseline"), "virtual", Versions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, gone := range []string{HistoryFile, SummaryFile, FaultsFile, ReportFile} {
+		if _, err := os.Stat(filepath.Join(dir, gone)); err == nil {
+			t.Errorf("%s of the old run is still there", gone)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "notes.txt")); err != nil {
+		t.Errorf("a file the old manifest did not list was removed: %v", err)
+	}
+	if err := w.Finish(nil, errors.New("no backend"), false); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Has(HistoryFile) || b.Manifest.Scenario != "baseline" {
+		t.Fatalf("manifest %+v", b.Manifest)
+	}
+}
