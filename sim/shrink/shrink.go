@@ -54,6 +54,8 @@ type Size struct {
 	Clusters int           `json:"clusters"`
 }
 
+// String says it in one line: "2 faults (46s of fault windows), 162
+// operations over 30s on 4 clusters".
 func (z Size) String() string {
 	return fmt.Sprintf("%s (%s of fault windows), %s over %s on %s",
 		plural(z.Faults, "fault"), z.FaultTime, plural(z.Ops, "operation"), z.Workload, plural(z.Clusters, "cluster"))
