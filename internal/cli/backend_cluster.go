@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/spf13/pflag"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftlab/driftlab/sim/cluster"
 	"github.com/driftlab/driftlab/sim/report"
@@ -37,7 +38,13 @@ func runCluster(r runRequest) (*report.Summary, error) {
 			return nil, &exitError{ExitUsage, fmt.Errorf("--kubeconfig: %w", err)}
 		}
 	}
-	o := cluster.Options{Dir: r.Out, Kubeconfig: f.kubeconfig, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = f.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+	if err != nil {
+		return nil, &exitError{ExitUsage, fmt.Errorf("the cluster backend needs a cluster: pass --kubeconfig FILE or set KUBECONFIG (%v)", err)}
+	}
+	o := cluster.Options{Dir: r.Out, Config: cfg, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
 	switch f.operator {
 	case "process":
 		o.Operator = cluster.ProcessOperator(r.Scenario, r.Out, nil)

@@ -38,8 +38,8 @@ func TestMissingScenarioFile(t *testing.T) {
 }
 
 func TestUnavailableBackend(t *testing.T) {
-	code, _, stderr := run("run", "--backend", "cluster", "baseline")
-	if code != ExitUsage || !strings.Contains(stderr, `backend "cluster"`) {
+	code, _, stderr := run("run", "--backend", "kind", "baseline")
+	if code != ExitUsage || !strings.Contains(stderr, `backend "kind"`) {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
