@@ -90,7 +90,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "run directory (default runs/<scenario>-<time>)")
 	f.Uint64Var(&seed, "seed", 0, "override the scenario's seed")
-	f.StringVar(&backend, "backend", "", "backend: local or virtual (default: the scenario's)")
+	f.StringVar(&backend, "backend", "", "backend: local, virtual or cluster (default: the scenario's)")
 	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	rf.register(f)
