@@ -5,14 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/driftlab/driftlab/chaos"
 	"github.com/driftlab/driftlab/internal/cli"
@@ -133,4 +138,102 @@ func TestClusterBackend(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestClusterBackendCreatesExportedChaos is `make chaos` without kind: the
+// incident scenario's export (a Workflow of IOChaos and NetworkChaos, and
+// the watchstorm Job) is created by the cluster backend at the start of
+// the workload in an apiserver that has Chaos Mesh's CRDs (generated from
+// its api types), every fault's window is reported by the scenario's
+// schedule, and the objects are gone afterwards. (Nothing injects here:
+// no Chaos Mesh controller runs in envtest.)
+func TestClusterBackendCreatesExportedChaos(t *testing.T) {
+	needControlPlane(t)
+	root, _ := filepath.Abs("..")
+	cg := os.Getenv("CONTROLLER_GEN")
+	if cg == "" {
+		m, _ := filepath.Glob(filepath.Join(root, "bin", "controller-gen-*"))
+		if len(m) == 0 {
+			t.Fatal("controller-gen not built: run `make controller-gen` (make test does it)")
+		}
+		cg = m[len(m)-1]
+	}
+	crdDir := t.TempDir()
+	gen := exec.Command(cg, "crd:allowDangerousTypes=true,maxDescLen=0", "paths=github.com/chaos-mesh/chaos-mesh/api/v1alpha1", "output:crd:dir="+crdDir)
+	gen.Dir = root
+	if out, err := gen.CombinedOutput(); err != nil {
+		t.Fatalf("controller-gen: %v\n%s", err, out)
+	}
+	ctrllog.SetLogger(logr.Discard()) // envtest's CRD installer logs through it
+	ctx := context.Background()
+	env, err := local.Start(ctx, local.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Stop()
+	if _, err := envtest.InstallCRDs(env.Admin, envtest.CRDInstallOptions{Paths: []string{crdDir}}); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := client.New(env.Admin, client.Options{Scheme: operator.Scheme()})
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: chaos.DefaultNamespace}}); err != nil {
+		t.Fatal(err)
+	}
+
+	s, err := scenarios.Builtin("incident-watch-lag")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Workload.Duration.Duration = 8e9
+	s.Workload.Clusters = 2
+	s.Kubelet.ReadyDelay.Min.Duration, s.Kubelet.ReadyDelay.Max.Duration = 1e8, 5e8
+	for i := range s.Faults {
+		s.Faults[i].Start.Duration, s.Faults[i].Duration.Duration = 2e9, 4e9
+	}
+	exp, err := chaos.Build(s, chaos.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml, _ := exp.YAML()
+	chaosFile := filepath.Join(t.TempDir(), "chaos.yaml")
+	if err := os.WriteFile(chaosFile, yml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	objs, err := cluster.LoadChaos(chaosFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := cluster.Run(ctx, s, cluster.Options{Dir: runDir(t, "cluster-chaos"), Config: env.Admin,
+		Operator: cluster.ProcessOperator(s, t.TempDir(), nil), Chaos: objs})
+	var buf bytes.Buffer
+	if sum != nil {
+		sum.Print(&buf)
+	}
+	t.Log(buf.String())
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if len(sum.Faults) != 4 {
+		t.Fatalf("%d faults", len(sum.Faults))
+	}
+	for _, f := range sum.Faults {
+		if f.Skipped != "" || f.Error != "" || f.Window == nil || f.Window.StartMs < 1500 || f.Window.EndMs-f.Window.StartMs < 3500 {
+			t.Errorf("fault %d %s: window %+v, skipped %q, error %q; want 2s..6s of the workload", f.Index, f.Type, f.Window, f.Skipped, f.Error)
+		}
+	}
+	if !invariantResult(t, sum, "faults").Passed {
+		t.Error("the faults check failed")
+	}
+	hist, _ := os.ReadFile(filepath.Join(sum.Dir, "history.jsonl"))
+	for _, want := range []string{`"detail":"Workflow driftlab-system/driftlab-incident-watch-lag"`, `"detail":"Job driftlab-system/driftlab-incident-watch-lag-watchstorm-3"`} {
+		if !strings.Contains(string(hist), `"kind":"chaos-created",`+want) {
+			t.Errorf("history lacks chaos-created %s", want)
+		}
+	}
+	wf := &unstructured.Unstructured{}
+	wf.SetAPIVersion("chaos-mesh.org/v1alpha1")
+	wf.SetKind("Workflow")
+	err = c.Get(ctx, client.ObjectKey{Namespace: chaos.DefaultNamespace, Name: "driftlab-incident-watch-lag"}, wf)
+	if err == nil && wf.GetDeletionTimestamp() == nil {
+		t.Error("the Workflow is left behind")
+	}
 }
