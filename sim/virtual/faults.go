@@ -84,9 +84,10 @@ type faultModel struct {
 	// the one queued behind it, ending at nextEnd.
 	batchStart, batchEnd, nextEnd time.Duration
 	hasNext                       bool
-	// Last delivery time per link, direction and lane: chunks keep their
-	// order in a lane, so a stalled chunk holds back the ones behind it.
-	linkLast [2][2][3]time.Duration
+	// Last send and delivery time per link, direction and lane: chunks
+	// keep their order in a lane, so a stalled chunk holds back the ones
+	// sent after it.
+	linkSent, linkLast [2][2][3]time.Duration
 	// lastCommit is the commit time of each key's last write: writes to
 	// one object commit in their order even when the link reorders their
 	// arrival (writes to different objects may then commit out of
@@ -461,15 +462,25 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 	if link == linkAPIEtcd && lane == laneRequest {
 		return at
 	}
-	last := &fm.linkLast[link][dir][lane]
+	// Chunks are not always computed in the order they are sent (a
+	// reconcile computes its requests ahead of the clock): only a chunk
+	// sent no earlier than the last one computed queues behind it. One
+	// sent earlier goes on without head-of-line blocking.
+	sentLast, last := &fm.linkSent[link][dir][lane], &fm.linkLast[link][dir][lane]
+	if t < *sentLast {
+		return at
+	}
 	at = max(at, *last)
-	*last = at
+	*sentLast, *last = t, at
 	return at
 }
 
-// reorders reports whether writes can reach etcd out of order (a
-// retransmit fault on its link); else commits stay in issue order.
-func (fm *faultModel) reorders() bool { return len(fm.links[linkAPIEtcd]) > 0 }
+// reorders reports whether writes can reach etcd out of their issue order:
+// with a network fault on either link, a request's arrival depends on its
+// path (a reconcile's later requests are issued ahead of the clock, and
+// each crosses the operator's link). Then only writes to one object keep
+// their order; else commits stay in issue order.
+func (fm *faultModel) reorders() bool { return len(fm.links[linkAPIEtcd])+len(fm.links[linkOpAPI]) > 0 }
 
 // commitOrder keeps the writes to one object in order: a write commits no
 // earlier than the one before it to the same object.

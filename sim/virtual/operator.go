@@ -32,7 +32,8 @@ type informer struct {
 	seq     int64                    // commit seq of the last event applied
 	filter  func(client.Object) bool // server-side selector; nil matches all
 	delay   func() time.Duration
-	last    time.Duration // delivery time of the last event
+	last    time.Duration // delivery time of the last event, before via
+	lastVia time.Duration // delivery time of the last event, after via
 	handler func(op string, obj client.Object)
 	// via, when set, maps a delivery time through the operator↔apiserver
 	// link and the operator's pauses (faults).
@@ -71,10 +72,13 @@ func (i *informer) onCommit(c commit) {
 		return
 	}
 	at := max(c.apiAt+i.delay(), i.last)
-	if i.via != nil {
-		at = i.via(at)
-	}
 	i.last = at
+	if i.via != nil {
+		// The link keeps the order of what it carries: at stays
+		// monotonic, so deliveries keep their order.
+		at = max(i.via(at), i.lastVia)
+		i.lastVia = at
+	}
 	i.k.at(at, func() { i.deliver(c) })
 }
 
@@ -600,7 +604,7 @@ func (o *operatorModel) resetWatches(f *vfault) {
 	for _, inf := range []*informer{o.clusters, o.pods} {
 		repl := newInformer(inf.k, inf.kind, inf.filter, inf.delay)
 		repl.objs, repl.rv, repl.seq, repl.listSeq, repl.handler, repl.via, repl.hist = inf.objs, inf.rv, inf.seq, inf.listSeq, inf.handler, inf.via, inf.hist
-		repl.withheld, repl.last = inf.withheld, inf.last
+		repl.withheld, repl.last, repl.lastVia = inf.withheld, inf.last, inf.lastVia
 		inf.dead = true
 		missed, ok := o.w.store.since(inf.seq)
 		if !ok {
