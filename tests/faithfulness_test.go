@@ -73,14 +73,17 @@ func borderline(l invariant.LatencyStats, th scenarios.Latency) bool {
 }
 
 // TestFaithfulnessInvariants runs the baseline and each single-fault
-// built-in scenario on both backends (seed 1) and checks that they agree on
+// built-in scenario that has a mechanism on both backends (the four faults
+// on their links, and slow-apiserver: 100 ms each way between operator and
+// apiserver; not the failpoint scenarios, which need a failpoint build, nor
+// the virtual-only perturbations) on both backends (seed 1) and checks that they agree on
 // which invariants pass, the "faults" check included: every fault is
 // modelled on the virtual backend, so neither side skips it. A latency
 // verdict the local run only reached within 25% of its threshold is
 // logged, not failed.
 func TestFaithfulnessInvariants(t *testing.T) {
 	for _, name := range []string{"baseline", scenarios.FaultWALFsyncDelay, scenarios.FaultNetworkRetransmit,
-		scenarios.FaultWatcherExhaustion, scenarios.FaultGCAssistPressure} {
+		scenarios.FaultWatcherExhaustion, scenarios.FaultGCAssistPressure, "slow-apiserver"} {
 		t.Run(name, func(t *testing.T) {
 			s := builtinScenario(t, name)
 			if name == scenarios.FaultWALFsyncDelay {
