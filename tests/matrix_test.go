@@ -27,7 +27,7 @@ func builtins(t *testing.T, names ...string) []*scenarios.Scenario {
 
 // TestDetectionMatrixVirtual is `driftlab matrix` at CI size: every seeded
 // bug that the virtual backend can show is caught by at least one scenario
-// within 30 seeds, by the scenario the README names for it, and the
+// within 40 seeds, by the scenario the README names for it, and the
 // correct operator with every cache variant raises no violation over 20
 // seeds of each scenario. The full size (1,000 seeds per scenario, the
 // whole catalogue) runs from the command.
@@ -42,7 +42,7 @@ func TestDetectionMatrixVirtual(t *testing.T) {
 		}
 	}
 	res, err := matrix.Run(context.Background(), matrix.Options{
-		Backend: matrix.BackendVirtual, Seeds: 30, CleanSeeds: 20, Bugs: virtualBugs,
+		Backend: matrix.BackendVirtual, Seeds: 40, CleanSeeds: 20, Bugs: virtualBugs,
 		Scenarios: builtins(t, "baseline", "stale-reads", "withheld-pod-events", "operator-crash", "incident-watch-lag"),
 	})
 	if err != nil {
