@@ -88,7 +88,7 @@ func TestShrinkCommand(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
 	}
-	if !strings.Contains(stderr, "shrink: run 1/300: broken-incident seed 2 as given: fails drift-convergence") {
+	if !strings.Contains(stderr, "shrink: run 1/500: broken-incident seed 2 as given: fails drift-convergence") {
 		t.Errorf("no progress lines: %s", stderr)
 	}
 	min, err := scenarios.Load(out)

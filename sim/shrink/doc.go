@@ -15,7 +15,10 @@
 // deletes, no annotations or a lower annotation rate, no scaling or fewer
 // scale steps, smaller replica ranges; then shorter fault windows (keep
 // the first or the second half, trim a quarter from either end; a window
-// that ends sooner or starts later is the move). Each candidate is run once; a candidate whose run
+// that ends sooner or starts later is the move), and last, a generated
+// workload becomes the explicit list of the operations its seed generated
+// (the same run), after which single operations can be dropped without the
+// seed regenerating, and so shifting, all the others. Each candidate is run once; a candidate whose run
 // still fails the target invariant replaces the current scenario, anything
 // else (it passes, fails only another invariant, fails the target
 // invariant for another reason, or the run errors) is dropped. "For another

@@ -17,7 +17,7 @@ import (
 )
 
 // DefaultMaxRuns bounds the runs of one shrink (the first run included).
-const DefaultMaxRuns = 300
+const DefaultMaxRuns = 500
 
 // ErrNothingToShrink is returned (wrapped, with the reason) when the
 // scenario's run does not fail the invariant to preserve.
@@ -344,7 +344,29 @@ type pass func(*scenarios.Scenario) []candidate
 
 // passes run in this order in every round.
 var passes = []pass{dropFaults, shortenWorkload, dropOperations, generated(fewerClusters), generated(noDeletes),
-	generated(lessAnnotation), generated(lessScaling), generated(fewerReplicas), shortenWindows}
+	generated(lessAnnotation), generated(lessScaling), generated(fewerReplicas), shortenWindows, explicitOperations}
+
+// explicitOperations writes a generated workload as the explicit list of
+// the operations the seed generated (workload.operations): the same run,
+// but from then on single operations can be dropped (dropOperations)
+// without the seed regenerating, and so shifting, all the others. It runs
+// last, after the generator's own settings are as small as they get.
+func explicitOperations(s *scenarios.Scenario) []candidate {
+	if len(s.Workload.Operations) > 0 {
+		return nil
+	}
+	ops := workload.Generate(s.Workload, s.Seed)
+	if len(ops) < 2 {
+		return nil
+	}
+	c := clone(s)
+	c.Workload.Operations = make([]scenarios.Operation, len(ops))
+	for i, op := range ops {
+		c.Workload.Operations[i] = scenarios.Operation{At: scenarios.Duration{Duration: op.At}, Op: op.Kind,
+			Cluster: op.Cluster, Replicas: int(op.Replicas), Key: op.Key, Value: op.Value}
+	}
+	return []candidate{{fmt.Sprintf("write the %d generated operations as workload.operations", len(ops)), c}}
+}
 
 // generated limits a pass to generated workloads: with an explicit
 // workload.operations list the generator's settings are not used.

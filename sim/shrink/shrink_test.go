@@ -285,3 +285,32 @@ workload:
 		t.Fatalf("%d runs for 8 operations", runs)
 	}
 }
+
+// Writing a generated workload as explicit operations is the same run, so
+// the shrink can go on dropping single operations.
+func TestExplicitOperationsIsTheSameRun(t *testing.T) {
+	s := builtin(t, "incident-watch-lag")
+	s.Seed = 411
+	c := explicitOperations(s)
+	if len(c) != 1 || len(c[0].s.Workload.Operations) != Measure(s).Ops {
+		t.Fatalf("candidates %v", c)
+	}
+	e, _, err := normalise(c[0].s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := virtual.Run(s, virtual.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := virtual.Run(e, virtual.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.TraceHash != b.TraceHash {
+		t.Fatalf("explicit operations changed the run: %s vs %s", a.TraceHash, b.TraceHash)
+	}
+	if explicitOperations(e) != nil {
+		t.Fatal("an explicit workload offered again")
+	}
+}
