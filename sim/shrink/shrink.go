@@ -326,11 +326,13 @@ func normalise(s *scenarios.Scenario) (*scenarios.Scenario, string, error) {
 	return back, string(b), nil
 }
 
+// clip shortens s to n runes for a progress line.
 func clip(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return string(r[:n]) + "…"
 }
 
 // candidate is one reduction of the current scenario.

@@ -306,8 +306,8 @@ func (p *progress) failure(f Failure) {
 		clear = ""
 	}
 	detail := f.Detail
-	if len(detail) > 160 {
-		detail = detail[:160] + "…"
+	if r := []rune(detail); len(r) > 160 {
+		detail = string(r[:160]) + "…"
 	}
 	fmt.Fprintf(p.w, "%sFAIL seed %d: %s: %s\n  replay: %s\n", clear, f.Seed, what, detail, f.Command)
 }
