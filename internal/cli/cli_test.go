@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/sim/report"
 )
 
@@ -53,8 +55,13 @@ func TestScenariosListsBuiltins(t *testing.T) {
 
 func TestOperatorHelpListsBugsAndCaches(t *testing.T) {
 	code, out, _ := run("operator", "--help")
-	if code != 0 || !strings.Contains(out, "freeze-status") || !strings.Contains(out, "Cache variants: map") {
+	if code != 0 {
 		t.Fatalf("exit %d, out %q", code, out)
+	}
+	for _, want := range append(bugs.Names(), statecache.Variants()...) {
+		if !strings.Contains(out, "\n  "+want+" ") {
+			t.Errorf("operator --help does not list %q:\n%s", want, out)
+		}
 	}
 }
 
