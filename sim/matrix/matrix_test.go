@@ -29,7 +29,7 @@ func TestJudgedFor(t *testing.T) {
 	if got := JudgedFor("baseline"); !slices.Equal(got, Judged) {
 		t.Fatalf("baseline judged on %v", got)
 	}
-	if got := JudgedFor("incident-watch-lag"); !slices.Equal(got, []string{invariant.DriftConvergence}) {
+	if got := JudgedFor("incident-watch-lag"); !slices.Equal(got, []string{invariant.DriftConvergence, invariant.DriftStaleness}) {
 		t.Fatalf("incident-watch-lag judged on %v: its latency SLO fails by design", got)
 	}
 	if got := JudgedFor("withheld-pod-events"); !slices.Equal(got, []string{invariant.DriftConvergence}) {
