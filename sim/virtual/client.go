@@ -1,8 +1,11 @@
 package virtual
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -84,6 +87,12 @@ type vclient struct {
 	// current reconcile is made (crash panics).
 	calls, crashAt int
 	crash          func(call int)
+
+	// scratch is List's buffer of matching objects.
+	scratch []client.Object
+	// shared holds what was handed out without a deep copy since the
+	// last verifyShared (checkShared only).
+	shared []sharedObject
 }
 
 // crashPoint counts a call of the reconcile and crashes the process when
@@ -152,11 +161,26 @@ func (c *vclient) Get(_ context.Context, key client.ObjectKey, obj client.Object
 
 // List implements client.Reader from the informer cache, with namespace and
 // label selector; items are ordered by name.
+//
+// Pod items are shallow copies of the cached objects: their maps, slices
+// and pointers are shared with the cache, where controller-runtime's cache
+// reader would deep-copy them. The stored objects are immutable and the
+// reference operator only reads what it lists (it keeps, records and
+// deletes members, never changes them), so this reads the same; the
+// tests check it (checkShared) on every scenario. KVCluster lists (which
+// the operator never makes) are deep copies.
 func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client.ListOption) error {
 	c.crashPoint()
 	c.flush()
 	now := c.actor.issue()
-	lo := (&client.ListOptions{}).ApplyOptions(opts)
+	ns, want, simple := simpleListOptions(opts)
+	var sel labels.Selector
+	fieldSel := false
+	if !simple {
+		lo := (&client.ListOptions{}).ApplyOptions(opts)
+		ns, sel = lo.Namespace, lo.LabelSelector
+		fieldSel = lo.FieldSelector != nil && !lo.FieldSelector.Empty()
+	}
 	var k objKind
 	switch list.(type) {
 	case *corev1.PodList:
@@ -182,30 +206,35 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 			}
 		}
 	}
-	var match []client.Object
+	match := c.scratch[:0]
 	for _, o := range objs {
-		if lo.Namespace != "" && o.GetNamespace() != lo.Namespace {
+		if ns != "" && o.GetNamespace() != ns {
 			continue
 		}
-		if lo.LabelSelector != nil && !lo.LabelSelector.Matches(labels.Set(o.GetLabels())) {
+		if simple {
+			if !hasLabels(o.GetLabels(), want) {
+				continue
+			}
+		} else if sel != nil && !sel.Matches(labels.Set(o.GetLabels())) {
 			continue
 		}
-		if lo.FieldSelector != nil && !lo.FieldSelector.Empty() {
+		if fieldSel {
 			notModelled("List with a field selector")
 		}
 		match = append(match, o)
 	}
-	sort.Slice(match, func(i, j int) bool {
-		if match[i].GetNamespace() != match[j].GetNamespace() {
-			return match[i].GetNamespace() < match[j].GetNamespace()
-		}
-		return match[i].GetName() < match[j].GetName()
+	// Keys are unique: the order is total.
+	slices.SortFunc(match, func(a, b client.Object) int {
+		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
 	})
 	switch l := list.(type) {
 	case *corev1.PodList:
 		l.Items = make([]corev1.Pod, len(match))
 		for i, o := range match {
-			o.(*corev1.Pod).DeepCopyInto(&l.Items[i])
+			l.Items[i] = *o.(*corev1.Pod)
+			if checkShared {
+				c.shared = append(c.shared, sharedObject{stored: o, snapshot: o.DeepCopyObject().(client.Object)})
+			}
 		}
 		l.ResourceVersion = strconv.FormatInt(inf.rv, 10)
 	case *kvv1.KVClusterList:
@@ -214,6 +243,65 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 			o.(*kvv1.KVCluster).DeepCopyInto(&l.Items[i])
 		}
 		l.ResourceVersion = strconv.FormatInt(inf.rv, 10)
+	}
+	clear(match)
+	c.scratch = match[:0]
+	return nil
+}
+
+// simpleListOptions reads the list options the reference operator uses
+// (client.InNamespace, at most one client.MatchingLabels) without building
+// a labels.Selector; ok is false for any other option, which then goes
+// through client.ListOptions.
+func simpleListOptions(opts []client.ListOption) (ns string, want map[string]string, ok bool) {
+	seen := false
+	for _, o := range opts {
+		switch v := o.(type) {
+		case client.InNamespace:
+			ns = string(v)
+		case client.MatchingLabels:
+			if seen {
+				return "", nil, false
+			}
+			want, seen = v, true
+		default:
+			return "", nil, false
+		}
+	}
+	return ns, want, true
+}
+
+// hasLabels reports whether have holds every label of want with its
+// value: labels.SelectorFromValidatedSet(want).Matches(have).
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// checkShared, set by tests, makes the operator's client snapshot every
+// object it hands out without a deep copy, and verifyShared checks after
+// each reconcile that none of them changed: the proof that sharing reads
+// the same as copying.
+var checkShared bool
+
+// sharedObject is a stored object handed out without a deep copy, and a
+// deep copy of it taken then.
+type sharedObject struct {
+	stored, snapshot client.Object
+}
+
+// verifyShared reports the first object handed out without a deep copy
+// that changed since (checkShared), and forgets them.
+func (c *vclient) verifyShared() error {
+	defer func() { c.shared = c.shared[:0] }()
+	for _, s := range c.shared {
+		if !reflect.DeepEqual(s.stored, s.snapshot) {
+			return fmt.Errorf("%T %s/%s was changed by its reader after the client shared it", s.stored, s.stored.GetNamespace(), s.stored.GetName())
+		}
 	}
 	return nil
 }

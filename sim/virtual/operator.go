@@ -440,6 +440,11 @@ func (o *operatorModel) startNext() {
 		o.client.calls, o.client.crashAt = 0, o.crash.crashCall
 	}
 	res, err := o.reconcile(key)
+	if checkShared {
+		if err := o.client.verifyShared(); err != nil {
+			harnessBug("%v", err)
+		}
+	}
 	if o.down { // crashed in the middle of it
 		o.inReconcile = false
 		return

@@ -1,0 +1,134 @@
+package virtual
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/scenarios"
+)
+
+// withCheckShared runs f with checkShared on: every object the operator's
+// client hands out without a deep copy is verified unchanged after each
+// reconcile (a change panics with HarnessBugPrefix).
+func withCheckShared(t *testing.T, f func()) {
+	t.Helper()
+	checkShared = true
+	defer func() { checkShared = false }()
+	f()
+}
+
+// TestSharedReadsUnchanged: the reference operator, with every seeded bug
+// and under every fault and perturbation scenario, never changes an object
+// that the model shared with it instead of copying; and sharing gives the
+// same runs as before (the trace hashes do not depend on checkShared).
+func TestSharedReadsUnchanged(t *testing.T) {
+	var ss []*scenarios.Scenario
+	for _, n := range scenarios.BuiltinNames() {
+		for seed := uint64(1); seed <= 3; seed++ {
+			ss = append(ss, builtin(t, n, seed))
+		}
+	}
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, f := range files {
+		for seed := uint64(1); seed <= 3; seed++ {
+			s, err := scenarios.Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Seed = seed
+			ss = append(ss, s)
+		}
+	}
+	for _, b := range bugs.Names() {
+		s := baseline(t, 2)
+		s.Operator.Bugs = []string{b}
+		ss = append(ss, s)
+	}
+	for _, s := range ss {
+		want := run(t, s).TraceHash
+		withCheckShared(t, func() {
+			if got := run(t, s).TraceHash; got != want {
+				t.Errorf("%s seed %d: trace differs with checkShared", s.Name, s.Seed)
+			}
+		})
+	}
+}
+
+// TestVerifySharedCatchesMutation: the check fails when a reader changes
+// a listed Pod's shared parts, and not when it changes only its own copy.
+func TestVerifySharedCatchesMutation(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a-0", Labels: map[string]string{kvv1.LabelCluster: "a"}}}
+	if err := c.Create(ctx, pod); err != nil {
+		t.Fatal(err)
+	}
+	settle(w)
+	withCheckShared(t, func() {
+		list := &corev1.PodList{}
+		if err := c.List(ctx, list, client.MatchingLabels{kvv1.LabelCluster: "a"}); err != nil || len(list.Items) != 1 {
+			t.Fatalf("list: %v, %d items", err, len(list.Items))
+		}
+		list.Items[0].Name = "renamed" // the caller's own field
+		if err := c.verifyShared(); err != nil {
+			t.Fatalf("a change to the caller's copy was reported: %v", err)
+		}
+		if err := c.List(ctx, list, client.MatchingLabels{kvv1.LabelCluster: "a"}); err != nil {
+			t.Fatal(err)
+		}
+		list.Items[0].Labels["x"] = "y" // shared with the cache
+		if err := c.verifyShared(); err == nil || !strings.Contains(err.Error(), "a-0") {
+			t.Fatalf("a change to a shared map was not reported: %v", err)
+		}
+	})
+}
+
+// TestListOptionsFallback: options other than InNamespace and one
+// MatchingLabels go through client.ListOptions and select the same way.
+func TestListOptionsFallback(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	for _, p := range []struct{ name, cluster, ord string }{{"a-0", "a", "0"}, {"a-1", "a", "1"}, {"b-0", "b", "0"}} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: p.name,
+			Labels: map[string]string{kvv1.LabelCluster: p.cluster, kvv1.LabelOrdinal: p.ord}}}
+		if err := c.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(w)
+	names := func(opts ...client.ListOption) string {
+		t.Helper()
+		l := &corev1.PodList{}
+		if err := c.List(ctx, l, opts...); err != nil {
+			t.Fatal(err)
+		}
+		var n []string
+		for _, p := range l.Items {
+			n = append(n, p.Name)
+		}
+		return strings.Join(n, ",")
+	}
+	for _, tc := range []struct {
+		opts []client.ListOption
+		want string
+	}{
+		{[]client.ListOption{client.MatchingLabels{kvv1.LabelOrdinal: "0"}}, "a-0,b-0"},
+		{[]client.ListOption{client.MatchingLabels{kvv1.LabelCluster: "a"}, client.MatchingLabels{kvv1.LabelOrdinal: "0"}}, "a-0"},
+		{[]client.ListOption{client.MatchingLabelsSelector{Selector: labels.SelectorFromSet(labels.Set{kvv1.LabelCluster: "b"})}}, "b-0"},
+		{[]client.ListOption{client.InNamespace("other"), client.MatchingLabels{kvv1.LabelCluster: "a"}}, ""},
+		{[]client.ListOption{&client.ListOptions{Namespace: "default"}}, "a-0,a-1,b-0"},
+	} {
+		if got := names(tc.opts...); got != tc.want {
+			t.Errorf("%v: listed %q, want %q", tc.opts, got, tc.want)
+		}
+	}
+}
