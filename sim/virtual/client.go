@@ -155,7 +155,7 @@ func (c *vclient) Get(_ context.Context, key client.ObjectKey, obj client.Object
 	if src == nil {
 		return apierrors.NewNotFound(kindOf(obj).gr(), key.Name)
 	}
-	assign(obj, src)
+	c.getInto(obj, src)
 	return nil
 }
 
@@ -232,9 +232,7 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 		l.Items = make([]corev1.Pod, len(match))
 		for i, o := range match {
 			l.Items[i] = *o.(*corev1.Pod)
-			if checkShared {
-				c.shared = append(c.shared, sharedObject{stored: o, snapshot: o.DeepCopyObject().(client.Object)})
-			}
+			c.noteShared(o)
 		}
 		l.ResourceVersion = strconv.FormatInt(inf.rv, 10)
 	case *kvv1.KVClusterList:
@@ -341,7 +339,7 @@ func (c *vclient) Create(_ context.Context, obj client.Object, opts ...client.Cr
 	if err != nil {
 		return err
 	}
-	assign(obj, stored)
+	c.share(obj, stored)
 	return nil
 }
 
@@ -431,7 +429,7 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 		if err != nil {
 			return err
 		}
-		assign(obj, stored)
+		c.share(obj, stored)
 		return nil
 	}
 	data, err := patch.Data(obj)
@@ -443,7 +441,7 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 	if err != nil {
 		return err
 	}
-	assign(obj, stored)
+	c.share(obj, stored)
 	return nil
 }
 
@@ -509,7 +507,7 @@ func (c *vclient) update(obj client.Object, status, dryRun bool) error {
 	if err != nil {
 		return err
 	}
-	assign(obj, stored)
+	c.share(obj, stored)
 	return nil
 }
 
@@ -585,5 +583,49 @@ func assign(dst, src client.Object) {
 		d.SetGroupVersionKind(gvkPod)
 	default:
 		harnessBug("object type %T is not modelled", dst)
+	}
+}
+
+// share sets dst (same type) to a shallow copy of the stored object src
+// and sets dst's kind: what assign does, but maps, slices and pointers
+// are shared with the store. It is for the answers of writes: the object
+// a write returns into is only read afterwards (the operator reads its
+// resourceVersion, the workload drops it); checkShared verifies it.
+func (c *vclient) share(dst, src client.Object) {
+	switch d := dst.(type) {
+	case *kvv1.KVCluster:
+		*d = *src.(*kvv1.KVCluster)
+		d.SetGroupVersionKind(gvkCluster)
+	case *corev1.Pod:
+		*d = *src.(*corev1.Pod)
+		d.SetGroupVersionKind(gvkPod)
+	default:
+		harnessBug("object type %T is not modelled", dst)
+	}
+	c.noteShared(src)
+}
+
+// getInto is Get's copy of a cached object into dst. A KVCluster's status
+// is deep-copied (the operator computes its new status in place, and
+// meta.SetStatusCondition changes conditions in place); the rest is
+// shared with the cache, which the operator only reads (checkShared
+// verifies it). Other kinds are deep copies.
+func (c *vclient) getInto(dst, src client.Object) {
+	if d, ok := dst.(*kvv1.KVCluster); ok {
+		s := src.(*kvv1.KVCluster)
+		*d = *s
+		s.Status.DeepCopyInto(&d.Status)
+		d.SetGroupVersionKind(gvkCluster)
+		c.noteShared(src)
+		return
+	}
+	assign(dst, src)
+}
+
+// noteShared remembers a stored object handed out without a deep copy
+// (checkShared only).
+func (c *vclient) noteShared(src client.Object) {
+	if checkShared {
+		c.shared = append(c.shared, sharedObject{stored: src, snapshot: src.DeepCopyObject().(client.Object)})
 	}
 }

@@ -132,3 +132,42 @@ func TestListOptionsFallback(t *testing.T) {
 		}
 	}
 }
+
+// TestGetCopiesStatusOnly: a KVCluster from Get has its own status (the
+// operator changes it in place) and shares the rest with the cache, which
+// the check guards.
+func TestGetCopiesStatusOnly(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	kv := &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a", Annotations: map[string]string{"k": "v"}}}
+	if err := c.Create(ctx, kv); err != nil {
+		t.Fatal(err)
+	}
+	settle(w)
+	kv.Status.Conditions = []metav1.Condition{{Type: kvv1.ConditionReady, Status: metav1.ConditionTrue}}
+	if err := c.Status().Update(ctx, kv); err != nil {
+		t.Fatal(err)
+	}
+	settle(w)
+	withCheckShared(t, func() {
+		got := &kvv1.KVCluster{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "a"}, got); err != nil {
+			t.Fatal(err)
+		}
+		got.Status.Conditions[0].Status = metav1.ConditionFalse
+		got.Status.ReadyReplicas = 7
+		if err := c.verifyShared(); err != nil {
+			t.Fatalf("a change to the status of a Get was reported: %v", err)
+		}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "a"}, got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Status.Conditions[0].Status != metav1.ConditionTrue {
+			t.Fatalf("the cached status changed: %+v", got.Status)
+		}
+		got.Annotations["k"] = "changed"
+		if err := c.verifyShared(); err == nil {
+			t.Fatal("a change to shared annotations was not reported")
+		}
+	})
+}

@@ -160,7 +160,7 @@ func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) 
 	rv := strconv.FormatInt(s.rev, 10)
 	c := commit{rev: s.rev, key: key, prev: prev}
 	if obj == nil {
-		final := prev.DeepCopyObject().(client.Object)
+		final := shallowCopy(prev) // stored objects are immutable: share the rest
 		final.SetResourceVersion(rv)
 		c.obj, c.deleted = final, true
 		delete(s.objs, key)
@@ -319,7 +319,7 @@ func (s *store) patchFrom(issue time.Duration, key objKey, from, obj client.Obje
 	if from.GetResourceVersion() != cur.GetResourceVersion() {
 		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
 	}
-	next := obj.DeepCopyObject().(client.Object)
+	next := ownCopy(obj, status)
 	next.SetResourceVersion(cur.GetResourceVersion())
 	return s.replace(issue, key, cur, next, status)
 }
@@ -339,7 +339,7 @@ func (s *store) update(issue time.Duration, obj client.Object, status bool) (cli
 	if rv := obj.GetResourceVersion(); rv != "" && rv != cur.GetResourceVersion() {
 		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
 	}
-	next := obj.DeepCopyObject().(client.Object)
+	next := ownCopy(obj, status)
 	next.SetResourceVersion(cur.GetResourceVersion())
 	return s.replace(issue, key, cur, next, status)
 }
@@ -351,9 +351,9 @@ func (s *store) replace(issue time.Duration, key objKey, cur, next client.Object
 	case *kvv1.KVCluster:
 		o := cur.(*kvv1.KVCluster)
 		if status {
-			m := o.DeepCopy()
+			m := *o // stored objects are immutable: share all but the new status
 			m.Status = n.Status
-			next = m
+			next = &m
 		} else {
 			n.Status = o.Status
 			n.Generation = o.Generation
@@ -364,9 +364,9 @@ func (s *store) replace(issue time.Duration, key objKey, cur, next client.Object
 	case *corev1.Pod:
 		o := cur.(*corev1.Pod)
 		if status {
-			m := o.DeepCopy()
+			m := *o // stored objects are immutable: share all but the new status
 			m.Status = n.Status
-			next = m
+			next = &m
 		} else {
 			n.Status = o.Status
 			n.Generation = o.Generation
@@ -424,9 +424,44 @@ func (s *store) updatePodStatus(issue time.Duration, key objKey, uid types.UID, 
 	if !ok || cur.GetUID() != uid {
 		return s.roundTrip(issue, key), apierrors.NewNotFound(grPods, key.name)
 	}
-	next := cur.(*corev1.Pod).DeepCopy()
+	next := *cur.(*corev1.Pod) // stored objects are immutable: share all but the new status
 	next.Status = st
-	return s.write(issue, key, cur, next), nil
+	return s.write(issue, key, cur, &next), nil
+}
+
+// shallowCopy is a new object with obj's fields: maps, slices and
+// pointers are shared, which is safe between stored objects, since they
+// are never changed in place.
+func shallowCopy(obj client.Object) client.Object {
+	switch o := obj.(type) {
+	case *kvv1.KVCluster:
+		c := *o
+		return &c
+	case *corev1.Pod:
+		c := *o
+		return &c
+	}
+	harnessBug("object type %T is not modelled", obj)
+	return nil
+}
+
+// ownCopy is the store's own copy of a caller's object for a write: a
+// deep copy, or for the status subresource, where replace takes all but
+// status from the stored object, a deep copy of its status only.
+func ownCopy(obj client.Object, status bool) client.Object {
+	if status {
+		switch o := obj.(type) {
+		case *kvv1.KVCluster:
+			c := &kvv1.KVCluster{}
+			o.Status.DeepCopyInto(&c.Status)
+			return c
+		case *corev1.Pod:
+			c := &corev1.Pod{}
+			o.Status.DeepCopyInto(&c.Status)
+			return c
+		}
+	}
+	return obj.DeepCopyObject().(client.Object)
 }
 
 func newObject(k objKind) client.Object {

@@ -203,6 +203,11 @@ func (wl *workloadModel) step() {
 	wl.next++
 	wl.actor.clock = w.k.now
 	err := workload.Apply(context.Background(), wl.client, w.s.Workload.Namespace, op)
+	if checkShared {
+		if err := wl.client.verifyShared(); err != nil {
+			harnessBug("%v", err)
+		}
+	}
 	r := history.Record{T: wl.actor.clock, Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind,
 		Cluster: w.s.Workload.Namespace + "/" + op.Cluster, Detail: op.String()}
 	if op.Kind == workload.OpCreate || op.Kind == workload.OpScale {
