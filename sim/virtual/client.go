@@ -90,6 +90,10 @@ type vclient struct {
 
 	// scratch is List's buffer of matching objects.
 	scratch []client.Object
+	// reuseItems (the operator's client): List lends items, the buffer
+	// of Pods for a list's items, once per reconcile (see podItems).
+	reuseItems, itemsLent bool
+	items                 []corev1.Pod
 	// shared holds what was handed out without a deep copy since the
 	// last verifyShared (checkShared only).
 	shared []sharedObject
@@ -229,7 +233,7 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 	})
 	switch l := list.(type) {
 	case *corev1.PodList:
-		l.Items = make([]corev1.Pod, len(match))
+		l.Items = c.podItems(len(match))
 		for i, o := range match {
 			l.Items[i] = *o.(*corev1.Pod)
 			c.noteShared(o)
@@ -245,6 +249,33 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 	clear(match)
 	c.scratch = match[:0]
 	return nil
+}
+
+// podItems returns a slice of n Pods for a list's items: the client's
+// buffer when no List has handed it out since the last endReconcile, else
+// a new slice. Its capacity is n, so an append by the caller reallocates.
+// A reconcile's objects are dead when it returns (the reference operator
+// keeps only values such as names and revisions), so the next reconcile
+// can reuse the buffer; with checkShared, endReconcile zeroes it, so a
+// reader that kept items would see its run change.
+func (c *vclient) podItems(n int) []corev1.Pod {
+	if c.itemsLent || !c.reuseItems {
+		return make([]corev1.Pod, n)
+	}
+	if cap(c.items) < n {
+		c.items = make([]corev1.Pod, max(n, 8))
+	}
+	c.itemsLent = true
+	return c.items[:n:n]
+}
+
+// endReconcile is called when a reconcile has returned: what it was lent
+// can be reused.
+func (c *vclient) endReconcile() {
+	if checkShared {
+		clear(c.items)
+	}
+	c.itemsLent = false
 }
 
 // simpleListOptions reads the list options the reference operator uses

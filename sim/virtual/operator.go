@@ -301,7 +301,7 @@ func newOperator(w *world, newRec func() *controller.Reconciler) *operatorModel 
 		o.working = append(o.working, false)
 	}
 	o.cur = o.workers[0]
-	o.client = &vclient{w: w, actor: o.cur, batchDeletes: true, opLink: true}
+	o.client = &vclient{w: w, actor: o.cur, batchDeletes: true, opLink: true, reuseItems: true}
 	o.client.crash = o.crashInReconcile
 	if fm := w.faults; fm != nil {
 		if len(fm.gc) > 0 {
@@ -445,6 +445,7 @@ func (o *operatorModel) startNext() {
 			harnessBug("%v", err)
 		}
 	}
+	o.client.endReconcile()
 	if o.down { // crashed in the middle of it
 		o.inReconcile = false
 		return

@@ -171,3 +171,48 @@ func TestGetCopiesStatusOnly(t *testing.T) {
 		}
 	})
 }
+
+// TestListItemsLentOncePerReconcile: two Lists of one reconcile get
+// distinct items; the next reconcile reuses the buffer, and with
+// checkShared a reader that kept items past its reconcile sees them
+// zeroed (so its run would change and TestSharedReadsUnchanged fail).
+func TestListItemsLentOncePerReconcile(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	c.reuseItems = true
+	for _, name := range []string{"a-0", "a-1"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{kvv1.LabelCluster: "a"}}}
+		if err := c.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(w)
+	list := func() *corev1.PodList {
+		l := &corev1.PodList{}
+		if err := c.List(ctx, l, client.MatchingLabels{kvv1.LabelCluster: "a"}); err != nil || len(l.Items) != 2 {
+			t.Fatalf("list: %v, %d items", err, len(l.Items))
+		}
+		return l
+	}
+	withCheckShared(t, func() {
+		first, second := list(), list()
+		if &first.Items[0] == &second.Items[0] {
+			t.Fatal("two Lists of one reconcile share items")
+		}
+		if cap(first.Items) != len(first.Items) {
+			t.Fatalf("items have spare capacity %d: an append would write into the buffer", cap(first.Items))
+		}
+		c.endReconcile()
+		if first.Items[0].Name != "" && second.Items[0].Name != "" {
+			t.Fatal("kept items were not zeroed at the end of the reconcile")
+		}
+		third := list()
+		if &third.Items[0] != &first.Items[0] && &third.Items[0] != &second.Items[0] {
+			t.Fatal("the next reconcile did not reuse the buffer")
+		}
+		if third.Items[0].Name != "a-0" || third.Items[1].Name != "a-1" {
+			t.Fatalf("listed %s, %s", third.Items[0].Name, third.Items[1].Name)
+		}
+		c.endReconcile()
+	})
+}
