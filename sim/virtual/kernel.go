@@ -21,10 +21,16 @@ func harnessBug(format string, args ...any) {
 // event is one entry of the kernel's agenda. Events run in (at, seq) order:
 // seq is the order in which they were scheduled, so two events due at the
 // same instant run in the order they were created.
+//
+// An event is either fn() or cfn(c): commit deliveries, most of the
+// events, pass their commit as data to a function made once per receiver
+// instead of allocating a closure each.
 type event struct {
 	at  time.Duration
 	seq uint64
 	fn  func()
+	cfn func(*commit)
+	c   *commit
 }
 
 func (a *event) before(b *event) bool {
@@ -49,11 +55,24 @@ func newKernel(seed uint64) *kernel {
 
 // at schedules fn at virtual time t, which must not lie in the past.
 func (k *kernel) at(t time.Duration, fn func()) {
+	k.push(event{at: t, fn: fn})
+}
+
+// atCommit schedules fn(c) at virtual time t, which must not lie in the
+// past.
+func (k *kernel) atCommit(t time.Duration, fn func(*commit), c *commit) {
+	k.push(event{at: t, cfn: fn, c: c})
+}
+
+// push adds e to the agenda with the next sequence number.
+func (k *kernel) push(e event) {
+	t := e.at
 	if t < k.now {
 		harnessBug("event scheduled at %v, before the current time %v", t, k.now)
 	}
 	k.seq++
-	k.agenda = append(k.agenda, event{at: t, seq: k.seq, fn: fn})
+	e.seq = k.seq
+	k.agenda = append(k.agenda, e)
 	// sift up
 	h := k.agenda
 	i := len(h) - 1
@@ -122,7 +141,11 @@ func (k *kernel) run(limit int) (exhausted bool) {
 		}
 		k.now = e.at
 		k.ran++
-		e.fn()
+		if e.cfn != nil {
+			e.cfn(e.c)
+		} else {
+			e.fn()
+		}
 	}
 	return false
 }

@@ -52,6 +52,8 @@ type informer struct {
 	// hist, when not nil, keeps every version the cache held, for reads
 	// of an older view (stale-read).
 	hist map[string][]version
+	// deliverFn is deliver, made once.
+	deliverFn func(*commit)
 }
 
 // version is one state of a cached object from at on; obj nil: absent.
@@ -61,13 +63,15 @@ type version struct {
 }
 
 func newInformer(k *kernel, kind objKind, filter func(client.Object) bool, delay func() time.Duration) *informer {
-	return &informer{k: k, kind: kind, objs: map[string]client.Object{}, filter: filter, delay: delay}
+	i := &informer{k: k, kind: kind, objs: map[string]client.Object{}, filter: filter, delay: delay}
+	i.deliverFn = i.deliver
+	return i
 }
 
 func (i *informer) matches(o client.Object) bool { return o != nil && (i.filter == nil || i.filter(o)) }
 
 // onCommit is the watch: it schedules the delivery of a commit.
-func (i *informer) onCommit(c commit) {
+func (i *informer) onCommit(c *commit) {
 	if c.key.kind != i.kind || !(i.matches(c.prev) || i.matches(c.obj)) {
 		return
 	}
@@ -79,10 +83,10 @@ func (i *informer) onCommit(c commit) {
 		at = max(i.via(at), i.lastVia)
 		i.lastVia = at
 	}
-	i.k.at(at, func() { i.deliver(c) })
+	i.k.atCommit(at, i.deliverFn, c)
 }
 
-func (i *informer) deliver(c commit) {
+func (i *informer) deliver(c *commit) {
 	if i.dead || c.seq <= i.listSeq {
 		return
 	}
@@ -90,7 +94,7 @@ func (i *informer) deliver(c commit) {
 		f.n++
 		return
 	}
-	nn := c.key.nn()
+	nn := c.nn
 	_, had := i.objs[nn]
 	keep := !c.deleted && i.matches(c.obj)
 	i.rv, i.seq = max(i.rv, c.rev), c.seq
@@ -289,6 +293,8 @@ type operatorModel struct {
 	down                     bool
 	epoch                    int
 	crash                    *vfault // armed crash-restart
+	// startNextFn is startNext, made once.
+	startNextFn func()
 }
 
 // crashSignal unwinds a reconcile whose process crashed.
@@ -296,6 +302,7 @@ type crashSignal struct{}
 
 func newOperator(w *world, newRec func() *controller.Reconciler) *operatorModel {
 	o := &operatorModel{w: w, ctx: context.Background(), newRec: newRec, q: newWorkqueue()}
+	o.startNextFn = o.startNext
 	for range max(w.opts.Workers, 1) {
 		o.workers = append(o.workers, &actor{name: "operator"})
 		o.working = append(o.working, false)
@@ -344,7 +351,7 @@ func (o *operatorModel) start() {
 }
 
 // onCommit feeds the current incarnation's informers.
-func (o *operatorModel) onCommit(c commit) {
+func (o *operatorModel) onCommit(c *commit) {
 	if o.down {
 		return
 	}
@@ -413,7 +420,7 @@ func (o *operatorModel) wake() {
 		return
 	}
 	o.wakePending = true
-	o.w.k.at(o.w.k.now, o.startNext)
+	o.w.k.at(o.w.k.now, o.startNextFn)
 }
 
 func (o *operatorModel) startNext() {
@@ -424,7 +431,7 @@ func (o *operatorModel) startNext() {
 	if g := o.workers[0].gate; g != nil {
 		if t := g(o.w.k.now); t > o.w.k.now { // paused: run when it can
 			o.wakePending = true
-			o.w.k.at(t, o.startNext)
+			o.w.k.at(t, o.startNextFn)
 			return
 		}
 	}
@@ -620,7 +627,7 @@ func (o *operatorModel) resetWatches(f *vfault) {
 		} else {
 			for _, c := range missed {
 				c.apiAt = o.w.k.now
-				repl.onCommit(c)
+				repl.onCommit(&c)
 			}
 		}
 		if inf.kind == kindPod {

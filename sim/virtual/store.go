@@ -76,6 +76,7 @@ func (k objKey) nn() string { return k.ns + "/" + k.name }
 type commit struct {
 	rev     int64
 	key     objKey
+	nn      string        // key.nn()
 	prev    client.Object // nil on create
 	obj     client.Object
 	deleted bool
@@ -103,7 +104,9 @@ type store struct {
 	// fsync delay acts.
 	latency func(objKey) time.Duration
 	// subs see every commit, in commit order, at its commit time.
-	subs []func(commit)
+	subs []func(*commit)
+	// publishFn is publish, made once.
+	publishFn func(*commit)
 	// f is the run's faults; nil when it has none.
 	f *faultModel
 	// committed, when not nil, holds the committed state (what a List at
@@ -148,7 +151,9 @@ func (s *store) since(seq int64) (out []commit, ok bool) {
 }
 
 func newStore(k *kernel, latency func(objKey) time.Duration) *store {
-	return &store{k: k, objs: map[objKey]client.Object{}, latency: latency}
+	s := &store{k: k, objs: map[objKey]client.Object{}, latency: latency}
+	s.publishFn = s.publish
+	return s
 }
 
 // write assigns the next revision to a write issued at issue and schedules
@@ -158,7 +163,7 @@ func newStore(k *kernel, latency func(objKey) time.Duration) *store {
 func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) (done time.Duration) {
 	s.rev++
 	rv := strconv.FormatInt(s.rev, 10)
-	c := commit{rev: s.rev, key: key, prev: prev}
+	c := &commit{rev: s.rev, key: key, nn: key.nn(), prev: prev}
 	if obj == nil {
 		final := shallowCopy(prev) // stored objects are immutable: share the rest
 		final.SetResourceVersion(rv)
@@ -184,13 +189,15 @@ func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) 
 		done = commitAt
 	}
 	s.lastCommit = commitAt
-	s.k.at(commitAt, func() { s.publish(c) })
+	s.k.atCommit(commitAt, s.publishFn, c)
 	return done
 }
 
 // publish is a commit: the committed state changes and every subscriber
 // sees the event.
-func (s *store) publish(c commit) {
+//
+// c is not changed after publish: the events scheduled with it share it.
+func (s *store) publish(c *commit) {
 	s.commitSeq++
 	c.seq = s.commitSeq
 	c.apiAt = s.k.now
@@ -210,7 +217,7 @@ func (s *store) publish(c commit) {
 		for drop < len(s.log) && s.log[drop].at < s.k.now-watchCacheRetention {
 			drop++
 		}
-		s.log = append(s.log[drop:], logEntry{at: s.k.now, c: c})
+		s.log = append(s.log[drop:], logEntry{at: s.k.now, c: *c})
 	}
 	for _, f := range s.subs {
 		f(c)

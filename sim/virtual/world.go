@@ -79,9 +79,9 @@ type truthRecorder struct {
 	tracker *truth.Tracker
 }
 
-func (t *truthRecorder) onCommit(c commit) {
+func (t *truthRecorder) onCommit(c *commit) {
 	var recs []history.Record
-	nn := c.key.nn()
+	nn := c.nn
 	switch c.key.kind {
 	case kindPod:
 		p, _ := c.obj.(*corev1.Pod)
@@ -116,15 +116,20 @@ type kubeletModel struct {
 	known   map[string]bool
 	seen    map[string]int
 	pending map[types.UID]bool
+	// deliverFn is deliver, made once.
+	deliverFn func(*commit)
 }
 
-func (kl *kubeletModel) onCommit(c commit) {
+func (kl *kubeletModel) onCommit(c *commit) {
 	if c.key.kind != kindPod || !(isMember(c.prev) || isMember(c.obj)) {
 		return
 	}
 	at := max(c.apiAt+kl.delay(), kl.last)
 	kl.last = at
-	kl.w.k.at(at, func() { kl.deliver(c) })
+	if kl.deliverFn == nil {
+		kl.deliverFn = kl.deliver
+	}
+	kl.w.k.atCommit(at, kl.deliverFn, c)
 }
 
 func isMember(o interface{ GetLabels() map[string]string }) bool {
@@ -135,8 +140,8 @@ func isMember(o interface{ GetLabels() map[string]string }) bool {
 	return ok
 }
 
-func (kl *kubeletModel) deliver(c commit) {
-	nn := c.key.nn()
+func (kl *kubeletModel) deliver(c *commit) {
+	nn := c.nn
 	p := c.obj.(*corev1.Pod)
 	if c.deleted {
 		delete(kl.known, nn)
@@ -184,6 +189,7 @@ type workloadModel struct {
 	next   int
 	actor  actor
 	client *vclient
+	stepFn func() // step, made once
 }
 
 func (wl *workloadModel) start() {
@@ -194,7 +200,8 @@ func (wl *workloadModel) start() {
 		w.k.at(0, w.workloadEnded)
 		return
 	}
-	w.k.at(wl.ops[0].At, wl.step)
+	wl.stepFn = wl.step
+	w.k.at(wl.ops[0].At, wl.stepFn)
 }
 
 func (wl *workloadModel) step() {
@@ -221,7 +228,7 @@ func (wl *workloadModel) step() {
 		w.faults.opDone(wl.next)
 	}
 	if wl.next < len(wl.ops) {
-		w.k.at(max(wl.ops[wl.next].At, wl.actor.clock), wl.step)
+		w.k.at(max(wl.ops[wl.next].At, wl.actor.clock), wl.stepFn)
 		return
 	}
 	w.k.at(wl.actor.clock, w.workloadEnded)
