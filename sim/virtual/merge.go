@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -23,6 +24,11 @@ import (
 // dropped, as when kube-apiserver decodes (sigs.k8s.io/json). It is the hot
 // path of every patch: one pass over the patch instead of four JSON passes
 // over the object.
+//
+// It never writes into a map or a pointed-to value that obj shares: a map
+// it changes is cloned first, a pointer it descends through is pointed at
+// a copy first. So obj may be a shallow copy of an object that must not
+// change (the store's).
 func mergePatchInto(obj any, patch []byte) error {
 	v := reflect.ValueOf(obj)
 	if v.Kind() != reflect.Pointer || v.IsNil() {
@@ -76,9 +82,11 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 	}
 	switch {
 	case t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && !decodesItself(t.Elem()):
-		if v.IsNil() {
-			v.Set(reflect.New(t.Elem()))
+		own := reflect.New(t.Elem()) // copy on write: the pointee may be shared
+		if !v.IsNil() {
+			own.Elem().Set(v.Elem())
 		}
+		v.Set(own)
 		return mergeRaw(v.Elem(), raw)
 	case t.Kind() == reflect.Struct:
 		fields := fieldsOf(t)
@@ -97,10 +105,12 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 			return nil
 		})
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
-		// The caller merges into a deep copy: maps are not shared.
-		if v.IsNil() {
-			v.Set(reflect.MakeMap(t))
+		// Copy on write: the map may be shared.
+		own := reflect.MakeMapWithSize(t, v.Len()+1)
+		for it := v.MapRange(); it.Next(); {
+			own.SetMapIndex(it.Key(), it.Value())
 		}
+		v.Set(own)
 		return eachMember(raw, func(k string, val []byte) error {
 			key := reflect.ValueOf(k).Convert(t.Key())
 			if string(val) == "null" {
@@ -125,12 +135,57 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 // replace sets v to the decoding of raw into a fresh value of v's type,
 // with field names matched case-sensitively, as kube-apiserver decodes.
 func replace(v reflect.Value, raw []byte) error {
+	if !decodesItself(v.Type()) && setScalar(v, raw) {
+		return nil
+	}
 	fresh := reflect.New(v.Type())
 	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(raw, fresh.Interface()); err != nil {
 		return err
 	}
 	v.Set(fresh.Elem())
 	return nil
+}
+
+// setScalar sets v to the JSON scalar raw and reports true when raw is
+// a string without escapes into a string kind, an integer that fits into
+// an int kind, or a boolean into a bool kind, which it decodes as
+// encoding/json does; for anything else it reports false and the caller
+// decodes raw.
+func setScalar(v reflect.Value, raw []byte) bool {
+	switch v.Kind() {
+	case reflect.String:
+		if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+			return false
+		}
+		s := raw[1 : len(raw)-1]
+		if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+			return false
+		}
+		v.SetString(string(s))
+		return true
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		for _, b := range raw {
+			if (b < '0' || b > '9') && b != '-' {
+				return false
+			}
+		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || v.OverflowInt(n) {
+			return false
+		}
+		v.SetInt(n)
+		return true
+	case reflect.Bool:
+		switch string(raw) {
+		case "true":
+			v.SetBool(true)
+			return true
+		case "false":
+			v.SetBool(false)
+			return true
+		}
+	}
+	return false
 }
 
 type member struct {

@@ -76,6 +76,7 @@ func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
 			w, _ := json.Marshal(want)
 			t.Errorf("patch %s:\n got %s\nwant %s", patch, g, w)
 		}
+		checkShallowMerge(t, base, patch, want)
 	}
 	// Pods: status replaced by the kubelet-like patch.
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Labels: map[string]string{"k": "v"}}}
@@ -90,6 +91,50 @@ func TestMergePatchIntoMatchesRFC7386(t *testing.T) {
 	}
 	if !equality.Semantic.DeepEqual(got, want) {
 		t.Errorf("pod patch: got %+v want %+v", got, want)
+	}
+	// Pointers, maps and nested pointers of a shallow copy.
+	grace, user := int64(30), int64(1000)
+	pod.Spec.TerminationGracePeriodSeconds = &grace
+	pod.Spec.SecurityContext = &corev1.PodSecurityContext{RunAsUser: &user}
+	pod.Spec.NodeSelector = map[string]string{"zone": "a"}
+	for _, patch := range []string{
+		`{"spec":{"terminationGracePeriodSeconds":7}}`,
+		`{"spec":{"securityContext":{"runAsUser":5,"runAsGroup":6}}}`,
+		`{"spec":{"nodeSelector":{"zone":"b","disk":"ssd"}},"metadata":{"labels":{"k":"w"}}}`,
+		`{"spec":{"terminationGracePeriodSeconds":null,"securityContext":null}}`,
+		`{"metadata":{"deletionTimestamp":"2026-01-01T00:00:05Z","deletionGracePeriodSeconds":0}}`,
+	} {
+		orig, _ := json.Marshal(pod)
+		merged, _ := jsonpatch.MergePatch(orig, []byte(patch))
+		want := &corev1.Pod{}
+		if err := sigsjson.UnmarshalCaseSensitivePreserveInts(merged, want); err != nil {
+			t.Fatal(err)
+		}
+		checkShallowMerge(t, pod, patch, want)
+	}
+}
+
+// checkShallowMerge: merging into a shallow copy of base gives want and
+// leaves base (which shares its maps and pointers) unchanged, as the
+// store needs (it patches shallow copies of its immutable objects).
+func checkShallowMerge[T any, P interface {
+	*T
+	client.Object
+}](t testing.TB, base P, patch string, want P) {
+	t.Helper()
+	pristine := base.DeepCopyObject()
+	shallow := P(new(T))
+	*shallow = *base
+	if err := mergePatchInto(shallow, []byte(patch)); err != nil {
+		t.Fatalf("shallow %s: %v", patch, err)
+	}
+	if !equality.Semantic.DeepEqual(shallow, want) {
+		g, _ := json.Marshal(shallow)
+		w, _ := json.Marshal(want)
+		t.Errorf("shallow patch %s:\n got %s\nwant %s", patch, g, w)
+	}
+	if !equality.Semantic.DeepEqual(base, pristine) {
+		t.Errorf("patch %s changed the object a shallow copy was made of", patch)
 	}
 }
 
@@ -130,5 +175,6 @@ func FuzzMergePatchInto(f *testing.F) {
 			w, _ := json.Marshal(want)
 			t.Fatalf("patch %s:\n got %s\nwant %s", patch, g, w)
 		}
+		checkShallowMerge(t, base, patch, want)
 	})
 }

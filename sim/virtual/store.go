@@ -305,7 +305,7 @@ func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool)
 	if !ok {
 		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
 	}
-	next := cur.DeepCopyObject().(client.Object)
+	next := shallowCopy(cur) // mergePatchInto copies what it changes
 	if err := mergePatchInto(next, data); err != nil {
 		return nil, s.roundTrip(issue, key), apierrors.NewBadRequest(err.Error())
 	}
