@@ -32,9 +32,9 @@ type informer struct {
 	seq     int64                    // commit seq of the last event applied
 	filter  func(client.Object) bool // server-side selector; nil matches all
 	delay   func() time.Duration
-	last    time.Duration // delivery time of the last event, before via
-	lastVia time.Duration // delivery time of the last event, after via
-	handler func(op string, obj client.Object)
+	last    time.Duration                          // delivery time of the last event, before via
+	lastVia time.Duration                          // delivery time of the last event, after via
+	handler func(op, nn string, obj client.Object) // nn: obj's "namespace/name"
 	// via, when set, maps a delivery time through the operator↔apiserver
 	// link and the operator's pauses (faults).
 	via func(time.Duration) time.Duration
@@ -101,13 +101,13 @@ func (i *informer) deliver(c *commit) {
 	switch {
 	case keep && !had:
 		i.set(nn, c.obj)
-		i.notify("add", c.obj)
+		i.notify("add", nn, c.obj)
 	case keep:
 		i.set(nn, c.obj)
-		i.notify("update", c.obj)
+		i.notify("update", nn, c.obj)
 	case had:
 		i.set(nn, nil)
-		i.notify("delete", c.obj)
+		i.notify("delete", nn, c.obj)
 	}
 }
 
@@ -145,9 +145,9 @@ func (i *informer) viewAt(t time.Duration) map[string]client.Object {
 	return out
 }
 
-func (i *informer) notify(op string, o client.Object) {
+func (i *informer) notify(op, nn string, o client.Object) {
 	if i.handler != nil {
-		i.handler(op, o)
+		i.handler(op, nn, o)
 	}
 }
 
@@ -187,13 +187,13 @@ func (i *informer) relist(s *store) (events, unknown int) {
 		switch {
 		case cur != nil && old == nil:
 			i.set(nn, cur)
-			i.notify("add", cur)
+			i.notify("add", nn, cur)
 		case cur != nil && cur.GetResourceVersion() != old.GetResourceVersion():
 			i.set(nn, cur)
-			i.notify("update", cur)
+			i.notify("update", nn, cur)
 		case cur == nil && old != nil:
 			i.set(nn, nil)
-			i.notify(OpDeleteUnknown, old)
+			i.notify(OpDeleteUnknown, nn, old)
 			unknown++
 		default:
 			continue
@@ -236,8 +236,11 @@ func (q *workqueue) add(key string) {
 
 func (q *workqueue) get() string {
 	key := q.items[0]
-	q.items[0] = ""
-	q.items = q.items[1:]
+	// Shift rather than reslice: the queue is short, and its array is
+	// kept, so add does not allocate.
+	n := copy(q.items, q.items[1:])
+	q.items[n] = ""
+	q.items = q.items[:n]
 	q.processing[key] = true
 	delete(q.dirty, key)
 	return key
@@ -395,14 +398,14 @@ func (s operatorSink) Emit(r history.Record) {
 
 // onCluster runs the controller's own KVCluster event handling, then
 // queues the cluster, as EnqueueRequestForObject does.
-func (o *operatorModel) onCluster(op string, obj client.Object) {
+func (o *operatorModel) onCluster(op, nn string, obj client.Object) {
 	o.rec.OnClusterEvent(op, obj)
-	o.enqueue(obj.GetNamespace() + "/" + obj.GetName())
+	o.enqueue(nn)
 }
 
 // onPod runs the controller's own Pod event handling (record, feed the
 // member cache) and queues the Pod's cluster.
-func (o *operatorModel) onPod(op string, obj client.Object) {
+func (o *operatorModel) onPod(op, _ string, obj client.Object) {
 	if nn, ok := o.rec.OnPodEvent(op, obj.(*corev1.Pod)); ok {
 		o.enqueue(nn.String())
 	}
