@@ -365,31 +365,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 	}
 
 	r.phase("waiting for convergence")
-	deadline := time.Now().Add(s.Invariants.Drift.ConvergeWithin.Duration)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	if err := invariant.WaitConverged(runCtx, func() (bool, string) {
 		tmu.Lock()
-		ok, why := truth.Converged()
-		tmu.Unlock()
-		if ok {
-			r.rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindConverged})
-			break
-		}
-		if time.Now().After(deadline) {
-			r.rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindConverged, Err: "not converged: " + why})
-			break
-		}
-		select {
-		case <-runCtx.Done():
-			return sum, fmt.Errorf("interrupted while waiting for convergence: %w", runCtx.Err())
-		case <-tick.C:
-		}
-	}
-	select {
-	case <-runCtx.Done():
-		return sum, fmt.Errorf("interrupted: %w", runCtx.Err())
-	case <-time.After(o.Settle):
+		defer tmu.Unlock()
+		return truth.Converged()
+	}, r.rec.Add, s.Invariants.Drift.ConvergeWithin.Duration, o.Settle); err != nil {
+		return sum, err
 	}
 	return sum, nil
 }

@@ -181,3 +181,31 @@ func TestTruthConverged(t *testing.T) {
 		t.Fatal("converged although a pod went unready")
 	}
 }
+
+// A member the kubelet makes Ready after the convergence deadline restarts
+// the clock: reflected promptly it passes, never reflected it fails.
+func TestLateTruthChangeRestartsConvergenceClock(t *testing.T) {
+	base := []history.Record{
+		phase(0, history.KindWorkloadStart),
+		spec(1, 1, 2),
+		pod(10, history.KindPodCreated, "kv-0-0"),
+		pod(11, history.KindPodCreated, "kv-0-1"),
+		pod(100, history.KindPodReady, "kv-0-0"),
+		status(140, 1, 1, "False"),
+		phase(1000, history.KindWorkloadEnd),
+		// The deadline is 2000; the second member becomes Ready at 2500.
+		pod(2500, history.KindPodReady, "kv-0-1"),
+	}
+	prompt := append(append([]history.Record(nil), base...), status(2550, 2, 1, "True"), phase(3000, history.KindRunEnd))
+	if r := result(t, Check(prompt, invariants()), DriftConvergence); !r.Passed {
+		t.Fatalf("a late Ready reflected in 50 ms failed convergence: %s", r.Detail)
+	}
+	never := append(append([]history.Record(nil), base...), phase(3000, history.KindRunEnd))
+	if r := result(t, Check(never, invariants()), DriftConvergence); r.Passed {
+		t.Fatalf("a late Ready never reflected passed convergence: %s", r.Detail)
+	}
+	slow := append(append([]history.Record(nil), base...), status(3600, 2, 1, "True"), phase(4000, history.KindRunEnd))
+	if r := result(t, Check(slow, invariants()), DriftConvergence); r.Passed {
+		t.Fatalf("a late Ready reflected 1.1s later (limit 1s) passed convergence: %s", r.Detail)
+	}
+}

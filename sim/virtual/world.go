@@ -29,6 +29,7 @@ const (
 	phaseWorkload phase = iota // applying operations
 	phaseConverge              // waiting for status to match the truth
 	phaseSettle                // watching for a status that drifts again
+	phaseCatchUp               // settle over, waiting for the status to catch up with a late change
 	phaseDone
 )
 
@@ -247,6 +248,12 @@ func (w *world) workloadEnded() {
 // checkConverged runs after every commit once the workload is over: the
 // local harness polls the same Truth every 20 ms; here it is exact.
 func (w *world) checkConverged() {
+	if w.phase == phaseCatchUp {
+		if ok, _ := w.truth.Converged(); ok {
+			w.end()
+		}
+		return
+	}
 	if w.phase != phaseConverge {
 		return
 	}
@@ -266,16 +273,34 @@ func (w *world) convergeDeadline() {
 }
 
 func (w *world) settle() {
+	converged, _ := w.truth.Converged()
 	w.phase = phaseSettle
 	w.k.after(w.opts.Settle, func() {
-		if w.faults != nil {
-			w.faults.stopAll()
+		// A run that converged but is out of sync when the settle period
+		// ends (a Pod made Ready in its last moments) waits up to
+		// ConvergeWithin for the status to catch up, as the real-time
+		// harnesses do (invariant.WaitConverged).
+		if ok, _ := w.truth.Converged(); converged && !ok {
+			w.phase = phaseCatchUp
+			w.k.after(w.s.Invariants.Drift.ConvergeWithin.Duration, w.end)
+			return
 		}
-		w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindRunEnd})
-		w.phase = phaseDone
-		w.stopped = true
-		w.k.stop()
+		w.end()
 	})
+}
+
+// end stops the faults and the kernel: the run is over.
+func (w *world) end() {
+	if w.phase == phaseDone {
+		return
+	}
+	if w.faults != nil {
+		w.faults.stopAll()
+	}
+	w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindRunEnd})
+	w.phase = phaseDone
+	w.stopped = true
+	w.k.stop()
 }
 
 // ---- trace hash ----------------------------------------------------------
