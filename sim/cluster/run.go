@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -167,10 +166,10 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 		return sum, err
 	}
 	ops := workload.Generate(s.Workload, s.Seed)
-	if err := writeJSON(filepath.Join(o.Dir, "scenario.json"), s); err != nil {
+	if err := report.WriteJSONFile(filepath.Join(o.Dir, "scenario.json"), s); err != nil {
 		return fail(err)
 	}
-	if err := writeJSONLines(filepath.Join(o.Dir, "ops.jsonl"), ops); err != nil {
+	if err := report.WriteJSONLines(filepath.Join(o.Dir, "ops.jsonl"), ops); err != nil {
 		return fail(err)
 	}
 	cover, err := covered(o.Chaos)
@@ -514,32 +513,4 @@ func (w *recordWriter) Write(p []byte) (int, error) {
 		}
 		w.buf = w.buf[i+1:]
 	}
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-func writeJSONLines[T any](path string, items []T) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	for _, it := range items {
-		if err := enc.Encode(it); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -2,7 +2,6 @@ package local
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -74,10 +73,10 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 	quietLibraryLogs()
 	sum = &report.Summary{Scenario: s.Name, File: s.File, Backend: "local", Seed: s.Seed, Dir: o.Dir}
 	ops := workload.Generate(s.Workload, s.Seed)
-	if err := writeJSON(filepath.Join(o.Dir, "scenario.json"), s); err != nil {
+	if err := report.WriteJSONFile(filepath.Join(o.Dir, "scenario.json"), s); err != nil {
 		return sum, err
 	}
-	if err := writeJSONLines(filepath.Join(o.Dir, "ops.jsonl"), ops); err != nil {
+	if err := report.WriteJSONLines(filepath.Join(o.Dir, "ops.jsonl"), ops); err != nil {
 		return sum, err
 	}
 
@@ -297,29 +296,6 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		return sum, err
 	}
 	return sum, nil
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-func writeJSONLines[T any](path string, items []T) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	enc := json.NewEncoder(f)
-	for _, it := range items {
-		if err := enc.Encode(it); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	return f.Close()
 }
 
 func clientv3WithCountOnlyPrefix() []clientv3.OpOption {

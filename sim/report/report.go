@@ -121,13 +121,7 @@ func Counts(recs []history.Record) map[string]int {
 func Ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // WriteJSON writes the summary as indented JSON to path.
-func (s *Summary) WriteJSON(path string) error {
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
+func (s *Summary) WriteJSON(path string) error { return WriteJSONFile(path, s) }
 
 // ReadSummary reads a summary.json.
 func ReadSummary(path string) (*Summary, error) {
