@@ -210,13 +210,18 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 			}
 		}
 	}
+	var buf [4]label
+	wantLabels := buf[:0]
+	for k, v := range want {
+		wantLabels = append(wantLabels, label{k, v})
+	}
 	match := c.scratch[:0]
 	for _, o := range objs {
 		if ns != "" && o.GetNamespace() != ns {
 			continue
 		}
 		if simple {
-			if !hasLabels(o.GetLabels(), want) {
+			if !hasLabels(o.GetLabels(), wantLabels) {
 				continue
 			}
 		} else if sel != nil && !sel.Matches(labels.Set(o.GetLabels())) {
@@ -300,11 +305,14 @@ func simpleListOptions(opts []client.ListOption) (ns string, want map[string]str
 	return ns, want, true
 }
 
+// label is a label's key and value.
+type label struct{ k, v string }
+
 // hasLabels reports whether have holds every label of want with its
 // value: labels.SelectorFromValidatedSet(want).Matches(have).
-func hasLabels(have, want map[string]string) bool {
-	for k, v := range want {
-		if got, ok := have[k]; !ok || got != v {
+func hasLabels(have map[string]string, want []label) bool {
+	for _, l := range want {
+		if got, ok := have[l.k]; !ok || got != l.v {
 			return false
 		}
 	}
@@ -608,10 +616,10 @@ func assign(dst, src client.Object) {
 	switch d := dst.(type) {
 	case *kvv1.KVCluster:
 		src.(*kvv1.KVCluster).DeepCopyInto(d)
-		d.SetGroupVersionKind(gvkCluster)
+		d.TypeMeta = tmCluster
 	case *corev1.Pod:
 		src.(*corev1.Pod).DeepCopyInto(d)
-		d.SetGroupVersionKind(gvkPod)
+		d.TypeMeta = tmPod
 	default:
 		harnessBug("object type %T is not modelled", dst)
 	}
@@ -626,10 +634,10 @@ func (c *vclient) share(dst, src client.Object) {
 	switch d := dst.(type) {
 	case *kvv1.KVCluster:
 		*d = *src.(*kvv1.KVCluster)
-		d.SetGroupVersionKind(gvkCluster)
+		d.TypeMeta = tmCluster
 	case *corev1.Pod:
 		*d = *src.(*corev1.Pod)
-		d.SetGroupVersionKind(gvkPod)
+		d.TypeMeta = tmPod
 	default:
 		harnessBug("object type %T is not modelled", dst)
 	}
@@ -646,7 +654,7 @@ func (c *vclient) getInto(dst, src client.Object) {
 		s := src.(*kvv1.KVCluster)
 		*d = *s
 		s.Status.DeepCopyInto(&d.Status)
-		d.SetGroupVersionKind(gvkCluster)
+		d.TypeMeta = tmCluster
 		c.noteShared(src)
 		return
 	}

@@ -36,7 +36,29 @@ var (
 	grPods     = schema.GroupResource{Resource: "pods"}
 	gvkCluster = kvv1.GroupVersion.WithKind("KVCluster")
 	gvkPod     = corev1.SchemeGroupVersion.WithKind("Pod")
+	// tmCluster and tmPod are what SetGroupVersionKind(gvkCluster) and
+	// SetGroupVersionKind(gvkPod) set, made once.
+	tmCluster = typeMetaFor(gvkCluster)
+	tmPod     = typeMetaFor(gvkPod)
 )
+
+func typeMetaFor(gvk schema.GroupVersionKind) metav1.TypeMeta {
+	var tm metav1.TypeMeta
+	tm.SetGroupVersionKind(gvk)
+	return tm
+}
+
+// typeMeta returns the TypeMeta of a modelled object.
+func typeMeta(obj client.Object) *metav1.TypeMeta {
+	switch o := obj.(type) {
+	case *kvv1.KVCluster:
+		return &o.TypeMeta
+	case *corev1.Pod:
+		return &o.TypeMeta
+	}
+	harnessBug("object type %T is not modelled", obj)
+	return nil
+}
 
 func (k objKind) gr() schema.GroupResource {
 	if k == kindPod {
@@ -257,10 +279,10 @@ func (s *store) create(issue time.Duration, obj client.Object) (client.Object, t
 	switch o := stored.(type) {
 	case *kvv1.KVCluster:
 		o.Status = kvv1.KVClusterStatus{} // the status subresource ignores status on create
-		o.SetGroupVersionKind(gvkCluster)
+		o.TypeMeta = tmCluster
 	case *corev1.Pod:
 		o.Status = corev1.PodStatus{Phase: corev1.PodPending}
-		o.SetGroupVersionKind(gvkPod)
+		o.TypeMeta = tmPod
 	}
 	return stored, s.write(issue, key, nil, stored), nil
 }
@@ -385,7 +407,7 @@ func (s *store) replace(issue time.Duration, key objKey, cur, next client.Object
 	next.SetNamespace(cur.GetNamespace())
 	next.SetCreationTimestamp(cur.GetCreationTimestamp())
 	next.SetDeletionTimestamp(cur.GetDeletionTimestamp())
-	next.GetObjectKind().SetGroupVersionKind(cur.GetObjectKind().GroupVersionKind())
+	*typeMeta(next) = *typeMeta(cur)
 	next.SetManagedFields(nil)
 	if unchanged(cur, next, status) {
 		return cur, s.roundTrip(issue, key), nil
