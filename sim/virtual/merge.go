@@ -90,8 +90,8 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 		return mergeRaw(v.Elem(), raw)
 	case t.Kind() == reflect.Struct:
 		fields := fieldsOf(t)
-		return eachMember(raw, func(name string, val []byte) error {
-			idx, ok := fields[name]
+		return eachMember(raw, func(name, val []byte) error {
+			idx, ok := fields[string(name)] // no allocation for a lookup
 			if !ok {
 				return nil // unknown field: dropped, as decoding would
 			}
@@ -111,8 +111,8 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 			own.SetMapIndex(it.Key(), it.Value())
 		}
 		v.Set(own)
-		return eachMember(raw, func(k string, val []byte) error {
-			key := reflect.ValueOf(k).Convert(t.Key())
+		return eachMember(raw, func(k, val []byte) error {
+			key := reflect.ValueOf(string(k)).Convert(t.Key())
 			if string(val) == "null" {
 				v.SetMapIndex(key, reflect.Value{})
 				return nil
@@ -189,26 +189,28 @@ func setScalar(v reflect.Value, raw []byte) bool {
 }
 
 type member struct {
-	key string
-	val []byte
+	key, val []byte
 }
 
 // eachMember calls fn with each member of the JSON object raw, in document
 // order; of a repeated key only the last member counts, as when decoding.
 // raw must be valid JSON: mergePatchInto checks the whole patch first.
-func eachMember(raw []byte, fn func(key string, val []byte) error) error {
+//
+// key is the member's name, unescaped; it may alias raw.
+func eachMember(raw []byte, fn func(key, val []byte) error) error {
 	var buf [8]member
 	ms := buf[:0]
 	i := skipSpace(raw, 1) // past '{'
 	for i < len(raw) && raw[i] != '}' {
 		ks := i
 		i = skipString(raw, i)
-		k := raw[ks+1 : i-1]
-		var key string
-		if bytes.IndexByte(k, '\\') < 0 && utf8.Valid(k) {
-			key = string(k)
-		} else if err := json.Unmarshal(raw[ks:i], &key); err != nil {
-			return err
+		key := raw[ks+1 : i-1]
+		if bytes.IndexByte(key, '\\') >= 0 || !utf8.Valid(key) {
+			var dec string
+			if err := json.Unmarshal(raw[ks:i], &dec); err != nil {
+				return err
+			}
+			key = []byte(dec)
 		}
 		i = skipSpace(raw, skipSpace(raw, i)+1) // past ':'
 		vs := i
@@ -222,7 +224,7 @@ func eachMember(raw []byte, fn func(key string, val []byte) error) error {
 next:
 	for j, m := range ms {
 		for _, later := range ms[j+1:] {
-			if later.key == m.key {
+			if bytes.Equal(later.key, m.key) {
 				continue next
 			}
 		}
