@@ -36,7 +36,11 @@
 // event by a seeded draw in [DeliveryMin, DeliveryMax] and keeps its order.
 // An informer updates its cache, then calls its handler; the operator's
 // Get and List read those caches, so they can be stale, as with
-// controller-runtime. An informer that relists (at a restart, after a
+// controller-runtime. Where controller-runtime's cache returns deep
+// copies, the model shares what the operator only reads (List's Pods, all
+// of a Get's KVCluster but its status, the answer of a write); the tests
+// run every scenario and seeded bug with checkShared, which fails a run
+// whose operator changes anything shared. An informer that relists (at a restart, after a
 // withheld stretch, after a watch too old for the apiserver's watch cache)
 // delivers only the latest state of each object: add, update, or
 // "delete-unknown" (client-go's DeletedFinalStateUnknown tombstone, with

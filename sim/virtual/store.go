@@ -114,8 +114,10 @@ type commit struct {
 // store is the modelled etcd + kube-apiserver registry: one global revision,
 // objects whose resourceVersion is the revision of their last write,
 // optimistic concurrency, generation and status-subresource rules, and a
-// FIFO commit pipeline. Stored objects are immutable: every write stores a
-// fresh object, readers get deep copies.
+// FIFO commit pipeline. Stored objects are never changed in place: every
+// write stores a fresh object, which may share unchanged maps, slices and
+// pointers with the version before, and the operator's client shares them
+// with readers that only read (see vclient.List and checkShared).
 type store struct {
 	k          *kernel
 	rev        int64
