@@ -1,9 +1,9 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -145,21 +145,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.Client.List(ctx, pods, client.InNamespace(kv.Namespace), client.MatchingLabels{kvv1.LabelCluster: kv.Name}); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing members: %w", err)
 	}
-	present := map[int]*corev1.Pod{}
-	for i := range pods.Items {
-		p := &pods.Items[i]
-		if ord, ok := ordinal(p); ok {
-			present[ord] = p
-		}
-	}
+	present := membersByOrdinal(pods.Items)
 
 	// The listing and the event stream are two views of the members: a
 	// member the cache tracks takes the newer of the two (the revision
 	// check refuses a listing older than the last event). Members enter
 	// and leave the cache only through events and our own deletes.
-	for _, ord := range slices.Sorted(maps.Keys(present)) {
-		if _, tracked := r.Cache.Get(ck, ord); tracked {
-			r.observe(ck, ord, present[ord])
+	for _, m := range present {
+		if r.tracked(ck, m.ord) {
+			r.observe(ck, m.ord, m.pod)
 		}
 	}
 
@@ -169,15 +163,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		want = -1 // decide nothing from an old spec
 	}
 	for ord := 0; ord < want; ord++ {
-		if present[ord] != nil {
+		if present.get(ord) != nil {
 			continue
 		}
 		if err := r.createMember(ctx, kv, ord); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
-	for _, ord := range slices.Sorted(maps.Keys(present)) { // in order: backends replay it
-		p := present[ord]
+	for _, m := range present { // in order: backends replay it
+		ord, p := m.ord, m.pod
 		if want < 0 || ord < want || p.DeletionTimestamp != nil {
 			continue
 		}
@@ -201,25 +195,31 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 	}
 	// readyReplicas counts every member Pod that is Ready, surplus ones
 	// not yet gone included: the status says what the members are.
-	var ready int32
-	for _, m := range r.Cache.Members(ck) {
-		if m.Ready && !m.Terminating {
-			ready++
-		}
-	}
-	orig := kv.DeepCopy()
-	kv.Status.ReadyReplicas = ready
-	kv.Status.ObservedGeneration = kv.Generation
+	ready := r.readyMembers(ck)
 	cond := metav1.Condition{
 		Type:               kvv1.ConditionReady,
 		Status:             metav1.ConditionFalse,
 		Reason:             "MembersNotReady",
-		Message:            fmt.Sprintf("%d/%d members ready", ready, kv.Spec.Replicas),
 		ObservedGeneration: kv.Generation,
 	}
 	if ready == kv.Spec.Replicas {
 		cond.Status, cond.Reason = metav1.ConditionTrue, "AllMembersReady"
 	}
+	// The message is "<ready>/<replicas> members ready", formatted on the
+	// stack first: most reconciles find the status unchanged and need no
+	// string, no copy of the cluster and no write.
+	var buf [48]byte
+	msg := readyMessage(buf[:0], ready, kv.Spec.Replicas)
+	if statusUnchanged(&kv.Status, ready, kv.Generation, &cond, msg) {
+		if stale {
+			return ctrl.Result{RequeueAfter: StaleCopyRetry}, nil
+		}
+		return ctrl.Result{}, nil
+	}
+	cond.Message = string(msg)
+	orig := kv.DeepCopy()
+	kv.Status.ReadyReplicas = ready
+	kv.Status.ObservedGeneration = kv.Generation
 	meta.SetStatusCondition(&kv.Status.Conditions, cond)
 	clobber := r.Bugs.On(bugs.StatusUpdateClobber)
 	if statusEqual(orig.Status, kv.Status) {
@@ -284,6 +284,90 @@ func rvOf(o client.Object) int64 {
 	return rv
 }
 
+// statusUnchanged reports whether setting ReadyReplicas to ready,
+// ObservedGeneration to gen and the Ready condition to cond with message
+// msg (as writeStatus does with meta.SetStatusCondition) would leave st
+// equal to itself by statusEqual, without changing st.
+func statusUnchanged(st *kvv1.KVClusterStatus, ready int32, gen int64, cond *metav1.Condition, msg []byte) bool {
+	if st.ReadyReplicas != ready || st.ObservedGeneration != gen {
+		return false
+	}
+	c := meta.FindStatusCondition(st.Conditions, kvv1.ConditionReady)
+	return c != nil && c.Status == cond.Status && c.Reason == cond.Reason && c.Message == string(msg) && c.ObservedGeneration == cond.ObservedGeneration
+}
+
+// readyMessage appends the Ready condition's message, as
+// fmt.Sprintf("%d/%d members ready", ready, replicas) writes it.
+func readyMessage(b []byte, ready, replicas int32) []byte {
+	b = strconv.AppendInt(b, int64(ready), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(replicas), 10)
+	return append(b, " members ready"...)
+}
+
+// readyMembers counts the cluster's cached members that are Ready and not
+// terminating.
+func (r *Reconciler) readyMembers(ck string) int32 {
+	if c, ok := r.Cache.(statecache.ReadyCounter); ok {
+		return int32(c.CountReady(ck))
+	}
+	var ready int32
+	for _, m := range r.Cache.Members(ck) {
+		if m.Ready && !m.Terminating {
+			ready++
+		}
+	}
+	return ready
+}
+
+// tracked reports whether the cache holds a record of the member.
+func (r *Reconciler) tracked(ck string, ord int) bool {
+	if c, ok := r.Cache.(statecache.ReadyCounter); ok {
+		return c.Has(ck, ord)
+	}
+	_, ok := r.Cache.Get(ck, ord)
+	return ok
+}
+
+// ordPod is a listed member Pod and its ordinal.
+type ordPod struct {
+	ord int
+	pod *corev1.Pod
+}
+
+// ordPods are listed member Pods by ordinal, ascending, one per ordinal.
+type ordPods []ordPod
+
+// membersByOrdinal indexes the listed Pods that carry an ordinal; of two
+// with the same ordinal the later one in the listing wins.
+func membersByOrdinal(items []corev1.Pod) ordPods {
+	out := make(ordPods, 0, len(items))
+	for i := range items {
+		if ord, ok := ordinal(&items[i]); ok {
+			out = append(out, ordPod{ord, &items[i]})
+		}
+	}
+	slices.SortStableFunc(out, func(a, b ordPod) int { return cmp.Compare(a.ord, b.ord) })
+	// Keep the last of each run of equal ordinals.
+	w := 0
+	for i := range out {
+		if i+1 < len(out) && out[i+1].ord == out[i].ord {
+			continue
+		}
+		out[w] = out[i]
+		w++
+	}
+	return out[:w]
+}
+
+// get returns the Pod with ordinal ord, or nil.
+func (ps ordPods) get(ord int) *corev1.Pod {
+	if i, ok := slices.BinarySearchFunc(ps, ord, func(p ordPod, ord int) int { return cmp.Compare(p.ord, ord) }); ok {
+		return ps[i].pod
+	}
+	return nil
+}
+
 func statusEqual(a, b kvv1.KVClusterStatus) bool {
 	if a.ReadyReplicas != b.ReadyReplicas || a.ObservedGeneration != b.ObservedGeneration {
 		return false
@@ -299,7 +383,7 @@ func (r *Reconciler) createMember(ctx context.Context, kv *kvv1.KVCluster, ord i
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: kv.Namespace,
-			Name:      fmt.Sprintf("%s-%d", kv.Name, ord),
+			Name:      kv.Name + "-" + strconv.Itoa(ord),
 			Labels:    map[string]string{kvv1.LabelCluster: kv.Name, kvv1.LabelOrdinal: strconv.Itoa(ord)},
 		},
 		Spec: corev1.PodSpec{

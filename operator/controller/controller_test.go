@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"fmt"
+	"strconv"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -139,5 +142,34 @@ func TestPodHandlerMapsDeleteStateUnknown(t *testing.T) {
 	}
 	if q.Len() != 1 {
 		t.Fatalf("queue holds %d keys, want the cluster once", q.Len())
+	}
+}
+
+// TestMembersByOrdinal: the listing indexed as the former map did it:
+// ascending ordinals, one Pod each (the later in the listing wins), Pods
+// without a valid ordinal left out.
+func TestMembersByOrdinal(t *testing.T) {
+	items := []corev1.Pod{*pod("a", "2", "1", false), *pod("b", "0", "1", false), *pod("c", "x", "1", false),
+		*pod("d", "2", "1", false), *pod("e", "-1", "1", false), *pod("f", "1", "1", false), *pod("g", "0", "1", false)}
+	ps := membersByOrdinal(items)
+	var got []string
+	for _, m := range ps {
+		got = append(got, strconv.Itoa(m.ord)+"="+m.pod.Name)
+	}
+	if want := "0=g 1=f 2=d"; strings.Join(got, " ") != want {
+		t.Fatalf("membersByOrdinal = %v, want %s", got, want)
+	}
+	if ps.get(1) != &items[5] || ps.get(3) != nil || ps.get(-1) != nil {
+		t.Fatalf("get: %v %v %v", ps.get(1), ps.get(3), ps.get(-1))
+	}
+}
+
+// TestReadyMessage: the status message is byte for byte what
+// fmt.Sprintf("%d/%d members ready") wrote.
+func TestReadyMessage(t *testing.T) {
+	for _, c := range [][2]int32{{0, 0}, {3, 5}, {-1, 12}, {2147483647, -2147483648}} {
+		if got, want := string(readyMessage(nil, c[0], c[1])), fmt.Sprintf("%d/%d members ready", c[0], c[1]); got != want {
+			t.Fatalf("readyMessage(%d, %d) = %q, want %q", c[0], c[1], got, want)
+		}
 	}
 }

@@ -87,3 +87,26 @@ func (c *Map) Members(cluster string) map[int]Member {
 	}
 	return out
 }
+
+var _ ReadyCounter = (*Map)(nil)
+
+// CountReady implements ReadyCounter.
+func (c *Map) CountReady(cluster string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, rec := range c.clusters[cluster] {
+		if countable(&rec) {
+			n++
+		}
+	}
+	return n
+}
+
+// Has implements ReadyCounter.
+func (c *Map) Has(cluster string, ordinal int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	rec, ok := c.clusters[cluster][ordinal]
+	return ok && rec[0]&flagPresent != 0
+}

@@ -148,3 +148,20 @@ func New(variant string) (Cache, error) {
 	}
 	return c(), nil
 }
+
+// ReadyCounter is implemented by caches that answer the controller's two
+// hot questions without decoding records: the same answers as counting
+// Members and calling Get, without their allocations.
+type ReadyCounter interface {
+	// CountReady is how many of the cluster's members are Ready and not
+	// terminating.
+	CountReady(cluster string) int
+	// Has reports whether Get would find the member.
+	Has(cluster string, ordinal int) bool
+}
+
+// countable reports whether a stored record counts as a Ready,
+// non-terminating member.
+func countable(r *[RecordSize]byte) bool {
+	return r[0]&flagPresent != 0 && r[0]&flagReady != 0 && r[0]&flagTerminating == 0
+}

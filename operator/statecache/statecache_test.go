@@ -256,3 +256,39 @@ func TestSnapshotVersions(t *testing.T) {
 		t.Fatalf("latest version: %v %v", now, ok)
 	}
 }
+
+// TestMapReadyCounterMatchesMembers: Map's CountReady and Has give the
+// answers of counting Members and calling Get, through stores, removals
+// and terminating members (a wrong count would change status text).
+func TestMapReadyCounterMatchesMembers(t *testing.T) {
+	c := NewMap()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		cl := fmt.Sprintf("ns/kv-%d", rng.IntN(3))
+		ord := rng.IntN(6)
+		switch rng.IntN(4) {
+		case 0:
+			c.Remove(cl, ord)
+		default:
+			c.Put(cl, ord, Member{Revision: uint64(i), Ready: rng.IntN(2) == 0, Terminating: rng.IntN(4) == 0, Pod: fmt.Sprintf("p-%d", ord)})
+		}
+		for k := range 4 {
+			cl := fmt.Sprintf("ns/kv-%d", k)
+			want := 0
+			for _, m := range c.Members(cl) {
+				if m.Ready && !m.Terminating {
+					want++
+				}
+			}
+			if got := c.CountReady(cl); got != want {
+				t.Fatalf("step %d: CountReady(%s) = %d, counting Members gives %d", i, cl, got, want)
+			}
+			for o := range 7 {
+				_, want := c.Get(cl, o)
+				if got := c.Has(cl, o); got != want {
+					t.Fatalf("step %d: Has(%s, %d) = %v, Get says %v", i, cl, o, got, want)
+				}
+			}
+		}
+	}
+}
