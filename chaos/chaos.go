@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/driftlab/driftlab/deploy"
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
@@ -99,6 +100,12 @@ type Export struct {
 	Skipped []Skipped
 	// Notes say what an exported fault could not carry over.
 	Notes []string
+	// OperatorArgs are extra arguments for the reference operator
+	// (`driftlab operator`): gc-assist-pressure's own heap growth
+	// (--gc-pressure), which no Chaos Mesh object can cause. They are
+	// printed as "# OPERATOR-ARGS" lines; scripts/chaos.sh adds them to the
+	// operator's Deployment just before the workload starts.
+	OperatorArgs []string
 }
 
 // Build renders the faults of s. It fails only on a scenario it cannot
@@ -146,6 +153,8 @@ func Build(s *scenarios.Scenario, o Options) (*Export, error) {
 			chaos = &cm.Template{Name: name, Type: cm.TypeNetworkChaos, EmbedChaos: &cm.EmbedChaos{NetworkChaos: spec}}
 		case scenarios.FaultGCAssistPressure:
 			chaos = &cm.Template{Name: name, Type: cm.TypeStressChaos, EmbedChaos: &cm.EmbedChaos{StressChaos: stressChaos(f, o, note)}}
+			g := operator.GCPressure{Entries: f.Entries, Rate: f.Rate, After: start, For: dur}
+			e.OperatorArgs = append(e.OperatorArgs, "--gc-pressure="+g.String())
 		case scenarios.FaultWatcherExhaustion:
 			jobs = append(jobs, watchstormJob(s.Name, i, f, start, dur, o, note))
 			continue
@@ -267,7 +276,7 @@ func networkChaos(f *scenarios.Fault, o Options, note func(string, ...any)) (*cm
 
 func stressChaos(f *scenarios.Fault, o Options, note func(string, ...any)) *cm.StressChaosSpec {
 	mb := int(math.Ceil(float64(f.Entries) * 256 * 2 / 1e6))
-	note("StressChaos adds %dMB of memory pressure in the operator's container (a stress-ng process), not GC assists in the operator's heap; the reference operator has no flag to start its own map growth (rate %g/s) outside the harness", mb, f.Rate)
+	note("StressChaos adds %dMB of memory pressure in the operator's container (a stress-ng process), not GC assists in the operator's heap; the operator's own map growth (rate %g/s) comes from its --gc-pressure flag (OPERATOR-ARGS below), timed from the operator's start", mb, f.Rate)
 	return &cm.StressChaosSpec{
 		ContainerSelector: cm.ContainerSelector{PodSelector: operatorPod(o), ContainerNames: []string{OperatorContainer}},
 		Stressors: &cm.Stressors{MemoryStressor: &cm.MemoryStressor{
@@ -341,6 +350,9 @@ func (e *Export) YAML() ([]byte, error) {
 	}
 	for _, n := range e.Notes {
 		fmt.Fprintf(&b, "# NOTE %s\n", n)
+	}
+	for _, a := range e.OperatorArgs {
+		fmt.Fprintf(&b, "# OPERATOR-ARGS %s\n", a)
 	}
 	if len(e.Objects) == 0 {
 		fmt.Fprintf(&b, "# (no fault could be exported)\n")

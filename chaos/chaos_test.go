@@ -10,6 +10,7 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
@@ -177,5 +178,29 @@ func TestYAMLIsDeterministicAndDecodes(t *testing.T) {
 				t.Errorf("%s document %d: %v", name, i, err)
 			}
 		}
+	}
+}
+
+// gc-assist-pressure also starts the operator's own heap growth, through
+// its --gc-pressure flag, with the fault's window.
+func TestGCPressureExportsOperatorArgs(t *testing.T) {
+	e, err := Build(builtin(t, "gc-assist-pressure"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "--gc-pressure=entries=500000,rate=8,after=5s,for=10s"
+	if len(e.OperatorArgs) != 1 || e.OperatorArgs[0] != want {
+		t.Fatalf("operator args %q, want [%q]", e.OperatorArgs, want)
+	}
+	b, err := e.YAML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte("# OPERATOR-ARGS "+want+"\n")) {
+		t.Fatalf("YAML has no OPERATOR-ARGS line:\n%s", b)
+	}
+	g, err := operator.ParseGCPressure(strings.TrimPrefix(want, "--gc-pressure="))
+	if err != nil || g.Entries != 500000 {
+		t.Fatalf("the exported flag does not parse: %+v %v", g, err)
 	}
 }

@@ -18,10 +18,11 @@
 //     the traffic between them is on the node's loopback device.
 //   - gc-assist-pressure → a StressChaos memory stressor in the operator's
 //     container, sized like the fault's map and its copy (entries × 256 B
-//     × 2). That adds memory pressure, not the Go heap growth that makes
-//     GC assists: the reference operator has no flag that starts its own
-//     pressure goroutine (it takes that command on its harness pipe only),
-//     so the export says so in a note.
+//     × 2), plus the operator's own heap growth, which no Chaos Mesh object
+//     can cause: Export.OperatorArgs carries `--gc-pressure=entries=N,
+//     rate=R,after=START,for=DURATION` for `driftlab operator`, printed as
+//     "# OPERATOR-ARGS" lines that scripts/chaos.sh adds to the operator's
+//     Deployment just before the workload starts.
 //   - watcher-exhaustion → a batch/v1 Job running `driftlab watchstorm` on
 //     the control-plane node (host network) against etcd's client URL there
 //     (https://127.0.0.1:2379), with the node's etcd CA and healthcheck

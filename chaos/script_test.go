@@ -97,4 +97,16 @@ func TestMakeChaosDryRunPrintsThePlan(t *testing.T) {
 	if !strings.Contains(got, string(exported)) {
 		t.Errorf("the dry run does not print the exported Chaos Mesh objects:\n%s", got)
 	}
+
+	// gc-assist-pressure's own heap growth becomes an operator flag, added
+	// to the operator's Deployment before the workload starts.
+	got, err = chaosScript(t, "DRY_RUN=1", "SCENARIO=scenarios/gc-assist-pressure.yaml", "DOCKER=/nonexistent/docker",
+		"OUT="+out, "DRIFTLAB_BIN="+filepath.Join(out, "driftlab"))
+	if err != nil {
+		t.Fatalf("%v:\n%s", err, got)
+	}
+	patch := `patch deployment/driftlab-operator --type json -p [{"op":"add","path":"/spec/template/spec/containers/0/command/-","value":"--gc-pressure=entries=500000,rate=8,after=5s,for=10s"}]`
+	if !strings.Contains(got, patch) {
+		t.Errorf("the gc-assist-pressure dry run lacks %q:\n%s", patch, got)
+	}
 }

@@ -45,6 +45,9 @@ type Options struct {
 	// Commands, when set, is read for harness commands (JSON lines, see
 	// Command): runtime faults and runtime samples.
 	Commands io.Reader
+	// GCPressure, when set, grows the operator's heap on its own schedule
+	// (the gc-assist-pressure fault where no harness drives the operator).
+	GCPressure *GCPressure
 }
 
 // DefaultWorkers is the operator's default number of concurrent reconciles.
@@ -112,6 +115,9 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	go func() { errc <- mgr.Start(ctx) }()
 	if o.Commands != nil {
 		go serveCommands(ctx, o.Commands, ev)
+	}
+	if o.GCPressure != nil {
+		go o.GCPressure.run(ctx, nil)
 	}
 	if mgr.GetCache().WaitForCacheSync(ctx) {
 		ev.Emit(history.Record{Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: o.MetricsAddr})

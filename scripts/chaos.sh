@@ -115,6 +115,16 @@ for f in deploy/config/crd/*.yaml deploy/config/rbac/*.yaml "$OUT/operator.yaml"
 done
 run "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" -n driftlab-system rollout status deployment/driftlab-operator --timeout 5m
 
+# Faults that act inside the operator (gc-assist-pressure's heap growth):
+# the export's OPERATOR-ARGS lines become operator flags. Adding them rolls
+# the operator out again just before the workload, so their "after" counts
+# from about the workload's start (within the rollout's few seconds).
+while read -r _ _ arg; do
+	run "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" -n driftlab-system patch deployment/driftlab-operator --type json \
+		-p "[{\"op\":\"add\",\"path\":\"/spec/template/spec/containers/0/command/-\",\"value\":\"$arg\"}]"
+	run "$KUBECTL" --kubeconfig "$KUBECONFIG_FILE" -n driftlab-system rollout status deployment/driftlab-operator --timeout 5m
+done < <(grep '^# OPERATOR-ARGS ' "$OUT/chaos.yaml" || true)
+
 # The scenario: the workload through the API server, the exported chaos
 # created when it starts, the invariants from the apiserver watch.
 [[ -n $DRY_RUN ]] && show "$OUT/chaos.yaml"

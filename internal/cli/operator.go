@@ -21,6 +21,7 @@ func init() { commands = append(commands, newOperatorCmd) }
 func newOperatorCmd() *cobra.Command {
 	var (
 		kubeconfig, cache, metrics, events, owner string
+		gcPressure                                string
 		commands                                  bool
 		workers                                   int
 		bugList                                   []string
@@ -38,6 +39,13 @@ Seeded bugs (off by default):
 %s`, cacheHelp(), bugHelp()),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			var pressure *operator.GCPressure
+			if gcPressure != "" {
+				var err error
+				if pressure, err = operator.ParseGCPressure(gcPressure); err != nil {
+					return &exitError{ExitUsage, err}
+				}
+			}
 			cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 			if err != nil {
 				return &exitError{ExitUsage, fmt.Errorf("loading kubeconfig: %w", err)}
@@ -58,7 +66,7 @@ Seeded bugs (off by default):
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := operator.Options{Cache: cache, Bugs: bugList, MetricsAddr: metrics, Events: ev, FieldOwner: owner, Workers: workers, Log: cmd.ErrOrStderr()}
+			opts := operator.Options{GCPressure: pressure, Cache: cache, Bugs: bugList, MetricsAddr: metrics, Events: ev, FieldOwner: owner, Workers: workers, Log: cmd.ErrOrStderr()}
 			if commands {
 				opts.Commands = cmd.InOrStdin()
 			}
@@ -77,6 +85,7 @@ Seeded bugs (off by default):
 	f.StringVar(&events, "events", "", "write history records as JSON lines to FILE, or - for standard output")
 	f.StringVar(&owner, "field-owner", "", "field manager of status writes (default driftlab-operator)")
 	f.IntVar(&workers, "workers", operator.DefaultWorkers, "clusters reconciled at once (MaxConcurrentReconciles)")
+	f.StringVar(&gcPressure, "gc-pressure", "", "grow the operator's heap on its own: entries=N,rate=R[,after=D][,for=D] (the gc-assist-pressure fault without a harness, e.g. on a cluster)")
 	f.BoolVar(&commands, "commands", false, "read harness commands (JSON lines) from standard input: runtime faults, runtime samples")
 	return cmd
 }
