@@ -104,7 +104,14 @@ func (r *Result) Print(w io.Writer) {
 	}
 	switch {
 	case r.OK():
-		fmt.Fprintf(w, "verdict: every seeded bug caught, correct operator clean (%d runs, %.1fs)\n", r.Runs, r.Elapsed.Seconds())
+		var parts []string
+		if len(r.Bugs) > 0 {
+			parts = append(parts, "every seeded bug caught")
+		}
+		if len(r.Clean) > 0 {
+			parts = append(parts, "correct operator clean")
+		}
+		fmt.Fprintf(w, "verdict: %s (%d runs, %.1fs)\n", strings.Join(parts, ", "), r.Runs, r.Elapsed.Seconds())
 	default:
 		fmt.Fprintf(w, "verdict: FAIL: uncaught bugs [%s], %d false alarms, %d run errors (%d runs, %.1fs)\n",
 			strings.Join(r.Uncaught, ", "), r.FalseAlarms, r.RunErrors, r.Runs, r.Elapsed.Seconds())
