@@ -1,7 +1,9 @@
 package invariant
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -128,7 +130,9 @@ type countChange struct {
 
 // Check replays a history and evaluates every invariant.
 func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
-	recs = Sorted(recs)
+	if !slices.IsSortedFunc(recs, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) }) {
+		recs = Sorted(recs) // Check only reads: sorted records need no copy
+	}
 	truth := NewTruth()
 	h := NewHistogram()
 	stats := LatencyStats{}
@@ -295,7 +299,16 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 	stats = statsOf(h, stats.Unresolved)
 	stats.Abandoned = abandoned
 	out.Latency = stats
-	out.Windows, out.Outside = splitByWindows(samples, faultWindows(recs, runEnd))
+	if ws := faultWindows(recs, runEnd); len(ws) > 0 {
+		out.Windows, out.Outside = splitByWindows(samples, ws)
+	} else {
+		// No fault windows: every sample is outside, and the resolved ones
+		// are exactly what h holds (a resolved sample never ends before it
+		// starts: the records are in time order), so the outside
+		// statistics are h's, without a second histogram.
+		out.Windows, out.Outside = []WindowLatency{}, stats
+		out.Outside.Abandoned = 0
+	}
 	out.Results = []Result{conv, stale, checkLatency(stats, inv.Latency)}
 	sort.SliceStable(violations, func(i, j int) bool {
 		if violations[i].T != violations[j].T {

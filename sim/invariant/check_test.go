@@ -1,6 +1,7 @@
 package invariant
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,5 +208,38 @@ func TestLateTruthChangeRestartsConvergenceClock(t *testing.T) {
 	slow := append(append([]history.Record(nil), base...), status(3600, 2, 1, "True"), phase(4000, history.KindRunEnd))
 	if r := result(t, Check(slow, invariants()), DriftConvergence); r.Passed {
 		t.Fatalf("a late Ready reflected 1.1s later (limit 1s) passed convergence: %s", r.Detail)
+	}
+}
+
+// TestOutsideWithoutWindowsMatchesHistogram: with no fault window, Check's
+// outside-window statistics are what a histogram of every sample gives
+// (splitByWindows with no window), for sorted and unsorted input, with
+// resolved and unresolved samples.
+func TestOutsideWithoutWindowsMatchesHistogram(t *testing.T) {
+	slow := healthy()
+	for i := range slow {
+		if slow[i].Kind == history.KindClusterStatus && slow[i].T == ms_(250) {
+			slow[i].T = ms_(600)
+		}
+	}
+	unresolved := append(healthy(), pod(700, history.KindPodCreated, "default/kv-0-9"), pod(800, history.KindPodReady, "default/kv-0-9"))
+	reversed := healthy()
+	slices.Reverse(reversed)
+	for name, h := range map[string][]history.Record{"healthy": healthy(), "slow": slow, "unresolved": unresolved, "reversed": reversed} {
+		o := Check(h, invariants())
+		var samples []sample
+		for _, s := range o.Samples {
+			samples = append(samples, sample{from: s.ReadyAt, to: s.ReflectedAt, unresolved: s.Unresolved})
+		}
+		ws, want := splitByWindows(samples, nil)
+		if o.Outside != want || len(o.Windows) != 0 || o.Windows == nil || len(ws) != 0 {
+			t.Fatalf("%s: outside %+v windows %v, want %+v and an empty list", name, o.Outside, o.Windows, want)
+		}
+		if o.Outside.Count == 0 {
+			t.Fatalf("%s: no samples: the test checks nothing", name)
+		}
+	}
+	if o := Check(unresolved, invariants()); o.Outside.Unresolved != 1 {
+		t.Fatalf("want one unresolved sample outside: %+v", o.Outside)
 	}
 }

@@ -183,7 +183,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	for i := range res.Records {
 		th.add(&res.Records[i])
 	}
-	res.TraceHash = hex.EncodeToString(th.h.Sum(nil))
+	res.TraceHash = hex.EncodeToString(th.sum())
 	res.Outcome = invariant.Check(res.Records, s.Invariants)
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
 		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: faultResults(w.faults, res.Outcome),

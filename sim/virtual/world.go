@@ -312,10 +312,24 @@ type traceHasher struct {
 	buf []byte
 }
 
-func newTraceHasher() *traceHasher { return &traceHasher{h: sha256.New(), buf: make([]byte, 0, 512)} }
+// traceFlush is how many serialised bytes the hasher gathers before it
+// writes them to the hash (the digest of a stream does not depend on how it
+// is cut into writes).
+const traceFlush = 16 << 10
+
+func newTraceHasher() *traceHasher {
+	return &traceHasher{h: sha256.New(), buf: make([]byte, 0, traceFlush+1024)}
+}
+
+// sum writes what is gathered and returns the digest.
+func (t *traceHasher) sum() []byte {
+	t.h.Write(t.buf)
+	t.buf = t.buf[:0]
+	return t.h.Sum(nil)
+}
 
 func (t *traceHasher) add(r *history.Record) {
-	b := t.buf[:0]
+	b := t.buf
 	num := func(v int64) { b = strconv.AppendInt(b, v, 10); b = append(b, ';') }
 	str := func(s string) { b = strconv.AppendInt(b, int64(len(s)), 10); b = append(b, ':'); b = append(b, s...) }
 	opt := func(p *int32) {
@@ -354,6 +368,9 @@ func (t *traceHasher) add(r *history.Record) {
 		}
 	}
 	b = append(b, '\n')
-	t.h.Write(b)
+	if len(b) >= traceFlush {
+		t.h.Write(b)
+		b = b[:0]
+	}
 	t.buf = b
 }
