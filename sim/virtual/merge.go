@@ -104,6 +104,8 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 			}
 			return nil
 		})
+	case t == stringMapType && v.CanInterface():
+		return mergeStringMap(v, raw)
 	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String:
 		// Copy on write: the map may be shared.
 		own := reflect.MakeMapWithSize(t, v.Len()+1)
@@ -130,6 +132,34 @@ func mergeRaw(v reflect.Value, raw []byte) error {
 	default:
 		return replace(v, raw)
 	}
+}
+
+var stringMapType = reflect.TypeFor[map[string]string]()
+
+// mergeStringMap is mergeRaw's map case for map[string]string (labels,
+// annotations), without reflection for each member: the same copy on
+// write, the same deletions, the same values and errors.
+func mergeStringMap(v reflect.Value, raw []byte) error {
+	old := v.Interface().(map[string]string)
+	own := make(map[string]string, len(old)+1)
+	for k, s := range old {
+		own[k] = s
+	}
+	v.Set(reflect.ValueOf(own))
+	return eachMember(raw, func(k, val []byte) error {
+		if string(val) == "null" {
+			delete(own, string(k))
+			return nil
+		}
+		var s string
+		if sv := reflect.ValueOf(&s).Elem(); !setScalar(sv, val) {
+			if err := mergeRaw(sv, val); err != nil {
+				return fmt.Errorf("%s: %w", k, err)
+			}
+		}
+		own[string(k)] = s
+		return nil
+	})
 }
 
 // replace sets v to the decoding of raw into a fresh value of v's type,
