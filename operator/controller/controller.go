@@ -65,6 +65,7 @@ type Reconciler struct {
 	seen      map[string]int64 // cluster key -> newest resourceVersion seen (events, our writes)
 	podGen    sync.Map         // Pod key -> generation last let through, for bugs.GenerationPredicate
 	ioMu      sync.Mutex       // the one cache lock of bugs.LockAcrossIO
+	listOpts  sync.Map         // cluster key -> []client.ListOption of its member listing
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -142,7 +143,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	stale := rvOf(kv) < r.seenRV(ck) && !r.Bugs.On(bugs.StatusUpdateClobber)
 
 	pods := &corev1.PodList{}
-	if err := r.Client.List(ctx, pods, client.InNamespace(kv.Namespace), client.MatchingLabels{kvv1.LabelCluster: kv.Name}); err != nil {
+	if err := r.Client.List(ctx, pods, r.memberListOptions(ck, kv.Namespace, kv.Name)...); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing members: %w", err)
 	}
 	present := membersByOrdinal(pods.Items)
@@ -261,6 +262,18 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 	r.saw(ck, rec.RV)
 	r.emit(rec)
 	return ctrl.Result{}, nil
+}
+
+// memberListOptions are the options of a cluster's member listing (its
+// namespace, its cluster label), made once per cluster: listing only reads
+// them.
+func (r *Reconciler) memberListOptions(ck, ns, name string) []client.ListOption {
+	if o, ok := r.listOpts.Load(ck); ok {
+		return o.([]client.ListOption)
+	}
+	o := []client.ListOption{client.InNamespace(ns), client.MatchingLabels{kvv1.LabelCluster: name}}
+	r.listOpts.Store(ck, o)
+	return o
 }
 
 // saw records that a version of a cluster exists.
@@ -404,6 +417,7 @@ func (r *Reconciler) createMember(ctx context.Context, kv *kvv1.KVCluster, ord i
 func (r *Reconciler) cleanUp(ctx context.Context, nn types.NamespacedName) error {
 	r.Cache.Forget(nn.String())
 	r.wroteOnce.Delete(nn.String())
+	r.listOpts.Delete(nn.String())
 	r.seenMu.Lock()
 	delete(r.seen, nn.String())
 	r.seenMu.Unlock()
