@@ -177,15 +177,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		if o.Seeds <= 0 {
 			o.Seeds = 100
 		}
-		run = func(_ context.Context, s *scenarios.Scenario, _ string) (sum *report.Summary, err error) {
-			defer func() {
-				// A harness bug (for example a client call the model does not
-				// support) is a failed run, not the end of the matrix.
-				if p := recover(); p != nil {
-					sum, err = nil, fmt.Errorf("%v", p)
-				}
-			}()
-			res, err := virtual.Run(s, virtual.Options{})
+		run = func(_ context.Context, s *scenarios.Scenario, _ string) (*report.Summary, error) {
+			// A harness bug is a failed run, not the end of the matrix.
+			res, err := virtual.RunSafe(s, virtual.Options{})
 			if res == nil {
 				return nil, err
 			}

@@ -259,3 +259,17 @@ func (r *Result) write(dir string) error {
 	}
 	return os.WriteFile(filepath.Join(dir, "trace.sha256"), []byte(r.TraceHash+"\n"), 0o644)
 }
+
+// RunSafe is Run for callers that run many scenarios in one process (sweep,
+// shrink, matrix): a panic of the harness itself (HarnessBugPrefix, for
+// example a client call the model does not support) becomes that run's
+// error instead of ending the process, so the caller can report it with its
+// seed and go on.
+func RunSafe(s *scenarios.Scenario, o Options) (res *Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			res, err = nil, fmt.Errorf("%v", p)
+		}
+	}()
+	return Run(s, o)
+}
