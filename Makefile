@@ -94,6 +94,8 @@ failpoints-check:
 ## ratios and two control planes on two cores measure each other.
 test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) CONTROLLER_GEN=$(CONTROLLER_GEN) $(GO) test -p 1 -count=1 -timeout 45m ./...
+	# the lock-free cache variants are where a data race would hide
+	$(GO) test -race -count=1 ./operator/statecache/
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)

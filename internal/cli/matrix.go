@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/matrix"
@@ -47,7 +45,7 @@ correct operator raises a violation or a run fails; progress on stderr.`,
 			}
 			if backend == matrix.BackendLocal {
 				if dir == "" {
-					dir = filepath.Join("runs", "matrix-"+time.Now().Format("20060102-150405"))
+					dir = defaultOut("matrix", "")
 				}
 				o.Dir = dir
 				fmt.Fprintf(cmd.ErrOrStderr(), "driftlab: local runs go into %s\n", dir)

@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/local"
@@ -59,7 +57,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 				return &exitError{ExitUsage, fmt.Errorf("backend %q is not available in this version (available: %s)", backend, strings.Join(backendNames(), ", "))}
 			}
 			if out == "" {
-				out = filepath.Join("runs", fmt.Sprintf("%s-%s", s.Name, time.Now().Format("20060102-150405")))
+				out = defaultOut(s.Name, "")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
