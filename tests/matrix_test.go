@@ -82,7 +82,7 @@ func TestDetectionMatrixVirtual(t *testing.T) {
 		t.Errorf("%d clean cells, want 25", len(res.Clean))
 	}
 	for _, c := range res.Clean {
-		if c.Seeds != 20 {
+		if c.Seeds != 40 {
 			t.Errorf("clean %s on %s ran %d seeds", c.Cache, c.Scenario, c.Seeds)
 		}
 	}
