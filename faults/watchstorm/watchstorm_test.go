@@ -114,8 +114,13 @@ func TestChurnSlowsWritesAndWatches(t *testing.T) {
 	if st.Rewatches == 0 {
 		t.Error("no watcher was re-created: there was no churn")
 	}
-	if ratio(smallPut, basePut) < 2 || ratio(smallDel, baseDel) < 2 {
-		t.Errorf("storm did not slow etcd: put x%.1f, delivery x%.1f (want >= 2)", ratio(smallPut, basePut), ratio(smallDel, baseDel))
+	// Either storm must slow etcd: which one bites hardest varies from run
+	// to run (see below; once in CI the 2k storm measured x0.8 while the 10k
+	// one measured x110).
+	putX := max(ratio(smallPut, basePut), ratio(bigPut, basePut))
+	delX := max(ratio(smallDel, baseDel), ratio(bigDel, baseDel))
+	if putX < 2 || delX < 2 {
+		t.Errorf("neither storm slowed etcd: put x%.1f, delivery x%.1f at most (want >= 2)", putX, delX)
 	}
 	// More history usually makes the storm worse (x3-x4 in most runs here),
 	// but not always within a storm this short: one run in four measured
