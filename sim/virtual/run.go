@@ -10,7 +10,9 @@ import (
 	"github.com/driftlab/driftlab/sim/truth"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
@@ -133,7 +135,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	k := newKernel(s.Seed)
 	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth()}
 	ops := workload.Generate(s.Workload, s.Seed)
-	w.records = make([]history.Record, 0, 64+len(ops)*12)
+	w.records = getRecordBuffer()
 	latency := o.CommitLatency
 	w.store = newStore(k, func(objKey) time.Duration { return latency })
 	if len(s.Faults) > 0 {
@@ -178,7 +180,9 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		harnessBug("the agenda ran dry at %v before the run ended (phase %d)", k.now, w.phase)
 	}
 
-	res := &Result{Records: sortByTime(w.records), Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
+	res := &Result{Records: slices.Clone(sortByTime(w.records)), Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
+	putRecordBuffer(w.records)
+	w.records = nil
 	th := newTraceHasher()
 	for i := range res.Records {
 		th.add(&res.Records[i])
@@ -219,6 +223,47 @@ func faultResults(fm *faultModel, out *invariant.Outcome) []report.FaultResult {
 		}
 		return r
 	})
+}
+
+// recordBuffers holds the slices runs gather their records in: a run's
+// records are copied to a slice of their exact size when it ends, and its
+// buffer goes back for the next run in the process (a sweep runs many), so
+// a run allocates its history once, at the size it turned out to be,
+// rather than growing it (or guessing its size too large). It keeps at most
+// one buffer per P and none above maxKeptRecords, so it pins a few MB at
+// most; a sync.Pool would not do, as it drops its contents at almost
+// every GC cycle, and a run allocates enough to start one.
+var recordBuffers struct {
+	sync.Mutex
+	free [][]history.Record
+}
+
+// maxKeptRecords is the largest buffer recordBuffers keeps (15 MB).
+const maxKeptRecords = 1 << 16
+
+func getRecordBuffer() []history.Record {
+	recordBuffers.Lock()
+	defer recordBuffers.Unlock()
+	if n := len(recordBuffers.free); n > 0 {
+		b := recordBuffers.free[n-1]
+		recordBuffers.free = recordBuffers.free[:n-1]
+		return b
+	}
+	return make([]history.Record, 0, 4096)
+}
+
+// putRecordBuffer returns a buffer, cleared so that it keeps no run's
+// strings alive.
+func putRecordBuffer(b []history.Record) {
+	if cap(b) > maxKeptRecords {
+		return
+	}
+	clear(b)
+	recordBuffers.Lock()
+	defer recordBuffers.Unlock()
+	if len(recordBuffers.free) < runtime.GOMAXPROCS(0) {
+		recordBuffers.free = append(recordBuffers.free, b[:0])
+	}
 }
 
 // sortByTime orders records by T in place, keeping the order of records of

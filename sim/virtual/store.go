@@ -144,6 +144,8 @@ type store struct {
 	// watchCacheRetention, from which the apiserver serves a watch that
 	// starts at an older revision (kept only when something re-watches).
 	log []logEntry
+	// slab is where newCommit takes commits from.
+	slab []commit
 }
 
 // logEntry is one commit in the store's log.
@@ -174,6 +176,20 @@ func (s *store) since(seq int64) (out []commit, ok bool) {
 	return out, true
 }
 
+// commitSlab is how many commits store.newCommit allocates at once.
+const commitSlab = 64
+
+// newCommit returns a zero commit from the store's current slab: commits
+// are allocated commitSlab at a time instead of one by one. A slab lives as
+// long as any of its commits is referenced (an event, the log).
+func (s *store) newCommit() *commit {
+	if len(s.slab) == cap(s.slab) {
+		s.slab = make([]commit, 0, commitSlab)
+	}
+	s.slab = s.slab[:len(s.slab)+1]
+	return &s.slab[len(s.slab)-1]
+}
+
 func newStore(k *kernel, latency func(objKey) time.Duration) *store {
 	s := &store{k: k, objs: map[objKey]client.Object{}, latency: latency}
 	s.publishFn = s.publish
@@ -187,7 +203,8 @@ func newStore(k *kernel, latency func(objKey) time.Duration) *store {
 func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) (done time.Duration) {
 	s.rev++
 	rv := strconv.FormatInt(s.rev, 10)
-	c := &commit{rev: s.rev, key: key, nn: key.nn(), prev: prev}
+	c := s.newCommit()
+	*c = commit{rev: s.rev, key: key, nn: key.nn(), prev: prev}
 	if obj == nil {
 		final := shallowCopy(prev) // stored objects are immutable: share the rest
 		final.SetResourceVersion(rv)

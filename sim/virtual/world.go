@@ -190,7 +190,22 @@ type workloadModel struct {
 	next   int
 	actor  actor
 	client *vclient
-	stepFn func() // step, made once
+	stepFn func()            // step, made once
+	keys   map[string]string // cluster name -> "namespace/name"
+}
+
+// clusterKey is "namespace/name" of a cluster of the workload, made once
+// per cluster.
+func (wl *workloadModel) clusterKey(name string) string {
+	k, ok := wl.keys[name]
+	if !ok {
+		if wl.keys == nil {
+			wl.keys = map[string]string{}
+		}
+		k = wl.w.s.Workload.Namespace + "/" + name
+		wl.keys[name] = k
+	}
+	return k
 }
 
 func (wl *workloadModel) start() {
@@ -217,7 +232,7 @@ func (wl *workloadModel) step() {
 		}
 	}
 	r := history.Record{T: wl.actor.clock, Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind,
-		Cluster: w.s.Workload.Namespace + "/" + op.Cluster, Detail: op.String()}
+		Cluster: wl.clusterKey(op.Cluster), Detail: op.String()}
 	if op.Kind == workload.OpCreate || op.Kind == workload.OpScale {
 		r.Replicas = history.Int32(op.Replicas)
 	}

@@ -53,14 +53,25 @@ func (o Op) AnnotationKeyOf() string {
 	return o.Key
 }
 
+// String is the operation in one line: "scale kv-0 replicas=3",
+// "annotate kv-1 key=value", "delete kv-2". It is built in one
+// allocation: the virtual backend records it for every operation.
 func (o Op) String() string {
+	var buf [96]byte
+	b := append(buf[:0], o.Kind...)
+	b = append(b, ' ')
+	b = append(b, o.Cluster...)
 	switch o.Kind {
 	case OpCreate, OpScale:
-		return fmt.Sprintf("%s %s replicas=%d", o.Kind, o.Cluster, o.Replicas)
+		b = append(b, " replicas="...)
+		b = strconv.AppendInt(b, int64(o.Replicas), 10)
 	case OpAnnotate:
-		return fmt.Sprintf("%s %s %s=%s", o.Kind, o.Cluster, o.AnnotationKeyOf(), o.Value)
+		b = append(b, ' ')
+		b = append(b, o.AnnotationKeyOf()...)
+		b = append(b, '=')
+		b = append(b, o.Value...)
 	}
-	return o.Kind + " " + o.Cluster
+	return string(b)
 }
 
 // Stream derives an independent, named random stream from a run's seed, so
@@ -86,7 +97,7 @@ func Generate(w scenarios.Workload, seed uint64) []Op {
 		return Explicit(w.Operations)
 	}
 	r := Stream(seed, "workload")
-	var ops []Op
+	ops := make([]Op, 0, countOps(w))
 	live := make([]string, 0, w.Clusters)
 	for i := 0; i < w.Clusters; i++ {
 		name := ClusterName(i)
@@ -115,6 +126,22 @@ func Generate(w scenarios.Workload, seed uint64) []Op {
 	return ops
 }
 
+// countOps is how many operations Generate draws for w, so that it
+// allocates their slice once.
+func countOps(w scenarios.Workload) int {
+	n := max(w.Clusters, 0) + max(w.DeleteClusters, 0)
+	end := w.Duration.Duration
+	if every := w.Scale.Every.Duration; every > 0 && w.Clusters > 0 && end > every {
+		n += int((end - 1) / every)
+	}
+	if w.Annotate.Rate > 0 && w.Clusters > 0 {
+		if step := time.Duration(math.Round(float64(time.Second) / w.Annotate.Rate)); step > 0 && end > step {
+			n += int((end - 1) / step)
+		}
+	}
+	return n
+}
+
 // Explicit converts a scenario's explicit operations, keeping their order.
 func Explicit(list []scenarios.Operation) []Op {
 	ops := make([]Op, 0, len(list))
@@ -138,11 +165,20 @@ func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
 		kv.Spec.Replicas = op.Replicas
 		return c.Create(ctx, kv)
 	case OpScale:
-		patch := fmt.Sprintf(`{"spec":{"replicas":%d}}`, op.Replicas)
-		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(patch)))
+		patch := make([]byte, 0, 32)
+		patch = append(patch, `{"spec":{"replicas":`...)
+		patch = strconv.AppendInt(patch, int64(op.Replicas), 10)
+		patch = append(patch, "}}"...)
+		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, patch))
 	case OpAnnotate:
-		patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, op.AnnotationKeyOf(), op.Value)
-		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, []byte(patch)))
+		// The key and value quoted as %q does (strconv.Quote).
+		patch := make([]byte, 0, 48+len(op.AnnotationKeyOf())+len(op.Value))
+		patch = append(patch, `{"metadata":{"annotations":{`...)
+		patch = strconv.AppendQuote(patch, op.AnnotationKeyOf())
+		patch = append(patch, ':')
+		patch = strconv.AppendQuote(patch, op.Value)
+		patch = append(patch, "}}}"...)
+		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, patch))
 	case OpDelete:
 		return c.Delete(ctx, kv)
 	}

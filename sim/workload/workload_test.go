@@ -1,9 +1,14 @@
 package workload
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftlab/driftlab/scenarios"
 )
@@ -84,5 +89,82 @@ workload:
 	}
 	if got := want[3].String(); got != "annotate shop-db driftlab.io/tick=7" {
 		t.Fatalf("String() = %q", got)
+	}
+}
+
+// TestOpStringFormat pins the one-line form of each operation: the
+// virtual backend hashes it into every trace.
+func TestOpStringFormat(t *testing.T) {
+	for _, c := range []struct {
+		op   Op
+		want string
+	}{
+		{Op{Kind: OpCreate, Cluster: "kv-0", Replicas: 3}, "create kv-0 replicas=3"},
+		{Op{Kind: OpScale, Cluster: "kv-1", Replicas: 0}, "scale kv-1 replicas=0"},
+		{Op{Kind: OpAnnotate, Cluster: "kv-2", Value: "17"}, "annotate kv-2 " + AnnotationKey + "=17"},
+		{Op{Kind: OpAnnotate, Cluster: "kv-2", Key: "a/b", Value: `x"y`}, `annotate kv-2 a/b=x"y`},
+		{Op{Kind: OpDelete, Cluster: "kv-3"}, "delete kv-3"},
+	} {
+		if got := c.op.String(); got != c.want {
+			t.Errorf("%+v: String() = %q, want %q", c.op, got, c.want)
+		}
+	}
+}
+
+// TestGenerateSizesItsSlice checks countOps against what Generate draws,
+// for the built-in workloads and edge cases (durations on and off the
+// step).
+func TestGenerateSizesItsSlice(t *testing.T) {
+	w := baselineWorkload(t)
+	for _, d := range []time.Duration{0, 999 * time.Millisecond, time.Second, 1001 * time.Millisecond, 20 * time.Second, 60 * time.Second} {
+		w.Duration.Duration = d
+		ops := Generate(w, 3)
+		if n := countOps(w); n != len(ops) || cap(ops) != n {
+			t.Errorf("duration %v: countOps %d, Generate made %d (cap %d)", d, n, len(ops), cap(ops))
+		}
+	}
+}
+
+// recordingClient captures the patches Apply sends.
+type recordingClient struct {
+	client.Client
+	patches []string
+}
+
+func (c *recordingClient) Patch(_ context.Context, _ client.Object, p client.Patch, _ ...client.PatchOption) error {
+	data, err := p.Data(nil)
+	if err != nil {
+		return err
+	}
+	c.patches = append(c.patches, string(data))
+	return nil
+}
+
+// TestApplyPatches checks the merge patches of scale and annotate: valid
+// JSON, with the key and value quoted as before (%q).
+func TestApplyPatches(t *testing.T) {
+	c := &recordingClient{}
+	ops := []Op{
+		{Kind: OpScale, Cluster: "kv-0", Replicas: 4},
+		{Kind: OpAnnotate, Cluster: "kv-0", Value: "12"},
+		{Kind: OpAnnotate, Cluster: "kv-0", Key: "x/y", Value: "a \"b\" \\ c"},
+	}
+	for _, op := range ops {
+		if err := Apply(context.Background(), c, "ns", op); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{
+		`{"spec":{"replicas":4}}`,
+		fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, AnnotationKey, "12"),
+		fmt.Sprintf(`{"metadata":{"annotations":{%q:%q}}}`, "x/y", "a \"b\" \\ c"),
+	}
+	if !reflect.DeepEqual(c.patches, want) {
+		t.Fatalf("patches = %q, want %q", c.patches, want)
+	}
+	for _, p := range c.patches {
+		if !json.Valid([]byte(p)) {
+			t.Errorf("patch %s is not JSON", p)
+		}
 	}
 }
