@@ -66,6 +66,8 @@ type Reconciler struct {
 	podGen    sync.Map         // Pod key -> generation last let through, for bugs.GenerationPredicate
 	ioMu      sync.Mutex       // the one cache lock of bugs.LockAcrossIO
 	listOpts  sync.Map         // cluster key -> []client.ListOption of its member listing
+	keysMu    sync.Mutex
+	keys      map[types.NamespacedName]string // interned "namespace/name" keys (see key)
 }
 
 var _ reconcile.Reconciler = (*Reconciler)(nil)
@@ -92,7 +94,27 @@ func (r *Reconciler) emit(rec history.Record) {
 	}
 }
 
-func key(ns, name string) string { return ns + "/" + name }
+// maxKeys bounds the interned keys of key: past it, the table starts
+// again (a key is then made again once), so an operator that sees ever new
+// objects does not grow it without end.
+const maxKeys = 1 << 14
+
+// key is "namespace/name", interned: every event and reconcile of an
+// object records it, and a concatenation would allocate each time.
+func (r *Reconciler) key(ns, name string) string {
+	nn := types.NamespacedName{Namespace: ns, Name: name}
+	r.keysMu.Lock()
+	defer r.keysMu.Unlock()
+	k, ok := r.keys[nn]
+	if !ok {
+		if r.keys == nil || len(r.keys) >= maxKeys {
+			r.keys = map[types.NamespacedName]string{}
+		}
+		k = ns + "/" + name
+		r.keys[nn] = k
+	}
+	return k
+}
 
 // observe stores a member's state in the cache, revision-checked unless the
 // stale-overwrite bug is on.
@@ -109,7 +131,7 @@ func (r *Reconciler) observe(ck string, ord int, p *corev1.Pod) {
 // status computed from the member cache, which the Pod event handler keeps
 // (OnPodEvent).
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
-	ck := req.String()
+	ck := r.key(req.Namespace, req.Name)
 	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindReconcileStart, Cluster: ck})
 	defer func() {
 		rec := history.Record{Source: history.SourceOperator, Kind: history.KindReconcileEnd, Cluster: ck}
@@ -146,7 +168,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	if err := r.Client.List(ctx, pods, r.memberListOptions(ck, kv.Namespace, kv.Name)...); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing members: %w", err)
 	}
-	present := membersByOrdinal(pods.Items)
+	var buf [16]ordPod // most clusters: no allocation
+	present := membersByOrdinal(buf[:0], pods.Items)
 
 	// The listing and the event stream are two views of the members: a
 	// member the cache tracks takes the newer of the two (the revision
@@ -218,7 +241,12 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 		return ctrl.Result{}, nil
 	}
 	cond.Message = string(msg)
-	orig := kv.DeepCopy()
+	// The patch's base: kv as it is now. Only its status changes below,
+	// so only the status needs a copy of its own; metadata and spec are
+	// shared, and neither is written before the patch is made.
+	orig := &kvv1.KVCluster{}
+	*orig = *kv
+	kv.Status.DeepCopyInto(&orig.Status)
 	kv.Status.ReadyReplicas = ready
 	kv.Status.ObservedGeneration = kv.Generation
 	meta.SetStatusCondition(&kv.Status.Conditions, cond)
@@ -351,10 +379,11 @@ type ordPod struct {
 // ordPods are listed member Pods by ordinal, ascending, one per ordinal.
 type ordPods []ordPod
 
-// membersByOrdinal indexes the listed Pods that carry an ordinal; of two
-// with the same ordinal the later one in the listing wins.
-func membersByOrdinal(items []corev1.Pod) ordPods {
-	out := make(ordPods, 0, len(items))
+// membersByOrdinal indexes the listed Pods that carry an ordinal, in
+// dst's array when it is large enough; of two with the same ordinal the
+// later one in the listing wins.
+func membersByOrdinal(dst ordPods, items []corev1.Pod) ordPods {
+	out := dst[:0]
 	for i := range items {
 		if ord, ok := ordinal(&items[i]); ok {
 			out = append(out, ordPod{ord, &items[i]})
@@ -415,11 +444,12 @@ func (r *Reconciler) createMember(ctx context.Context, kv *kvv1.KVCluster, ord i
 // cleanUp deletes the members of a deleted cluster. envtest runs no garbage
 // collector, so owner references alone would leave them behind.
 func (r *Reconciler) cleanUp(ctx context.Context, nn types.NamespacedName) error {
-	r.Cache.Forget(nn.String())
-	r.wroteOnce.Delete(nn.String())
-	r.listOpts.Delete(nn.String())
+	ck := r.key(nn.Namespace, nn.Name)
+	r.Cache.Forget(ck)
+	r.wroteOnce.Delete(ck)
+	r.listOpts.Delete(ck)
 	r.seenMu.Lock()
-	delete(r.seen, nn.String())
+	delete(r.seen, ck)
 	r.seenMu.Unlock()
 	pods := &corev1.PodList{}
 	if err := r.Client.List(ctx, pods, client.InNamespace(nn.Namespace), client.MatchingLabels{kvv1.LabelCluster: nn.Name}); err != nil {
@@ -463,10 +493,11 @@ func memberOf(p *corev1.Pod) statecache.Member {
 // an older copy (see Reconcile). The cluster itself is then queued. Backends that drive Reconcile themselves
 // (the virtual backend) call it instead of wiring a manager.
 func (r *Reconciler) OnClusterEvent(op string, o client.Object) {
+	ck := r.key(o.GetNamespace(), o.GetName())
 	if op != "delete" {
-		r.saw(key(o.GetNamespace(), o.GetName()), rvOf(o))
+		r.saw(ck, rvOf(o))
 	}
-	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: key(o.GetNamespace(), o.GetName())})
+	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "kvcluster", Op: op, Cluster: ck})
 }
 
 // OnPodEvent is what the controller does when its informer reports a member
@@ -481,7 +512,7 @@ func (r *Reconciler) OnPodEvent(op string, p *corev1.Pod) (cluster types.Namespa
 	if !ok {
 		return types.NamespacedName{}, false
 	}
-	pk := key(p.Namespace, p.Name)
+	pk := r.key(p.Namespace, p.Name)
 	if r.Bugs.On(bugs.GenerationPredicate) {
 		// The predicate runs before the handler: a filtered event is
 		// neither recorded nor seen.
@@ -492,7 +523,7 @@ func (r *Reconciler) OnPodEvent(op string, p *corev1.Pod) (cluster types.Namespa
 		}
 	}
 	failpoints.InEventHandler()
-	ck := key(p.Namespace, name)
+	ck := r.key(p.Namespace, name)
 	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindEvent, Resource: "pod", Op: op, Cluster: ck, Pod: pk})
 	if op == "delete-unknown" && r.Bugs.On(bugs.DropTombstone) {
 		return types.NamespacedName{}, false // not a *corev1.Pod delete: dropped

@@ -151,7 +151,7 @@ func TestPodHandlerMapsDeleteStateUnknown(t *testing.T) {
 func TestMembersByOrdinal(t *testing.T) {
 	items := []corev1.Pod{*pod("a", "2", "1", false), *pod("b", "0", "1", false), *pod("c", "x", "1", false),
 		*pod("d", "2", "1", false), *pod("e", "-1", "1", false), *pod("f", "1", "1", false), *pod("g", "0", "1", false)}
-	ps := membersByOrdinal(items)
+	ps := membersByOrdinal(nil, items)
 	var got []string
 	for _, m := range ps {
 		got = append(got, strconv.Itoa(m.ord)+"="+m.pod.Name)
