@@ -3,6 +3,7 @@ package virtual
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,9 +152,10 @@ func TestClientListFiltersAndSorts(t *testing.T) {
 
 func TestWorkqueueDeduplicates(t *testing.T) {
 	q := newWorkqueue()
-	q.add("a")
-	q.add("a")
-	q.add("b")
+	a, b := types.NamespacedName{Namespace: "ns", Name: "a"}, types.NamespacedName{Namespace: "ns", Name: "b"}
+	q.add(a)
+	q.add(a)
+	q.add(b)
 	if len(q.items) != 2 {
 		t.Fatalf("queued %v, want a once and b", q.items)
 	}
@@ -164,14 +166,14 @@ func TestWorkqueueDeduplicates(t *testing.T) {
 	}
 	q.add(k) // ... and still once
 	q.done(k)
-	if strings.Join(q.items, ",") != "b,a" {
+	if !slices.Equal(q.items, []types.NamespacedName{b, a}) {
 		t.Fatalf("after done: %v, want b,a", q.items)
 	}
-	if q.backoff("a") != 5*time.Millisecond || q.backoff("a") != 10*time.Millisecond {
+	if q.backoff(a) != 5*time.Millisecond || q.backoff(a) != 10*time.Millisecond {
 		t.Fatal("backoff does not start at 5ms and double")
 	}
-	q.forget("a")
-	if q.backoff("a") != 5*time.Millisecond {
+	q.forget(a)
+	if q.backoff(a) != 5*time.Millisecond {
 		t.Fatal("forget does not reset the backoff")
 	}
 }

@@ -212,18 +212,20 @@ const OpDeleteUnknown = "delete-unknown"
 // one worker: a key added while queued is queued once; a key added while
 // being processed is processed again after it is done; failures back off
 // exponentially per key (5 ms doubling, capped at 1000 s).
+//
+// Keys are the clusters' names, as controller-runtime's reconcile.Request.
 type workqueue struct {
-	items      []string
-	dirty      map[string]bool
-	processing map[string]bool
-	failures   map[string]int
+	items      []types.NamespacedName
+	dirty      map[types.NamespacedName]bool
+	processing map[types.NamespacedName]bool
+	failures   map[types.NamespacedName]int
 }
 
 func newWorkqueue() *workqueue {
-	return &workqueue{dirty: map[string]bool{}, processing: map[string]bool{}, failures: map[string]int{}}
+	return &workqueue{dirty: map[types.NamespacedName]bool{}, processing: map[types.NamespacedName]bool{}, failures: map[types.NamespacedName]int{}}
 }
 
-func (q *workqueue) add(key string) {
+func (q *workqueue) add(key types.NamespacedName) {
 	if q.dirty[key] {
 		return
 	}
@@ -234,26 +236,26 @@ func (q *workqueue) add(key string) {
 	q.items = append(q.items, key)
 }
 
-func (q *workqueue) get() string {
+func (q *workqueue) get() types.NamespacedName {
 	key := q.items[0]
 	// Shift rather than reslice: the queue is short, and its array is
 	// kept, so add does not allocate.
 	n := copy(q.items, q.items[1:])
-	q.items[n] = ""
+	q.items[n] = types.NamespacedName{}
 	q.items = q.items[:n]
 	q.processing[key] = true
 	delete(q.dirty, key)
 	return key
 }
 
-func (q *workqueue) done(key string) {
+func (q *workqueue) done(key types.NamespacedName) {
 	delete(q.processing, key)
 	if q.dirty[key] {
 		q.items = append(q.items, key)
 	}
 }
 
-func (q *workqueue) backoff(key string) time.Duration {
+func (q *workqueue) backoff(key types.NamespacedName) time.Duration {
 	n := q.failures[key]
 	q.failures[key] = n + 1
 	if n > 30 {
@@ -262,7 +264,7 @@ func (q *workqueue) backoff(key string) time.Duration {
 	return min(5*time.Millisecond<<n, 1000*time.Second)
 }
 
-func (q *workqueue) forget(key string) { delete(q.failures, key) }
+func (q *workqueue) forget(key types.NamespacedName) { delete(q.failures, key) }
 
 // operatorModel runs the reference operator's real Reconcile on the model:
 // informers for KVClusters and member Pods, the event handlers, a work queue
@@ -398,20 +400,20 @@ func (s operatorSink) Emit(r history.Record) {
 
 // onCluster runs the controller's own KVCluster event handling, then
 // queues the cluster, as EnqueueRequestForObject does.
-func (o *operatorModel) onCluster(op, nn string, obj client.Object) {
+func (o *operatorModel) onCluster(op, _ string, obj client.Object) {
 	o.rec.OnClusterEvent(op, obj)
-	o.enqueue(nn)
+	o.enqueue(types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()})
 }
 
 // onPod runs the controller's own Pod event handling (record, feed the
 // member cache) and queues the Pod's cluster.
 func (o *operatorModel) onPod(op, _ string, obj client.Object) {
 	if nn, ok := o.rec.OnPodEvent(op, obj.(*corev1.Pod)); ok {
-		o.enqueue(nn.String())
+		o.enqueue(nn)
 	}
 }
 
-func (o *operatorModel) enqueue(key string) {
+func (o *operatorModel) enqueue(key types.NamespacedName) {
 	o.q.add(key)
 	o.wake()
 }
@@ -475,7 +477,7 @@ func (o *operatorModel) startNext() {
 	o.wake() // another worker may take the next key now
 }
 
-func (o *operatorModel) reconcile(key string) (res reconcile.Result, err error) {
+func (o *operatorModel) reconcile(key types.NamespacedName) (res reconcile.Result, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			if _, ok := p.(crashSignal); ok {
@@ -489,14 +491,13 @@ func (o *operatorModel) reconcile(key string) (res reconcile.Result, err error) 
 			err = fmt.Errorf("panic: %v [recovered]", p)
 		}
 	}()
-	ns, name, _ := strings.Cut(key, "/")
-	return o.rec.Reconcile(o.ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: ns, Name: name}})
+	return o.rec.Reconcile(o.ctx, reconcile.Request{NamespacedName: key})
 }
 
 var errCrashed = fmt.Errorf("the operator process crashed")
 
 // finish is controller-runtime's handling of a reconcile's result.
-func (o *operatorModel) finish(key string, res reconcile.Result, err error) {
+func (o *operatorModel) finish(key types.NamespacedName, res reconcile.Result, err error) {
 	o.q.done(key)
 	switch {
 	case err != nil:
@@ -512,7 +513,7 @@ func (o *operatorModel) finish(key string, res reconcile.Result, err error) {
 	o.wake()
 }
 
-func (o *operatorModel) addAfter(key string, d time.Duration) {
+func (o *operatorModel) addAfter(key types.NamespacedName, d time.Duration) {
 	epoch := o.epoch
 	o.w.k.after(d, func() {
 		if o.epoch == epoch {

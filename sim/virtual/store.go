@@ -146,6 +146,18 @@ type store struct {
 	log []logEntry
 	// slab is where newCommit takes commits from.
 	slab []commit
+	// names interns key.nn() of every key written (nameOf).
+	names map[objKey]string
+}
+
+// nameOf is key.nn(), made once per key: every commit carries it.
+func (s *store) nameOf(key objKey) string {
+	nn, ok := s.names[key]
+	if !ok {
+		nn = key.nn()
+		s.names[key] = nn
+	}
+	return nn
 }
 
 // logEntry is one commit in the store's log.
@@ -191,7 +203,7 @@ func (s *store) newCommit() *commit {
 }
 
 func newStore(k *kernel, latency func(objKey) time.Duration) *store {
-	s := &store{k: k, objs: map[objKey]client.Object{}, latency: latency}
+	s := &store{k: k, objs: map[objKey]client.Object{}, latency: latency, names: map[objKey]string{}}
 	s.publishFn = s.publish
 	return s
 }
@@ -204,7 +216,7 @@ func (s *store) write(issue time.Duration, key objKey, prev, obj client.Object) 
 	s.rev++
 	rv := strconv.FormatInt(s.rev, 10)
 	c := s.newCommit()
-	*c = commit{rev: s.rev, key: key, nn: key.nn(), prev: prev}
+	*c = commit{rev: s.rev, key: key, nn: s.nameOf(key), prev: prev}
 	if obj == nil {
 		final := shallowCopy(prev) // stored objects are immutable: share the rest
 		final.SetResourceVersion(rv)

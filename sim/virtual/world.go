@@ -176,7 +176,7 @@ func (kl *kubeletModel) markReady(key objKey, uid types.UID) {
 	if err != nil {
 		return // gone or replaced: nothing to report
 	}
-	kl.w.record(history.Record{T: done, Source: history.SourceKubelet, Kind: history.KindKubeletReady, Pod: key.nn()})
+	kl.w.record(history.Record{T: done, Source: history.SourceKubelet, Kind: history.KindKubeletReady, Pod: kl.w.store.nameOf(key)})
 }
 
 // ---- workload and harness phases -----------------------------------------
