@@ -1,8 +1,10 @@
 package virtual
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -299,6 +301,27 @@ func TestFastMergePatchSameAsJSON(t *testing.T) {
 			if fast.TraceHash != slow.TraceHash {
 				t.Fatalf("%s seed %d: the shortcut changes the run: %s", name, seed, firstDiff(slow.Records, fast.Records))
 			}
+		}
+	}
+}
+
+// TestSortKeys checks sortKeys against a stable sort by time, on nearly
+// sorted keys (its insertion sort) and on shuffled ones (its fallback).
+func TestSortKeys(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, spread := range []int{0, 3, 50, 1 << 20} {
+		keys := make([]recordKey, 2000)
+		for i := range keys {
+			keys[i] = recordKey{t: time.Duration(i + r.IntN(spread+1) - spread/2), i: int32(i)}
+			if r.IntN(5) == 0 && i > 0 {
+				keys[i].t = keys[i-1].t // ties keep their order
+			}
+		}
+		want := slices.Clone(keys)
+		slices.SortStableFunc(want, func(a, b recordKey) int { return cmp.Compare(a.t, b.t) })
+		sortKeys(keys)
+		if !slices.Equal(keys, want) {
+			t.Fatalf("spread %d: sortKeys differs from a stable sort by time", spread)
 		}
 	}
 }

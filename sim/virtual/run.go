@@ -135,7 +135,8 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	k := newKernel(s.Seed)
 	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth()}
 	ops := workload.Generate(s.Workload, s.Seed)
-	w.records = getRecordBuffer()
+	buf := getRunBuffer()
+	w.records = buf.records
 	latency := o.CommitLatency
 	w.store = newStore(k, func(objKey) time.Duration { return latency })
 	if len(s.Faults) > 0 {
@@ -180,15 +181,16 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		harnessBug("the agenda ran dry at %v before the run ended (phase %d)", k.now, w.phase)
 	}
 
-	res := &Result{Records: slices.Clone(sortByTime(w.records)), Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
-	putRecordBuffer(w.records)
+	buf.records = w.records
+	res := &Result{Records: buf.sortedCopy(), Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
+	putRunBuffer(buf)
 	w.records = nil
-	th := newTraceHasher()
-	for i := range res.Records {
-		th.add(&res.Records[i])
-	}
-	res.TraceHash = hex.EncodeToString(th.sum())
+	// The trace hash and the invariants only read the records: on a
+	// machine with a second core, they take the time of the slower one.
+	hashed := make(chan string, 1)
+	go func() { hashed <- traceHash(res.Records) }()
 	res.Outcome = invariant.Check(res.Records, s.Invariants)
+	res.TraceHash = <-hashed
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
 		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: faultResults(w.faults, res.Outcome),
 		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: report.Counts(res.Records)}
@@ -225,53 +227,114 @@ func faultResults(fm *faultModel, out *invariant.Outcome) []report.FaultResult {
 	})
 }
 
-// recordBuffers holds the slices runs gather their records in: a run's
-// records are copied to a slice of their exact size when it ends, and its
-// buffer goes back for the next run in the process (a sweep runs many), so
-// a run allocates its history once, at the size it turned out to be,
-// rather than growing it (or guessing its size too large). It keeps at most
-// one buffer per P and none above maxKeptRecords, so it pins a few MB at
-// most; a sync.Pool would not do, as it drops its contents at almost
-// every GC cycle, and a run allocates enough to start one.
-var recordBuffers struct {
-	sync.Mutex
-	free [][]history.Record
+// runBuffer is where a run gathers its records, and the keys that sort
+// them. A run's records are copied in time order to a slice of their exact
+// size when it ends, and its buffer goes back to runBuffers for the next
+// run in the process (a sweep runs many): a run allocates its history once,
+// at the size it turned out to be, rather than growing it (or guessing its
+// size too large).
+type runBuffer struct {
+	records []history.Record
+	keys    []recordKey
 }
 
-// maxKeptRecords is the largest buffer recordBuffers keeps (15 MB).
+// recordKey is a record's time and its place in the order records were
+// made: the sort key of sortedCopy.
+type recordKey struct {
+	t time.Duration
+	i int32
+}
+
+// runBuffers keeps at most one buffer per P, and none above
+// maxKeptRecords, so it pins a few MB at most. A sync.Pool would not do:
+// it drops its contents at almost every GC cycle, and a run allocates
+// enough to start one.
+var runBuffers struct {
+	sync.Mutex
+	free []*runBuffer
+}
+
+// maxKeptRecords is the largest buffer runBuffers keeps (15 MB).
 const maxKeptRecords = 1 << 16
 
-func getRecordBuffer() []history.Record {
-	recordBuffers.Lock()
-	defer recordBuffers.Unlock()
-	if n := len(recordBuffers.free); n > 0 {
-		b := recordBuffers.free[n-1]
-		recordBuffers.free = recordBuffers.free[:n-1]
+func getRunBuffer() *runBuffer {
+	runBuffers.Lock()
+	defer runBuffers.Unlock()
+	if n := len(runBuffers.free); n > 0 {
+		b := runBuffers.free[n-1]
+		runBuffers.free = runBuffers.free[:n-1]
 		return b
 	}
-	return make([]history.Record, 0, 4096)
+	return &runBuffer{records: make([]history.Record, 0, 4096)}
 }
 
-// putRecordBuffer returns a buffer, cleared so that it keeps no run's
+// putRunBuffer returns a buffer, cleared so that it keeps no run's
 // strings alive.
-func putRecordBuffer(b []history.Record) {
-	if cap(b) > maxKeptRecords {
+func putRunBuffer(b *runBuffer) {
+	if cap(b.records) > maxKeptRecords {
 		return
 	}
-	clear(b)
-	recordBuffers.Lock()
-	defer recordBuffers.Unlock()
-	if len(recordBuffers.free) < runtime.GOMAXPROCS(0) {
-		recordBuffers.free = append(recordBuffers.free, b[:0])
+	clear(b.records)
+	b.records = b.records[:0]
+	runBuffers.Lock()
+	defer runBuffers.Unlock()
+	if len(runBuffers.free) < runtime.GOMAXPROCS(0) {
+		runBuffers.free = append(runBuffers.free, b)
 	}
 }
 
-// sortByTime orders records by T in place, keeping the order of records of
-// one instant: what invariant.Sorted does, without a copy. The records are
-// nearly sorted already (only operator records run ahead of the clock).
-func sortByTime(recs []history.Record) []history.Record {
-	slices.SortStableFunc(recs, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) })
-	return recs
+// sortedCopy returns the buffer's records ordered by T, records of one
+// instant in the order they were made: what invariant.Sorted does. It
+// sorts small keys rather than the records, then copies each record once
+// into a slice of the exact size. The records are nearly sorted already
+// (only operator records run ahead of the clock).
+func (b *runBuffer) sortedCopy() []history.Record {
+	recs := b.records
+	keys := b.keys[:0]
+	sorted := true
+	for i := range recs {
+		keys = append(keys, recordKey{recs[i].T, int32(i)})
+		sorted = sorted && (i == 0 || recs[i].T >= recs[i-1].T)
+	}
+	b.keys = keys
+	out := make([]history.Record, len(recs))
+	if sorted {
+		copy(out, recs)
+		return out
+	}
+	sortKeys(keys)
+	for j, k := range keys {
+		out[j] = recs[k.i]
+	}
+	return out
+}
+
+// sortKeys orders keys by (t, i). Records are out of order only by the
+// few that run ahead of the clock, and by little, so an insertion sort
+// takes about one pass; past 16 moves per key on average it hands over to
+// a general sort.
+func sortKeys(keys []recordKey) {
+	moves, limit := 0, 16*len(keys)
+	for i := 1; i < len(keys); i++ {
+		k, j := keys[i], i
+		for ; j > 0 && keys[j-1].t > k.t; j-- {
+			keys[j] = keys[j-1]
+		}
+		keys[j] = k
+		if moves += i - j; moves > limit {
+			slices.SortFunc(keys, func(a, b recordKey) int { return cmp.Or(cmp.Compare(a.t, b.t), cmp.Compare(a.i, b.i)) })
+			return
+		}
+	}
+}
+
+// traceHash is the hex SHA-256 of the records serialised by traceHasher.
+func traceHash(recs []history.Record) string {
+	th := newTraceHasher()
+	for i := range recs {
+		th.add(&recs[i])
+	}
+	return hex.EncodeToString(th.sum())
 }
 
 // write stores the run bundle in dir: history.jsonl, summary.json,

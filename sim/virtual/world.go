@@ -345,31 +345,22 @@ func (t *traceHasher) sum() []byte {
 
 func (t *traceHasher) add(r *history.Record) {
 	b := t.buf
-	num := func(v int64) { b = strconv.AppendInt(b, v, 10); b = append(b, ';') }
-	str := func(s string) { b = strconv.AppendInt(b, int64(len(s)), 10); b = append(b, ':'); b = append(b, s...) }
-	opt := func(p *int32) {
-		if p == nil {
-			b = append(b, '-', ';')
-			return
-		}
-		num(int64(*p))
-	}
-	num(int64(r.T))
-	num(r.Wall)
-	str(r.Source)
-	str(r.Kind)
-	str(r.Cluster)
-	str(r.Pod)
-	str(r.Op)
-	str(r.Resource)
-	opt(r.Replicas)
-	opt(r.Ready)
-	num(r.Generation)
-	num(r.ObservedGeneration)
-	str(r.Condition)
-	num(r.RV)
-	str(r.Err)
-	str(r.Detail)
+	b = appendNum(b, int64(r.T))
+	b = appendNum(b, r.Wall)
+	b = appendStr(b, r.Source)
+	b = appendStr(b, r.Kind)
+	b = appendStr(b, r.Cluster)
+	b = appendStr(b, r.Pod)
+	b = appendStr(b, r.Op)
+	b = appendStr(b, r.Resource)
+	b = appendOpt(b, r.Replicas)
+	b = appendOpt(b, r.Ready)
+	b = appendNum(b, r.Generation)
+	b = appendNum(b, r.ObservedGeneration)
+	b = appendStr(b, r.Condition)
+	b = appendNum(b, r.RV)
+	b = appendStr(b, r.Err)
+	b = appendStr(b, r.Detail)
 	if len(r.Metrics) > 0 {
 		keys := make([]string, 0, len(r.Metrics))
 		for k := range r.Metrics {
@@ -377,7 +368,7 @@ func (t *traceHasher) add(r *history.Record) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			str(k)
+			b = appendStr(b, k)
 			b = strconv.AppendFloat(b, r.Metrics[k], 'g', -1, 64)
 			b = append(b, ';')
 		}
@@ -388,4 +379,31 @@ func (t *traceHasher) add(r *history.Record) {
 		b = b[:0]
 	}
 	t.buf = b
+}
+
+// appendNum appends v in decimal and ';'. Most numbers of a record are
+// zero or small: one digit takes no conversion.
+func appendNum(b []byte, v int64) []byte {
+	if uint64(v) < 10 {
+		return append(b, byte('0'+v), ';')
+	}
+	return append(strconv.AppendInt(b, v, 10), ';')
+}
+
+// appendStr appends s's length in decimal, ':' and s.
+func appendStr(b []byte, s string) []byte {
+	if len(s) < 10 {
+		b = append(b, byte('0'+len(s)), ':')
+	} else {
+		b = append(strconv.AppendInt(b, int64(len(s)), 10), ':')
+	}
+	return append(b, s...)
+}
+
+// appendOpt appends an optional number: "-;" when it is absent.
+func appendOpt(b []byte, p *int32) []byte {
+	if p == nil {
+		return append(b, '-', ';')
+	}
+	return appendNum(b, int64(*p))
 }
