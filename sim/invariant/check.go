@@ -185,7 +185,8 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		}
 	}
 
-	for _, r := range recs {
+	for i := range recs {
+		r := &recs[i]
 		if r.T > runEnd {
 			runEnd = r.T
 		}
@@ -198,7 +199,7 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		if r.Source != history.SourceTruth {
 			continue
 		}
-		truth.Apply(r)
+		truth.apply(r)
 		cluster := r.Cluster
 		if r.Kind == history.KindPodDeleted && cluster == "" {
 			continue

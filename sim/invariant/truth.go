@@ -12,23 +12,39 @@ import (
 type ClusterState struct {
 	Generation int64
 	Replicas   int32
-	ReadyPods  map[string]bool // pod key -> Ready
+	// ReadyPods maps member Pod keys to their readiness. Truth.Apply
+	// keeps it, and the count of Ready ones with it: change it only
+	// through Apply.
+	ReadyPods map[string]bool
 	// Reported status, from committed status writes.
 	HasStatus          bool
 	StatusReady        int32
 	ObservedGeneration int64
 	Condition          string
+
+	ready int32 // Ready entries of ReadyPods
 }
 
 // ReadyCount is the number of member Pods that are Ready.
-func (c *ClusterState) ReadyCount() int32 {
-	var n int32
-	for _, r := range c.ReadyPods {
-		if r {
-			n++
-		}
+func (c *ClusterState) ReadyCount() int32 { return c.ready }
+
+// setPod sets a member's readiness.
+func (c *ClusterState) setPod(pod string, ready bool) {
+	if was, ok := c.ReadyPods[pod]; ok && was {
+		c.ready--
 	}
-	return n
+	c.ReadyPods[pod] = ready
+	if ready {
+		c.ready++
+	}
+}
+
+// deletePod removes a member.
+func (c *ClusterState) deletePod(pod string) {
+	if c.ReadyPods[pod] {
+		c.ready--
+	}
+	delete(c.ReadyPods, pod)
 }
 
 // WantCondition is the Ready condition status the truth calls for.
@@ -69,7 +85,9 @@ func NewTruth() *Truth {
 
 // Apply updates the world with one record; records from other sources are
 // ignored.
-func (t *Truth) Apply(r history.Record) {
+func (t *Truth) Apply(r history.Record) { t.apply(&r) }
+
+func (t *Truth) apply(r *history.Record) {
 	if r.Source != history.SourceTruth {
 		return
 	}
@@ -93,16 +111,16 @@ func (t *Truth) Apply(r history.Record) {
 	case history.KindPodCreated:
 		t.podOwner[r.Pod] = r.Cluster
 		if c := t.Clusters[r.Cluster]; c != nil {
-			c.ReadyPods[r.Pod] = false
+			c.setPod(r.Pod, false)
 		}
 	case history.KindPodReady, history.KindPodUnready:
 		t.podOwner[r.Pod] = r.Cluster
 		if c := t.Clusters[r.Cluster]; c != nil {
-			c.ReadyPods[r.Pod] = r.Kind == history.KindPodReady
+			c.setPod(r.Pod, r.Kind == history.KindPodReady)
 		}
 	case history.KindPodDeleted:
 		if c := t.Clusters[t.podOwner[r.Pod]]; c != nil {
-			delete(c.ReadyPods, r.Pod)
+			c.deletePod(r.Pod)
 		}
 		delete(t.podOwner, r.Pod)
 	}
