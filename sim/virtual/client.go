@@ -196,7 +196,9 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 	}
 	inf := c.informerFor(k)
 	objs := inf.objs
+	stale := false
 	if lag, f := c.staleView(inf); f != nil {
+		stale = true
 		objs = inf.viewAt(now - lag)
 		f.n++
 		if len(objs) != len(inf.objs) {
@@ -209,6 +211,15 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 				}
 			}
 		}
+	}
+	if cl, ok := want[kvv1.LabelCluster]; ok && simple && len(want) == 1 && ns != "" && !stale {
+		// The member listing: one list of the index, already in order.
+		members := inf.members[memberKey{ns, cl}]
+		if checkShared {
+			verifyIndex(inf, ns, cl, members)
+		}
+		c.fill(list, inf, members)
+		return nil
 	}
 	var buf [4]label
 	wantLabels := buf[:0]
@@ -236,6 +247,30 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 	slices.SortFunc(match, func(a, b client.Object) int {
 		return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()))
 	})
+	c.fill(list, inf, match)
+	clear(match)
+	c.scratch = match[:0]
+	return nil
+}
+
+// verifyIndex checks a list of the informer's member index against a scan
+// of its cache (checkShared only).
+func verifyIndex(inf *informer, ns, cluster string, got []client.Object) {
+	var want []client.Object
+	for _, o := range inf.objs {
+		if v, ok := o.GetLabels()[kvv1.LabelCluster]; ok && v == cluster && o.GetNamespace() == ns {
+			want = append(want, o)
+		}
+	}
+	slices.SortFunc(want, func(a, b client.Object) int { return cmp.Compare(a.GetName(), b.GetName()) })
+	if !slices.Equal(got, want) {
+		harnessBug("member index of %s/%s holds %d objects, the cache %d (or other versions)", ns, cluster, len(got), len(want))
+	}
+}
+
+// fill sets a list's items to the objects match, in order, and its
+// resourceVersion to the informer's.
+func (c *vclient) fill(list client.ObjectList, inf *informer, match []client.Object) {
 	switch l := list.(type) {
 	case *corev1.PodList:
 		l.Items = c.podItems(len(match))
@@ -251,9 +286,6 @@ func (c *vclient) List(_ context.Context, list client.ObjectList, opts ...client
 		}
 		l.ResourceVersion = strconv.FormatInt(inf.rv, 10)
 	}
-	clear(match)
-	c.scratch = match[:0]
-	return nil
 }
 
 // podItems returns a slice of n Pods for a list's items: the client's
@@ -322,7 +354,8 @@ func hasLabels(have map[string]string, want []label) bool {
 // checkShared, set by tests, makes the operator's client snapshot every
 // object it hands out without a deep copy, and verifyShared checks after
 // each reconcile that none of them changed: the proof that sharing reads
-// the same as copying.
+// the same as copying. It also checks every member listing served from
+// the informer's index against a scan of its cache (verifyIndex).
 var checkShared bool
 
 // sharedObject is a stored object handed out without a deep copy, and a

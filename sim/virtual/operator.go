@@ -54,7 +54,52 @@ type informer struct {
 	hist map[string][]version
 	// deliverFn is deliver, made once.
 	deliverFn func(*commit)
+	// members indexes the cached objects that carry the cluster label
+	// by namespace and label value, each list ordered by name: the
+	// operator's member listing (see vclient.List) reads one list
+	// instead of filtering the whole cache.
+	members map[memberKey][]client.Object
 }
+
+// memberKey is a namespace and a value of the cluster label.
+type memberKey struct{ ns, cluster string }
+
+// memberKeyOf returns o's memberKey; ok is false when o has no cluster
+// label.
+func memberKeyOf(o client.Object) (k memberKey, ok bool) {
+	c, ok := o.GetLabels()[kvv1.LabelCluster]
+	return memberKey{o.GetNamespace(), c}, ok
+}
+
+// index moves nn from old's list to obj's (either may be nil).
+func (i *informer) index(nn string, old, obj client.Object) {
+	if old != nil {
+		if k, ok := memberKeyOf(old); ok {
+			l := i.members[k]
+			if j, found := slices.BinarySearchFunc(l, old.GetName(), byName); found {
+				l = slices.Delete(l, j, j+1)
+				if len(l) == 0 {
+					delete(i.members, k)
+				} else {
+					i.members[k] = l
+				}
+			}
+		}
+	}
+	if obj != nil {
+		if k, ok := memberKeyOf(obj); ok {
+			l := i.members[k]
+			j, found := slices.BinarySearchFunc(l, obj.GetName(), byName)
+			if found {
+				l[j] = obj
+			} else {
+				i.members[k] = slices.Insert(l, j, obj)
+			}
+		}
+	}
+}
+
+func byName(o client.Object, name string) int { return cmp.Compare(o.GetName(), name) }
 
 // version is one state of a cached object from at on; obj nil: absent.
 type version struct {
@@ -63,7 +108,7 @@ type version struct {
 }
 
 func newInformer(k *kernel, kind objKind, filter func(client.Object) bool, delay func() time.Duration) *informer {
-	i := &informer{k: k, kind: kind, objs: map[string]client.Object{}, filter: filter, delay: delay}
+	i := &informer{k: k, kind: kind, objs: map[string]client.Object{}, filter: filter, delay: delay, members: map[memberKey][]client.Object{}}
 	i.deliverFn = i.deliver
 	return i
 }
@@ -113,6 +158,7 @@ func (i *informer) deliver(c *commit) {
 
 // set changes the cache (obj nil removes), keeping the history if asked.
 func (i *informer) set(nn string, obj client.Object) {
+	i.index(nn, i.objs[nn], obj)
 	if obj == nil {
 		delete(i.objs, nn)
 	} else {
@@ -621,6 +667,7 @@ func (o *operatorModel) resetWatches(f *vfault) {
 	for _, inf := range []*informer{o.clusters, o.pods} {
 		repl := newInformer(inf.k, inf.kind, inf.filter, inf.delay)
 		repl.objs, repl.rv, repl.seq, repl.listSeq, repl.handler, repl.via, repl.hist = inf.objs, inf.rv, inf.seq, inf.listSeq, inf.handler, inf.via, inf.hist
+		repl.members = inf.members
 		repl.withheld, repl.last, repl.lastVia = inf.withheld, inf.last, inf.lastVia
 		inf.dead = true
 		missed, ok := o.w.store.since(inf.seq)

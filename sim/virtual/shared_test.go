@@ -216,3 +216,32 @@ func TestListItemsLentOncePerReconcile(t *testing.T) {
 		c.endReconcile()
 	})
 }
+
+// TestVerifyIndexCatchesDrift: a member index that disagrees with the
+// cache is a harness bug, reported on the next listing.
+func TestVerifyIndexCatchesDrift(t *testing.T) {
+	ctx := context.Background()
+	w, c := newTestWorld(t)
+	for _, name := range []string{"a-0", "a-1"} {
+		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, Labels: map[string]string{kvv1.LabelCluster: "a"}}}
+		if err := c.Create(ctx, pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(w)
+	opts := []client.ListOption{client.InNamespace("default"), client.MatchingLabels{kvv1.LabelCluster: "a"}}
+	withCheckShared(t, func() {
+		if err := c.List(ctx, &corev1.PodList{}, opts...); err != nil {
+			t.Fatal(err)
+		}
+		k := memberKey{"default", "a"}
+		c.pods.members[k] = c.pods.members[k][:1] // lose a member
+		defer func() {
+			if p, _ := recover().(string); !strings.Contains(p, "member index") {
+				t.Fatalf("panic %q, want a member index harness bug", p)
+			}
+		}()
+		_ = c.List(ctx, &corev1.PodList{}, opts...)
+		t.Fatal("the drifted index was not caught")
+	})
+}
