@@ -133,6 +133,7 @@ func (r *Reconciler) observe(ck string, ord int, p *corev1.Pod) {
 func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.Result, err error) {
 	ck := r.key(req.Namespace, req.Name)
 	r.emit(history.Record{Source: history.SourceOperator, Kind: history.KindReconcileStart, Cluster: ck})
+	objs := reconcilePool.Get().(*reconcileObjects)
 	defer func() {
 		rec := history.Record{Source: history.SourceOperator, Kind: history.KindReconcileEnd, Cluster: ck}
 		if err != nil {
@@ -142,9 +143,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 		if err != nil || res.RequeueAfter > 0 {
 			failpoints.BeforeRequeue()
 		}
+		*objs = reconcileObjects{}
+		reconcilePool.Put(objs)
 	}()
 
-	kv := &kvv1.KVCluster{}
+	kv := &objs.kv
 	if err := r.Client.Get(ctx, req.NamespacedName, kv); err != nil {
 		if apierrors.IsNotFound(err) {
 			return ctrl.Result{}, r.cleanUp(ctx, req.NamespacedName)
@@ -164,7 +167,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 	// status-update-clobber bug trusts whatever copy it has.
 	stale := rvOf(kv) < r.seenRV(ck) && !r.Bugs.On(bugs.StatusUpdateClobber)
 
-	pods := &corev1.PodList{}
+	pods := &objs.pods
 	if err := r.Client.List(ctx, pods, r.memberListOptions(ck, kv.Namespace, kv.Name)...); err != nil {
 		return ctrl.Result{}, fmt.Errorf("listing members: %w", err)
 	}
@@ -208,6 +211,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (res ctrl.
 
 	return r.writeStatus(ctx, kv, ck, stale)
 }
+
+// reconcileObjects are what one reconcile reads the cluster and its
+// members into. Nothing keeps them once Reconcile returns (records hold
+// strings, the client copies what it keeps), so they are pooled: a
+// reconcile runs for every event, and most find nothing to do.
+type reconcileObjects struct {
+	kv   kvv1.KVCluster
+	pods corev1.PodList
+}
+
+var reconcilePool = sync.Pool{New: func() any { return new(reconcileObjects) }}
 
 // writeStatus computes status from the member cache and patches it when it
 // changed. With a stale copy, an unchanged status is looked at again
