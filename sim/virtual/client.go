@@ -483,7 +483,19 @@ func (c *vclient) flush() {
 // Patch implements client.Writer for JSON merge patches (client.MergeFrom,
 // with or without optimistic lock, and raw merge patches).
 func (c *vclient) Patch(_ context.Context, obj client.Object, patch client.Patch, opts ...client.PatchOption) error {
-	return c.patch(obj, patch, false, len((&client.PatchOptions{}).ApplyOptions(opts).DryRun) > 0)
+	return c.patch(obj, patch, false, dryRun(opts, func() bool { return len((&client.PatchOptions{}).ApplyOptions(opts).DryRun) > 0 }))
+}
+
+// dryRun reports whether options ask for a dry run: false at once when
+// they are only field owners (what the reference operator passes), else
+// what the options, applied, say.
+func dryRun[O any](opts []O, applied func() bool) bool {
+	for _, o := range opts {
+		if _, ok := any(o).(client.FieldOwner); !ok {
+			return applied()
+		}
+	}
+	return false
 }
 
 func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bool) error {
@@ -537,18 +549,42 @@ func optimisticMergeFrom(p client.Patch) (from client.Object, ok bool) {
 	if v.Type() != mergeFromType {
 		return nil, false
 	}
+	fs := mergeFromFields()
+	if !fs.ok {
+		return nil, false
+	}
 	e := v.Elem()
-	opts, f := e.FieldByName("opts"), e.FieldByName("from")
-	if !opts.IsValid() || !f.IsValid() || f.Type() != reflect.TypeFor[client.Object]() {
+	if !e.FieldByIndex(fs.lock).Bool() {
 		return nil, false
 	}
-	lock := opts.FieldByName("OptimisticLock")
-	if !lock.IsValid() || lock.Kind() != reflect.Bool || !lock.Bool() {
-		return nil, false
-	}
-	from = *(*client.Object)(unsafe.Pointer(f.UnsafeAddr()))
+	from = *(*client.Object)(unsafe.Pointer(e.FieldByIndex(fs.from).UnsafeAddr()))
 	return from, from != nil && from.GetResourceVersion() != ""
 }
+
+// mergeFromPatchFields are the index paths, in controller-runtime's
+// mergeFromPatch, of its original object (from) and of
+// opts.OptimisticLock; ok is false when they are not there as expected
+// (another controller-runtime), and every patch takes the JSON path.
+type mergeFromPatchFields struct {
+	from, lock []int
+	ok         bool
+}
+
+// mergeFromFields looks the fields up once: by name, they cost a search
+// on every status write.
+var mergeFromFields = sync.OnceValue(func() mergeFromPatchFields {
+	t := mergeFromType.Elem()
+	opts, ok1 := t.FieldByName("opts")
+	from, ok2 := t.FieldByName("from")
+	if !ok1 || !ok2 || from.Type != reflect.TypeFor[client.Object]() || opts.Type.Kind() != reflect.Struct {
+		return mergeFromPatchFields{}
+	}
+	lock, ok := opts.Type.FieldByName("OptimisticLock")
+	if !ok || lock.Type.Kind() != reflect.Bool {
+		return mergeFromPatchFields{}
+	}
+	return mergeFromPatchFields{from: from.Index, lock: append(slices.Clone(opts.Index), lock.Index...), ok: true}
+})
 
 // Status implements client.StatusClient.
 func (c *vclient) Status() client.SubResourceWriter { return statusWriter{c} }
@@ -620,8 +656,7 @@ var _ client.SubResourceWriter = statusWriter{}
 
 // Patch patches the status subresource: only status changes are kept.
 func (s statusWriter) Patch(_ context.Context, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
-	po := (&client.SubResourcePatchOptions{}).ApplyOptions(opts)
-	return s.c.patch(obj, patch, true, len(po.DryRun) > 0)
+	return s.c.patch(obj, patch, true, dryRun(opts, func() bool { return len((&client.SubResourcePatchOptions{}).ApplyOptions(opts).DryRun) > 0 }))
 }
 
 // Create is not modelled.
