@@ -303,8 +303,14 @@ func (b *runBuffer) sortedCopy() []history.Record {
 		return out
 	}
 	sortKeys(keys)
-	for j, k := range keys {
-		out[j] = recs[k.i]
+	// Copy runs of records that stay together (most of them) at once.
+	for j := 0; j < len(keys); {
+		i, n := int(keys[j].i), 1
+		for j+n < len(keys) && int(keys[j+n].i) == i+n {
+			n++
+		}
+		copy(out[j:j+n], recs[i:i+n])
+		j += n
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -157,9 +158,17 @@ func Explicit(list []scenarios.Operation) []Op {
 }
 
 // Apply performs one operation through c in namespace ns.
+//
+// The KVCluster it sends is pooled: clients do not keep the object they
+// are passed (they copy it, and answer into it), and Apply drops it.
 func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
 	nn := types.NamespacedName{Namespace: ns, Name: op.Cluster}
-	kv := &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: op.Cluster}}
+	kv := clusterPool.Get().(*kvv1.KVCluster)
+	defer func() {
+		*kv = kvv1.KVCluster{}
+		clusterPool.Put(kv)
+	}()
+	kv.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: op.Cluster}
 	switch op.Kind {
 	case OpCreate:
 		kv.Spec.Replicas = op.Replicas
@@ -184,6 +193,8 @@ func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
 	}
 	return fmt.Errorf("workload: unknown operation %q on %s", op.Kind, nn)
 }
+
+var clusterPool = sync.Pool{New: func() any { return new(kvv1.KVCluster) }}
 
 // Run applies ops in order, each at start+op.At (or as soon as the one
 // before it is done, when running late). done is called after each one.
