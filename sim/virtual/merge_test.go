@@ -2,6 +2,7 @@ package virtual
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -176,5 +177,52 @@ func FuzzMergePatchInto(f *testing.F) {
 			t.Fatalf("patch %s:\n got %s\nwant %s", patch, g, w)
 		}
 		checkShallowMerge(t, base, patch, want)
+	})
+}
+
+// validJSONCorpus are inputs on both sides of json.Valid's line.
+var validJSONCorpus = []string{
+	``, ` `, `{}`, ` { } `, `[]`, `[1,2]`, `[1,]`, `{"a":1}`, `{"a":1,}`, `{"a" 1}`, `{a:1}`, `{"a":}`,
+	`"x"`, `"\u00e9"`, `"\u00g9"`, `"\q"`, `"a\"b"`, `"tab	x"`, "\"ctl\x01\"", "\"\xff\xfe\"", `"unterminated`,
+	`0`, `-0`, `01`, `-`, `1.`, `1.5`, `.5`, `1e5`, `1E+5`, `1e`, `1e-`, `-1.5e-3`, `+1`,
+	`true`, `tru`, `truex`, `false`, `null`, `nul`, `nulll`, `{"a":[true,false,null,{"b":"c"}]}`,
+	`{"metadata":{"annotations":{"k":"v"}}}`, `{"spec":{"replicas":3}}`, `{"spec":{"replicas":3}}}`,
+	`{"a":1}{"b":2}`, `[[[[]]]]`, `[[[[]]]`, "{\"a\":\n1\r\n}", `{"a":1 , "b" : [ 1 , 2 ] }`,
+}
+
+// TestValidJSONMatchesEncodingJSON: the patch check accepts exactly what
+// json.Valid accepts, on the corpus and on every one-byte change of it.
+func TestValidJSONMatchesEncodingJSON(t *testing.T) {
+	check := func(in []byte) {
+		if got, want := validJSON(in), json.Valid(in); got != want {
+			t.Errorf("validJSON(%q) = %v, json.Valid says %v", in, got, want)
+		}
+	}
+	for _, s := range validJSONCorpus {
+		check([]byte(s))
+		for i := range len(s) {
+			for _, c := range []byte("{}[]\",:0-1.eE+tfn\\u \x01") {
+				b := []byte(s)
+				b[i] = c
+				check(b)
+			}
+			check([]byte(s[:i] + s[i+1:]))
+		}
+	}
+	deep := strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1)
+	check([]byte(deep))
+	check([]byte(deep[1 : len(deep)-1]))
+}
+
+// FuzzValidJSON compares validJSON with json.Valid on any input
+// (`go test ./sim/virtual -fuzz FuzzValidJSON`).
+func FuzzValidJSON(f *testing.F) {
+	for _, s := range validJSONCorpus {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if got, want := validJSON(in), json.Valid(in); got != want {
+			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", in, got, want)
+		}
 	})
 }
