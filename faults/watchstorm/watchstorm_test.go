@@ -99,8 +99,20 @@ func TestChurnSlowsWritesAndWatches(t *testing.T) {
 		t.Fatal(err)
 	}
 	bigPut, bigDel, _, _ := storm(t, endpoint, c, start)
-	time.Sleep(300 * time.Millisecond)
-	afterPut, afterDel := probe(t, c, 25)
+	// Recovery is polled, not timed once: on a loaded 2-core CI machine etcd
+	// was still draining the storm's victim watchers 300 ms after Stop
+	// (after x6.8, down from x65 during the storm), and was back a little
+	// later. Give it up to 10 s.
+	var afterPut, afterDel time.Duration
+	recoverStart := time.Now()
+	for {
+		time.Sleep(300 * time.Millisecond)
+		afterPut, afterDel = probe(t, c, 25)
+		if recovered(afterPut, afterDel, basePut, baseDel) || time.Since(recoverStart) > 10*time.Second {
+			break
+		}
+	}
+	t.Logf("recovered in %s", time.Since(recoverStart).Round(time.Millisecond))
 
 	t.Logf("put mean: base %s, storm over 2k revisions %s (x%.1f), over 10k %s (x%.1f), after %s",
 		basePut, smallPut, ratio(smallPut, basePut), bigPut, ratio(bigPut, basePut), afterPut)
@@ -128,9 +140,15 @@ func TestChurnSlowsWritesAndWatches(t *testing.T) {
 	// by the victim loop instead of the sync loop. So it is reported, not
 	// asserted.
 	t.Logf("10k history vs 2k: put mean x%.2f", ratio(bigPut, smallPut))
-	if ratio(afterPut, basePut) > 3 || ratio(afterDel, baseDel) > 3 {
-		t.Errorf("etcd did not recover after Stop: put %s vs %s, delivery %s vs %s", afterPut, basePut, afterDel, baseDel)
+	if !recovered(afterPut, afterDel, basePut, baseDel) {
+		t.Errorf("etcd did not recover within 10s of Stop: put %s vs %s, delivery %s vs %s", afterPut, basePut, afterDel, baseDel)
 	}
+}
+
+// recovered reports whether put and delivery means are back within x3 of the
+// baseline measured before any storm.
+func recovered(put, del, basePut, baseDel time.Duration) bool {
+	return ratio(put, basePut) <= 3 && ratio(del, baseDel) <= 3
 }
 
 func ratio(a, b time.Duration) float64 {
