@@ -50,6 +50,7 @@ shrink was interrupted (the smallest failing scenario found so far is
 written).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			tuneGCForRuns() // a shrink replays the scenario hundreds of times
 			path, fromRun := args[0], false
 			if st, err := os.Stat(path); err == nil && st.IsDir() {
 				// A run directory: its scenario.yaml is the scenario as

@@ -11,13 +11,20 @@ import (
 
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/sweep"
+	"github.com/driftlab/driftlab/sim/virtual"
 	"github.com/spf13/cobra"
 )
 
 func init() { commands = append(commands, newSweepCmd) }
 
-// sweepGCPercent is the GC target of a sweep's process (see newSweepCmd).
-const sweepGCPercent = 400
+// tuneGCForRuns sets the process's GC target to virtual.ManyRunsGCPercent
+// for commands that carry out many virtual runs (sweep, shrink), unless
+// GOGC is set in the environment, which wins.
+func tuneGCForRuns() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(virtual.ManyRunsGCPercent)
+	}
+}
 
 func newSweepCmd() *cobra.Command {
 	var (
@@ -59,14 +66,7 @@ runs failed with it on and with it off.`,
 			if seeds < 1 {
 				return &exitError{ExitUsage, fmt.Errorf("--seeds %d: want at least 1", seeds)}
 			}
-			if os.Getenv("GOGC") == "" {
-				// Many short runs with a small live heap: the default
-				// target (100%) collects every run or two. 400% costs a
-				// few MB per worker and gives about 1.6x the runs per
-				// CPU-hour (BenchmarkBaseline with GOGC=400). This
-				// process only; GOGC in the environment wins.
-				debug.SetGCPercent(sweepGCPercent)
-			}
+			tuneGCForRuns()
 			stderr := cmd.ErrOrStderr()
 			r := sweep.Run(s, sweep.Options{Seeds: seeds, Shard: i, Shards: n, Workers: workers, Swarm: swarm,
 				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0], Live: 3})

@@ -2,6 +2,7 @@ package virtual
 
 import (
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +17,19 @@ import (
 //     GC included), which a loaded machine does not distort;
 //   - runs/CPU-h: runs per hour of process CPU time (target >= 100,000);
 //   - allocs/event: heap allocations per kernel event.
+//
+// It runs twice: gogc=default is the Go default a library user gets (or
+// the GOGC in the environment), gogc=400 is what driftlab sweep and shrink
+// set for their process (ManyRunsGCPercent).
 func BenchmarkBaseline(b *testing.B) {
+	b.Run("gogc=default", benchmarkBaseline)
+	b.Run("gogc=400", func(b *testing.B) {
+		defer debug.SetGCPercent(debug.SetGCPercent(ManyRunsGCPercent))
+		benchmarkBaseline(b)
+	})
+}
+
+func benchmarkBaseline(b *testing.B) {
 	s := baseline(b, 1)
 	s.Workload.Duration.Duration = 60 * time.Second
 	var sim time.Duration

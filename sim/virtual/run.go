@@ -115,6 +115,17 @@ type Result struct {
 	Reconciles int
 }
 
+// ManyRunsGCPercent is the GC target (GOGC) that driftlab's sweep and
+// shrink commands set for their process, unless GOGC is in the
+// environment. A virtual run allocates about 2.5 MB with a live heap of a
+// few MB, so at Go's default (100) the collector runs about once per run
+// and its write barriers and assists slow the kernel: BenchmarkBaseline
+// measures about 1.5x the simulated seconds per wall second at 400, as
+// fast as with the collector off, for a few MB more heap per worker. The
+// library never changes the GC target itself: the process that runs it
+// decides.
+const ManyRunsGCPercent = 400
+
 // Run executes a scenario on the virtual backend and checks its invariants.
 // Everything is decided by the scenario and its seed: a run is replayed
 // exactly by running it again. The error is for runs that could not be
