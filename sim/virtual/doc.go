@@ -73,6 +73,20 @@
 // every cluster's status matches the truth, or until ConvergeWithin has
 // passed, and goes on for Options.Settle before the run ends.
 //
+// # Speed
+//
+// A run reuses what it can without changing what it models: its records
+// go into a pooled buffer and are copied out, sorted by (time, order), at
+// their exact size; the Pod informer keeps an index by namespace and
+// cluster label that answers the operator's member listing (checked
+// against a full scan under checkShared); patches are validated in one
+// pass and merged into the typed object without a JSON round trip; the
+// trace hash is computed beside invariant.Check on a second goroutine. The
+// library leaves the GC target to the process: ManyRunsGCPercent is what
+// driftlab's many-run commands set. BenchmarkBaseline reports simulated
+// seconds per wall and CPU second, runs per CPU-hour and allocations per
+// event at both; docs/design.md ("Speed") holds the figures.
+//
 // # Faults
 //
 // The scenario's faults run in the model from the same YAML, inside their
