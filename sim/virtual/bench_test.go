@@ -1,6 +1,7 @@
 package virtual
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	"syscall"
@@ -23,7 +24,7 @@ import (
 // set for their process (ManyRunsGCPercent).
 func BenchmarkBaseline(b *testing.B) {
 	b.Run("gogc=default", benchmarkBaseline)
-	b.Run("gogc=400", func(b *testing.B) {
+	b.Run(fmt.Sprintf("gogc=%d", ManyRunsGCPercent), func(b *testing.B) {
 		defer debug.SetGCPercent(debug.SetGCPercent(ManyRunsGCPercent))
 		benchmarkBaseline(b)
 	})

@@ -119,9 +119,10 @@ type Result struct {
 // shrink commands set for their process, unless GOGC is in the
 // environment. A virtual run allocates about 2.5 MB with a live heap of a
 // few MB, so at Go's default (100) the collector runs about once per run
-// and its write barriers and assists slow the kernel: BenchmarkBaseline
-// measures about 1.5x the simulated seconds per wall second at 400, as
-// fast as with the collector off, for a few MB more heap per worker. The
+// (gctrace: 98 collections in 100 runs) and its write barriers and assists
+// slow the kernel: BenchmarkBaseline's medians of five measured 1.18x the
+// simulated seconds per wall second and 1.33x the runs per CPU-hour at
+// 400, for a few MB more heap per worker. The
 // library never changes the GC target itself: the process that runs it
 // decides.
 const ManyRunsGCPercent = 400
