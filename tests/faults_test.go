@@ -6,12 +6,14 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/driftlab/driftlab/faults/fsyncfs"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // runBuiltin runs a built-in scenario on the local backend and logs its
@@ -49,19 +51,26 @@ func oneFault(t *testing.T, sum *report.Summary) report.FaultResult {
 }
 
 // checkFaultRun asserts what every single-fault scenario must show: the
-// operator's status latency inside the window is higher than outside it in
-// the same run (a ratio, not an absolute time), and once the fault is gone
-// the status converges to the truth.
+// operator's status drifts from the truth for longer inside the window
+// than outside it in the same run (a ratio of the mean number of clusters
+// out of sync, not an absolute time), and once the fault is gone the
+// status converges to the truth.
+//
+// Drift, not the Pod-ready latency samples, carries the assertion: drift
+// integrates over every change the workload makes (scales, annotations,
+// Pods created, Ready, deleted), while a 10 s window on a real control
+// plane holds only a handful of Ready samples, many of them 0 ms because
+// the status already claimed the count. Over 3 local runs of each fault
+// the latency ratio of means ranged x0.50–x125 (one run below 1), the
+// drift ratio x5.1–x15.
 func checkFaultRun(t *testing.T, sum *report.Summary, f report.FaultResult, minRatio float64) {
 	t.Helper()
 	in, out := f.Window.Latency, sum.LatencyOutside
-	if in.Count+int64(in.Unresolved) == 0 || out.Count == 0 {
-		t.Fatalf("not enough samples to compare: %d inside, %d outside", in.Count, out.Count)
-	}
-	ratio := in.Mean / math.Max(out.Mean, 0.001)
-	t.Logf("status latency mean inside the window %.1fms, outside %.1fms: x%.2f", in.Mean, out.Mean, ratio)
+	t.Logf("status latency mean inside the window %.1fms (%d samples), outside %.1fms (%d samples): x%.2f (not asserted: too few samples)",
+		in.Mean, in.Count, out.Mean, out.Count, in.Mean/math.Max(out.Mean, 0.001))
+	ratio := driftRatio(t, sum, f)
 	if ratio < minRatio {
-		t.Errorf("status latency inside the %s window is x%.2f of outside; want at least x%.1f", f.Type, ratio, minRatio)
+		t.Errorf("status drift inside the %s window is x%.2f of outside; want at least x%.1f", f.Type, ratio, minRatio)
 	}
 	if r := invariantResult(t, sum, invariant.DriftConvergence); !r.Passed {
 		t.Errorf("status did not converge after the fault: %s", r.Detail)
@@ -71,9 +80,51 @@ func checkFaultRun(t *testing.T, sum *report.Summary, f report.FaultResult, minR
 	}
 }
 
+// driftRatio is the mean number of clusters out of sync inside the
+// fault's window over that outside every window (floored at 0.001).
+func driftRatio(t *testing.T, sum *report.Summary, f report.FaultResult) float64 {
+	t.Helper()
+	din, dout := f.Window.Drift, sum.DriftOutside
+	if din.SpanMs <= 0 || dout.SpanMs <= 0 {
+		t.Fatalf("no span to compare drift over: %.0fms inside, %.0fms outside", din.SpanMs, dout.SpanMs)
+	}
+	ratio := din.MeanClusters / math.Max(dout.MeanClusters, 0.001)
+	t.Logf("status drift inside the window: mean %.3f clusters out of sync (longest %.0fms); outside %.3f (longest %.0fms): x%.2f",
+		din.MeanClusters, din.LongestMs, dout.MeanClusters, dout.LongestMs, ratio)
+	return ratio
+}
+
+// TestDriftRatioNeedsAnEffect is the negative case of checkFaultRun's
+// assertion, on the virtual backend (deterministic): a wal-fsync-delay of
+// 1µs does nothing measurable, and its drift ratio stays below x1.2, the
+// smallest ratio any fault test asks for; the built-in 100 ms passes x2.
+func TestDriftRatioNeedsAnEffect(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		for _, c := range []struct {
+			delay time.Duration
+			ok    func(float64) bool
+			want  string
+		}{
+			{time.Microsecond, func(r float64) bool { return r < 1.2 }, "below x1.2"},
+			{100 * time.Millisecond, func(r float64) bool { return r >= 2 }, "at least x2"},
+		} {
+			s := builtinScenario(t, scenarios.FaultWALFsyncDelay)
+			s.Seed, s.Faults[0].Delay = seed, scenarios.Duration{Duration: c.delay}
+			res, err := virtual.Run(s, virtual.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := oneFault(t, res.Summary)
+			if r := driftRatio(t, res.Summary, f); !c.ok(r) {
+				t.Errorf("seed %d, fsync delay %s: drift ratio x%.2f, want %s", seed, c.delay, r, c.want)
+			}
+		}
+	}
+}
+
 // TestFaultWALFsyncDelay: etcd's WAL fsync rises by the injected delay
 // (measured by etcd's own etcd_disk_wal_fsync_duration_seconds) and the
-// operator's status latency rises with it.
+// operator's status drifts from the truth for longer.
 func TestFaultWALFsyncDelay(t *testing.T) {
 	if err := fsyncfs.Available(); err != nil {
 		t.Skipf("skipped: %v", err)
@@ -95,11 +146,11 @@ func TestFaultWALFsyncDelay(t *testing.T) {
 	if diff := math.Abs(measured - injected); diff > math.Max(2, 0.05*injected)+before {
 		t.Errorf("measured %.2fms vs injected %.2fms: off by more than 5%% or 2ms", measured, injected)
 	}
-	checkFaultRun(t, sum, f, 2)
+	checkFaultRun(t, sum, f, 3)
 }
 
 // TestFaultNetworkRetransmit: the proxy between kube-apiserver and etcd
-// loses chunks and stalls them for TCP-like RTOs; status latency rises.
+// loses chunks and stalls them for TCP-like RTOs; status drifts for longer.
 func TestFaultNetworkRetransmit(t *testing.T) {
 	sum := runBuiltin(t, scenarios.FaultNetworkRetransmit)
 	f := oneFault(t, sum)
@@ -108,11 +159,11 @@ func TestFaultNetworkRetransmit(t *testing.T) {
 	if e["retransmits"] == 0 || e["stall_total_ms"] < 200 {
 		t.Fatalf("no retransmission stall was injected: %v", e)
 	}
-	checkFaultRun(t, sum, f, 1.5)
+	checkFaultRun(t, sum, f, 3)
 }
 
 // TestFaultWatcherExhaustion: etcd reports slow (unsynced or victim)
-// watchers during the storm, and status latency rises.
+// watchers during the storm, and status drifts for longer.
 func TestFaultWatcherExhaustion(t *testing.T) {
 	sum := runBuiltin(t, scenarios.FaultWatcherExhaustion)
 	f := oneFault(t, sum)
@@ -121,12 +172,12 @@ func TestFaultWatcherExhaustion(t *testing.T) {
 	if e["slow_watchers_peak"] <= 0 || e["rewatches"] <= 0 {
 		t.Fatalf("no slow watchers: %v", e)
 	}
-	checkFaultRun(t, sum, f, 1.5)
+	checkFaultRun(t, sum, f, 3)
 }
 
 // TestFaultGCAssistPressure: the operator's own runtime/metrics show GC
 // assist CPU and scheduling delays rising in the window, and its status
-// latency rises.
+// drifts from the truth for longer.
 func TestFaultGCAssistPressure(t *testing.T) {
 	sum := runBuiltin(t, scenarios.FaultGCAssistPressure)
 	f := oneFault(t, sum)

@@ -247,9 +247,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, o Options) (sum *report.Sum
 		out := invariant.Check(records, s.Invariants)
 		sum.Faults = faultResults(s, o.Chaos != nil, cover, out)
 		sum.Invariants = append(out.Results, report.FaultsCheck(sum.Faults))
-		sum.Latency = out.Latency
-		sum.LatencyOutside = out.Outside
-		sum.ConvergedAfterMs = report.Ms(out.ConvergedAfter)
+		sum.SetOutcome(out)
 		sum.Counts = report.Counts(records)
 		errMu.Lock()
 		if len(runErrs) > 0 {

@@ -51,6 +51,8 @@ type WindowLatency struct {
 	StartMs float64      `json:"start_ms"`
 	EndMs   float64      `json:"end_ms"`
 	Latency LatencyStats `json:"latency"`
+	// Drift is how long statuses disagreed with the truth in the window.
+	Drift DriftStats `json:"drift"`
 }
 
 // Outcome is the result of checking a history.
@@ -61,6 +63,12 @@ type Outcome struct {
 	// latency of samples that overlap no window.
 	Windows []WindowLatency
 	Outside LatencyStats
+	// Drift is how long statuses disagreed with the truth from the first
+	// truth record to the end of the workload; OutsideDrift the part of
+	// that span no fault window covers.
+	Drift, OutsideDrift DriftStats
+	// drifts are the out-of-sync intervals, for DriftOver.
+	drifts []interval
 	// Histogram holds the latency samples in microseconds.
 	Histogram *hdrhistogram.Histogram
 	// ConvergedAfter is how long after the workload ended the last cluster
@@ -168,22 +176,38 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		}
 		waiting[cluster] = keep
 	}
+	// outSince is when each existing cluster last went out of sync;
+	// drifts the closed out-of-sync intervals, in the order they closed.
+	outSince := map[string]time.Duration{}
+	var drifts []interval
+	endDrift := func(cluster string, now time.Duration) {
+		if from, ok := outSince[cluster]; ok {
+			drifts = append(drifts, interval{from, now})
+			delete(outSince, cluster)
+		}
+	}
 	noteSync := func(cluster string, now time.Duration) {
 		c := truth.Clusters[cluster]
 		if c == nil {
 			delete(inSyncSince, cluster)
+			endDrift(cluster, now)
 			return
 		}
-		ok, _ := c.InSync()
+		ok := c.inSync()
 		_, was := inSyncSince[cluster]
 		switch {
 		case ok && !was:
 			inSyncSince[cluster] = now
 			changeBeforeSync[cluster] = lastChange[cluster]
+			endDrift(cluster, now)
 		case !ok:
 			delete(inSyncSince, cluster)
+			if _, open := outSince[cluster]; !open {
+				outSince[cluster] = now
+			}
 		}
 	}
+	firstTruth := time.Duration(-1)
 
 	for i := range recs {
 		r := &recs[i]
@@ -198,6 +222,9 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 		}
 		if r.Source != history.SourceTruth {
 			continue
+		}
+		if firstTruth < 0 {
+			firstTruth = r.T
 		}
 		truth.apply(r)
 		cluster := r.Cluster
@@ -300,8 +327,22 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 	stats = statsOf(h, stats.Unresolved)
 	stats.Abandoned = abandoned
 	out.Latency = stats
-	if ws := faultWindows(recs, runEnd); len(ws) > 0 {
+	for _, from := range outSince { // still out of sync: drifts to the end
+		drifts = append(drifts, interval{from, runEnd})
+	}
+	span := interval{max(firstTruth, 0), runEnd}
+	if workloadEnd >= 0 {
+		span.to = max(workloadEnd, span.from)
+	}
+	ws := faultWindows(recs, runEnd)
+	var windowDrift []DriftStats
+	out.drifts = drifts
+	out.Drift, windowDrift, out.OutsideDrift = splitDrift(drifts, span, ws)
+	if len(ws) > 0 {
 		out.Windows, out.Outside = splitByWindows(samples, ws)
+		for i := range out.Windows {
+			out.Windows[i].Drift = windowDrift[i]
+		}
 	} else {
 		// No fault windows: every sample is outside, and the resolved ones
 		// are exactly what h holds (a resolved sample never ends before it

@@ -243,3 +243,67 @@ func TestOutsideWithoutWindowsMatchesHistogram(t *testing.T) {
 		t.Fatalf("want one unresolved sample outside: %+v", o.Outside)
 	}
 }
+
+// TestDriftSplitsByWindow: in the healthy history the status is out of
+// sync for [1,5) (no status yet), [100,140) and [200,250) ms; a fault
+// window over [150,300) holds the last interval and the rest is outside.
+func TestDriftSplitsByWindow(t *testing.T) {
+	h := healthy()
+	h = append(h[:7:7], append([]history.Record{
+		{T: ms_(150), Source: history.SourceHarness, Kind: history.KindFaultStart, Op: "wal-fsync-delay", Detail: "0"},
+	}, h[7:]...)...)
+	h = append(h[:10:10], append([]history.Record{
+		{T: ms_(300), Source: history.SourceHarness, Kind: history.KindFaultStop, Op: "wal-fsync-delay", Detail: "0"},
+	}, h[10:]...)...)
+	o := Check(h, invariants())
+	near := func(got, want float64) bool { return got > want-1e-9 && got < want+1e-9 }
+	if d := o.Drift; !near(d.ClusterMs, 94) || !near(d.SpanMs, 999) || !near(d.LongestMs, 50) || !near(d.MeanClusters, 94.0/999) {
+		t.Errorf("whole-run drift %+v, want 94 cluster-ms over 999 ms, longest 50", d)
+	}
+	if len(o.Windows) != 1 {
+		t.Fatalf("windows %+v", o.Windows)
+	}
+	if d := o.Windows[0].Drift; !near(d.ClusterMs, 50) || !near(d.SpanMs, 150) || !near(d.LongestMs, 50) {
+		t.Errorf("window drift %+v, want 50 cluster-ms over 150 ms", d)
+	}
+	if d := o.OutsideDrift; !near(d.ClusterMs, 44) || !near(d.SpanMs, 849) || !near(d.LongestMs, 40) {
+		t.Errorf("outside drift %+v, want 44 cluster-ms over 849 ms, longest 40", d)
+	}
+	// A status that never catches up drifts to the end of the run.
+	o = Check(slices.Delete(healthy(), 8, 9), invariants())
+	if d := o.Drift; !near(d.ClusterMs, 4+40+800) || !near(d.LongestMs, 1000) {
+		t.Errorf("frozen status drift %+v, want 844 cluster-ms within the workload, longest 1000 (to run end)", d)
+	}
+}
+
+// TestInSyncAgreesWithExplanation: the replay's inSync is InSync's verdict.
+func TestInSyncAgreesWithExplanation(t *testing.T) {
+	for mask := range 32 {
+		c := &ClusterState{HasStatus: mask&1 != 0, Replicas: 2, Generation: 2}
+		if mask&2 != 0 {
+			c.StatusReady = 1
+		}
+		if mask&4 != 0 {
+			c.ObservedGeneration = 2
+		}
+		if mask&8 != 0 {
+			c.Condition = "False"
+		} else if mask&16 != 0 {
+			c.Condition = "True"
+		}
+		if ok, _ := c.InSync(); ok != c.inSync() {
+			t.Errorf("%+v: InSync %v, inSync %v", c, ok, c.inSync())
+		}
+	}
+}
+
+// TestDriftOver measures any stretch of the run from the same intervals.
+func TestDriftOver(t *testing.T) {
+	o := Check(healthy(), invariants())
+	if d := o.DriftOver(ms_(120), ms_(220)); d.ClusterMs != 40 || d.SpanMs != 100 || d.LongestMs != 50 {
+		t.Errorf("drift over [120,220) %+v, want 20+20 cluster-ms over 100 ms, longest 50", d)
+	}
+	if d := o.DriftOver(ms_(300), ms_(900)); d.ClusterMs != 0 || d.MeanClusters != 0 || d.LongestMs != 0 {
+		t.Errorf("drift over [300,900) %+v, want none", d)
+	}
+}

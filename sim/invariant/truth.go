@@ -55,6 +55,12 @@ func (c *ClusterState) WantCondition() string {
 	return "False"
 }
 
+// inSync is InSync without the explanation (no formatting on the replay's
+// hot path).
+func (c *ClusterState) inSync() bool {
+	return c.HasStatus && c.StatusReady == c.ReadyCount() && c.ObservedGeneration == c.Generation && c.Condition == c.WantCondition()
+}
+
 // InSync reports whether the reported status equals the truth, and if not,
 // how it differs.
 func (c *ClusterState) InSync() (bool, string) {

@@ -166,10 +166,8 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (sum *report.
 		out := invariant.Check(records, s.Invariants)
 		sum.Faults = faultResults(s.Faults, skipped, sched, out, records)
 		sum.Invariants = append(out.Results, report.FaultsCheck(sum.Faults))
-		sum.Latency = out.Latency
-		sum.LatencyOutside = out.Outside
+		sum.SetOutcome(out)
 		sum.Metrics = keyMetrics(records)
-		sum.ConvergedAfterMs = report.Ms(out.ConvergedAfter)
 		sum.Counts = report.Counts(records)
 		errMu.Lock()
 		if len(runErrs) > 0 {

@@ -36,6 +36,10 @@ type Summary struct {
 	Latency    invariant.LatencyStats `json:"latency"`
 	// LatencyOutside is the latency of samples outside every fault window.
 	LatencyOutside invariant.LatencyStats `json:"latency_outside_faults"`
+	// Drift is how long cluster statuses disagreed with the truth during
+	// the workload; DriftOutside the part outside every fault window.
+	Drift        invariant.DriftStats `json:"drift"`
+	DriftOutside invariant.DriftStats `json:"drift_outside_faults"`
 	// Faults lists each fault: its window, its measured effect, and the
 	// latency inside it; or why it was skipped.
 	Faults  []FaultResult `json:"faults"`
@@ -57,6 +61,21 @@ type Summary struct {
 	TraceHash string `json:"trace_hash,omitempty"`
 	// Error is set when the run itself failed (not an invariant).
 	Error string `json:"error,omitempty"`
+}
+
+// SetOutcome copies what every backend reports from the invariant check:
+// latency and drift, overall and outside the fault windows, and when the
+// clusters converged.
+func (s *Summary) SetOutcome(o *invariant.Outcome) {
+	s.Latency, s.LatencyOutside = o.Latency, o.Outside
+	s.Drift, s.DriftOutside = o.Drift, o.OutsideDrift
+	s.ConvergedAfterMs = Ms(o.ConvergedAfter)
+}
+
+// driftLine is a DriftStats for people: the mean number of clusters out of
+// sync and the longest interval.
+func driftLine(d invariant.DriftStats) string {
+	return fmt.Sprintf("mean %.3f clusters out of sync, longest %.0fms", d.MeanClusters, d.LongestMs)
 }
 
 // FaultResult is one fault of a run.
@@ -163,9 +182,10 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "  drift status ≠ truth: %s\n", driftLine(s.Drift))
 	if len(s.Faults) > 0 {
-		fmt.Fprintf(w, "  outside fault windows (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms\n",
-			s.LatencyOutside.Count, s.LatencyOutside.P50, s.LatencyOutside.P99, s.LatencyOutside.Max)
+		fmt.Fprintf(w, "  outside fault windows (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms; drift %s\n",
+			s.LatencyOutside.Count, s.LatencyOutside.P50, s.LatencyOutside.P99, s.LatencyOutside.Max, driftLine(s.DriftOutside))
 	}
 	for _, f := range s.Faults {
 		switch {
@@ -182,7 +202,7 @@ func (s *Summary) Print(w io.Writer) {
 			if l.Unresolved > 0 {
 				fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
 			}
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "; drift %s\n", driftLine(f.Window.Drift))
 		}
 		if len(f.Effect) > 0 {
 			fmt.Fprintf(w, "      effect: %s\n", joinSorted(f.Effect))

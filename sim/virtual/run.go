@@ -204,8 +204,8 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	res.Outcome = invariant.Check(res.Records, s.Invariants)
 	res.TraceHash = <-hashed
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
-		Latency: res.Outcome.Latency, LatencyOutside: res.Outcome.Outside, Faults: faultResults(w.faults, res.Outcome),
-		ConvergedAfterMs: report.Ms(res.Outcome.ConvergedAfter), Counts: report.Counts(res.Records)}
+		Faults: faultResults(w.faults, res.Outcome), Counts: report.Counts(res.Records)}
+	sum.SetOutcome(res.Outcome)
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
 	for _, r := range sum.Invariants {

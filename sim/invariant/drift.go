@@ -1,0 +1,103 @@
+package invariant
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// DriftStats is how long the clusters' statuses disagreed with the truth
+// over a span of a run: a cluster drifts from the moment its status stops
+// matching what InSync compares (ready count, observed generation, Ready
+// condition; a new cluster until its first status) until it matches again.
+// Unlike the latency samples, which exist only when a Pod becomes Ready,
+// drift integrates over every change the workload makes, so it measures a
+// fault's effect on status even when few Pods become Ready in its window.
+type DriftStats struct {
+	// ClusterMs is the sum over clusters of the time each was out of sync
+	// within the span, in milliseconds.
+	ClusterMs float64 `json:"cluster_ms"`
+	// SpanMs is the length of the span in milliseconds.
+	SpanMs float64 `json:"span_ms"`
+	// MeanClusters is ClusterMs/SpanMs: the mean number of clusters out of
+	// sync during the span.
+	MeanClusters float64 `json:"mean_clusters"`
+	// LongestMs is the longest single out-of-sync interval that overlaps
+	// the span (its whole length, also the part outside the span).
+	LongestMs float64 `json:"longest_ms"`
+}
+
+// DriftOver measures drift over [from, to) of the run: for comparing
+// stretches other than the fault windows (before a fault and after it).
+func (o *Outcome) DriftOver(from, to time.Duration) DriftStats {
+	if to < from {
+		to = from
+	}
+	return driftIn(o.drifts, []interval{{from, to}}, to-from)
+}
+
+// interval is [from, to) in run time.
+type interval struct{ from, to time.Duration }
+
+func overlap(a, b interval) time.Duration {
+	return max(0, min(a.to, b.to)-max(a.from, b.from))
+}
+
+// driftIn sums the drift intervals over the parts of span covered by
+// the sorted, disjoint intervals cover.
+func driftIn(drifts []interval, cover []interval, span time.Duration) DriftStats {
+	var sum, longest time.Duration
+	for _, d := range drifts {
+		hit := false
+		for _, c := range cover {
+			if o := overlap(d, c); o > 0 {
+				sum += o
+				hit = true
+			}
+		}
+		if hit {
+			longest = max(longest, d.to-d.from)
+		}
+	}
+	s := DriftStats{ClusterMs: ms(sum), SpanMs: ms(span), LongestMs: ms(longest)}
+	if span > 0 {
+		s.MeanClusters = float64(sum) / float64(span)
+	}
+	return s
+}
+
+// splitDrift measures drift over the whole span, inside each window, and
+// over the part of the span no window covers.
+func splitDrift(drifts []interval, span interval, ws []window) (all DriftStats, in []DriftStats, outside DriftStats) {
+	all = driftIn(drifts, []interval{span}, span.to-span.from)
+	in = make([]DriftStats, len(ws))
+	for i, w := range ws {
+		iv := interval{w.from, w.to}
+		in[i] = driftIn(drifts, []interval{iv}, iv.to-iv.from)
+	}
+	// The span minus the union of the windows, as sorted disjoint pieces.
+	cuts := make([]interval, 0, len(ws))
+	for _, w := range ws {
+		cuts = append(cuts, interval{w.from, w.to})
+	}
+	slices.SortFunc(cuts, func(a, b interval) int { return cmp.Compare(a.from, b.from) })
+	var rest []interval
+	var restLen time.Duration
+	at := span.from
+	for _, c := range cuts {
+		if c.from > at {
+			piece := interval{at, min(c.from, span.to)}
+			if piece.to > piece.from {
+				rest = append(rest, piece)
+				restLen += piece.to - piece.from
+			}
+		}
+		at = max(at, c.to)
+	}
+	if at < span.to {
+		rest = append(rest, interval{at, span.to})
+		restLen += span.to - at
+	}
+	outside = driftIn(drifts, rest, restLen)
+	return all, in, outside
+}
