@@ -24,6 +24,7 @@ import (
 
 	"github.com/driftlab/driftlab/operator"
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/sim/workload"
 )
 
 var (
@@ -506,6 +507,15 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 	c.flush()
 	if patch.Type() != types.MergePatchType {
 		notModelled("Patch of type " + string(patch.Type()))
+	}
+	if wp, ok := patch.(*workload.Patch); ok && fastMergePatch {
+		stored, done, err := c.w.store.patchCluster(c.send(), keyOf(obj), wp, status)
+		c.receive(done)
+		if err != nil {
+			return err
+		}
+		c.share(obj, stored)
+		return nil
 	}
 	if from, ok := optimisticMergeFrom(patch); ok && fastMergePatch {
 		stored, done, err := c.w.store.patchFrom(c.send(), keyOf(obj), from, obj, status)

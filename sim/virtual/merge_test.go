@@ -15,6 +15,7 @@ import (
 	sigsjson "sigs.k8s.io/json"
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/sim/workload"
 )
 
 // TestMergePatchIntoMatchesRFC7386 checks the typed merge against the
@@ -225,4 +226,47 @@ func FuzzValidJSON(f *testing.F) {
 			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", in, got, want)
 		}
 	})
+}
+
+// TestWorkloadPatchMatchesJSON: a workload patch applied directly
+// (workload.Patch.MergeInto, the store's patchCluster) gives the object its
+// JSON gives through mergePatchInto, and leaves the object it was copied
+// from unchanged.
+func TestWorkloadPatchMatchesJSON(t *testing.T) {
+	objs := []kvv1.KVCluster{
+		{ObjectMeta: metav1.ObjectMeta{Name: "kv-0", ResourceVersion: "7"}, Spec: kvv1.KVClusterSpec{Replicas: 3}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "kv-1", ResourceVersion: "8", Annotations: map[string]string{"a": "1", workload.AnnotationKey: "old"}}, Spec: kvv1.KVClusterSpec{Replicas: 1}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "kv-2", Annotations: map[string]string{}}},
+	}
+	ops := []workload.Op{
+		{Kind: workload.OpScale, Replicas: 0},
+		{Kind: workload.OpScale, Replicas: 5},
+		{Kind: workload.OpAnnotate, Value: "42"},
+		{Kind: workload.OpAnnotate, Value: ""},
+		{Kind: workload.OpAnnotate, Key: "a", Value: "x\"y\\z\u00e9\u2028\n"},
+		{Kind: workload.OpAnnotate, Key: "example.com/ünïcode key", Value: "\x01\x7f"},
+		{Kind: workload.OpAnnotate, Key: "bad\xffutf8", Value: "\xc3(\xff\xfe ok"},
+	}
+	for _, o := range objs {
+		for _, op := range ops {
+			p := workload.NewPatch(op)
+			data, err := p.Data(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := o.DeepCopy()
+			viaJSON := o // shallow: mergePatchInto copies what it changes
+			if err := mergePatchInto(&viaJSON, data); err != nil {
+				t.Fatalf("%s: %v", data, err)
+			}
+			direct := o
+			p.MergeInto(&direct)
+			if !equality.Semantic.DeepEqual(&viaJSON, &direct) {
+				t.Errorf("%s on %s: JSON gives %+v, MergeInto %+v", data, o.Name, viaJSON.ObjectMeta, direct.ObjectMeta)
+			}
+			if !equality.Semantic.DeepEqual(before, &o) {
+				t.Errorf("%s changed the object it was applied to a copy of: %+v", data, o.ObjectMeta)
+			}
+		}
+	}
 }

@@ -281,9 +281,10 @@ func TestUpdateAndStatusUpdate(t *testing.T) {
 	settle(w)
 }
 
-// TestFastMergePatchSameAsJSON: the shortcut for optimistic-lock merge
-// patches (optimisticMergeFrom) gives exactly the runs the JSON patch path
-// gives, with and without faults.
+// TestFastMergePatchSameAsJSON: the shortcuts for optimistic-lock merge
+// patches (optimisticMergeFrom) and for the workload's patches
+// (workload.Patch) give exactly the runs the JSON patch path gives, with
+// and without faults.
 func TestFastMergePatchSameAsJSON(t *testing.T) {
 	if _, ok := optimisticMergeFrom(client.MergeFromWithOptions(&kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{ResourceVersion: "3"}}, client.MergeFromWithOptimisticLock{})); !ok {
 		t.Fatal("optimisticMergeFrom does not recognise controller-runtime's merge patch with optimistic lock (did its fields change?)")

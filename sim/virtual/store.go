@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/sim/workload"
 )
 
 // Epoch is the wall-clock instant virtual time zero stands for. Timestamps
@@ -366,6 +367,23 @@ func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool)
 		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
 	}
 	return s.replace(issue, key, cur, next, status)
+}
+
+// patchCluster is patch for a workload merge patch to a KVCluster,
+// applied without its JSON (workload.Patch.MergeInto gives the same
+// object); it carries no resourceVersion, so it never conflicts.
+func (s *store) patchCluster(issue time.Duration, key objKey, p *workload.Patch, status bool) (client.Object, time.Duration, error) {
+	cur, ok := s.objs[key]
+	if !ok {
+		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
+	}
+	kv, ok := cur.(*kvv1.KVCluster)
+	if !ok {
+		harnessBug("workload patch to a %T", cur)
+	}
+	next := *kv // stored objects are immutable: MergeInto copies what it changes
+	p.MergeInto(&next)
+	return s.replace(issue, key, cur, &next, status)
 }
 
 // patchFrom is patch for a merge patch from → obj with from's

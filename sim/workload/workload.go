@@ -2,6 +2,7 @@ package workload
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -173,25 +175,84 @@ func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
 	case OpCreate:
 		kv.Spec.Replicas = op.Replicas
 		return c.Create(ctx, kv)
-	case OpScale:
-		patch := make([]byte, 0, 32)
-		patch = append(patch, `{"spec":{"replicas":`...)
-		patch = strconv.AppendInt(patch, int64(op.Replicas), 10)
-		patch = append(patch, "}}"...)
-		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, patch))
-	case OpAnnotate:
-		// The key and value quoted as %q does (strconv.Quote).
-		patch := make([]byte, 0, 48+len(op.AnnotationKeyOf())+len(op.Value))
-		patch = append(patch, `{"metadata":{"annotations":{`...)
-		patch = strconv.AppendQuote(patch, op.AnnotationKeyOf())
-		patch = append(patch, ':')
-		patch = strconv.AppendQuote(patch, op.Value)
-		patch = append(patch, "}}}"...)
-		return c.Patch(ctx, kv, client.RawPatch(types.MergePatchType, patch))
+	case OpScale, OpAnnotate:
+		return c.Patch(ctx, kv, NewPatch(op))
 	case OpDelete:
 		return c.Delete(ctx, kv)
 	}
 	return fmt.Errorf("workload: unknown operation %q on %s", op.Kind, nn)
+}
+
+// Patch is the JSON merge patch of a scale or an annotate operation. Data
+// is its JSON, what kube-apiserver receives; MergeInto applies it to a
+// KVCluster directly, with the object the JSON merge patch gives (the
+// virtual backend's TestWorkloadPatchMatchesJSON), for a client that models
+// the apiserver in process and would otherwise decode the JSON again.
+type Patch struct{ op Op }
+
+// NewPatch is the patch of a scale or annotate operation.
+func NewPatch(op Op) *Patch { return &Patch{op: op} }
+
+// Type is types.MergePatchType.
+func (p *Patch) Type() types.PatchType { return types.MergePatchType }
+
+// Data is the patch's JSON: {"spec":{"replicas":N}} or
+// {"metadata":{"annotations":{KEY:VALUE}}}.
+func (p *Patch) Data(client.Object) ([]byte, error) {
+	op := p.op
+	switch op.Kind {
+	case OpScale:
+		patch := make([]byte, 0, 32)
+		patch = append(patch, `{"spec":{"replicas":`...)
+		patch = strconv.AppendInt(patch, int64(op.Replicas), 10)
+		return append(patch, "}}"...), nil
+	case OpAnnotate:
+		// JSON strings, not Go's %q: that writes control characters
+		// and invalid UTF-8 as \x escapes, which are not JSON.
+		key, err := json.Marshal(op.AnnotationKeyOf())
+		if err != nil {
+			return nil, err
+		}
+		value, err := json.Marshal(op.Value)
+		if err != nil {
+			return nil, err
+		}
+		patch := make([]byte, 0, 32+len(key)+len(value))
+		patch = append(patch, `{"metadata":{"annotations":{`...)
+		patch = append(patch, key...)
+		patch = append(patch, ':')
+		patch = append(patch, value...)
+		return append(patch, "}}}"...), nil
+	}
+	return nil, fmt.Errorf("workload: operation %q is not a patch", op.Kind)
+}
+
+// MergeInto applies the patch to kv. It never writes into a map kv
+// shares: the annotations are cloned before they change, so kv may be a
+// shallow copy of an object that must not change.
+func (p *Patch) MergeInto(kv *kvv1.KVCluster) {
+	switch p.op.Kind {
+	case OpScale:
+		kv.Spec.Replicas = p.op.Replicas
+	case OpAnnotate:
+		a := make(map[string]string, len(kv.Annotations)+1)
+		for k, v := range kv.Annotations {
+			a[k] = v
+		}
+		a[asJSON(p.op.AnnotationKeyOf())] = asJSON(p.op.Value)
+		kv.Annotations = a
+	}
+}
+
+// asJSON is s as a JSON round trip leaves it: each invalid UTF-8 byte
+// becomes U+FFFD, as it does in Data.
+func asJSON(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	b, _ := json.Marshal(s)
+	_ = json.Unmarshal(b, &s)
+	return s
 }
 
 var clusterPool = sync.Pool{New: func() any { return new(kvv1.KVCluster) }}
