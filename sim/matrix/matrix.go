@@ -179,7 +179,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		run = func(_ context.Context, s *scenarios.Scenario, _ string) (*report.Summary, error) {
 			// A harness bug is a failed run, not the end of the matrix.
-			res, err := virtual.RunSafe(s, virtual.Options{})
+			res, err := virtual.RunSafe(s, virtual.Options{Verdict: true})
 			if res == nil {
 				return nil, err
 			}

@@ -169,7 +169,7 @@ func Run(s *scenarios.Scenario, o Options) Result {
 				if o.Swarm {
 					run, on = Swarm(s, seeds[i])
 				}
-				res, err := virtual.RunSafe(run, virtual.Options{}) // a harness bug fails this seed, not the sweep
+				res, err := virtual.RunSafe(run, virtual.Options{Verdict: true}) // a harness bug fails this seed, not the sweep
 				f, bad := judge(run, o.Scenario, o.Swarm, res, err)
 				if o.Swarm {
 					f.FaultsOn, f.Subset = on, DescribeSubset(s, on)

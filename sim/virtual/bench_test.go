@@ -19,18 +19,25 @@ import (
 //   - runs/CPU-h: runs per hour of process CPU time (target >= 100,000);
 //   - allocs/event: heap allocations per kernel event.
 //
-// It runs twice: gogc=default is the Go default a library user gets (or
-// the GOGC in the environment), gogc=400 is what driftlab sweep and shrink
-// set for their process (ManyRunsGCPercent).
+// It runs three times: gogc=default is the Go default a library user gets
+// (or the GOGC in the environment), with the run's records returned;
+// gogc=400 is what driftlab sweep and shrink set for their process
+// (ManyRunsGCPercent); gogc=400,verdict is a run as sweep, shrink and the
+// matrix make it, with Options.Verdict (no records returned).
 func BenchmarkBaseline(b *testing.B) {
-	b.Run("gogc=default", benchmarkBaseline)
-	b.Run(fmt.Sprintf("gogc=%d", ManyRunsGCPercent), func(b *testing.B) {
+	b.Run("gogc=default", func(b *testing.B) { benchmarkBaseline(b, Options{}) })
+	many := fmt.Sprintf("gogc=%d", ManyRunsGCPercent)
+	b.Run(many, func(b *testing.B) {
 		defer debug.SetGCPercent(debug.SetGCPercent(ManyRunsGCPercent))
-		benchmarkBaseline(b)
+		benchmarkBaseline(b, Options{})
+	})
+	b.Run(many+",verdict", func(b *testing.B) {
+		defer debug.SetGCPercent(debug.SetGCPercent(ManyRunsGCPercent))
+		benchmarkBaseline(b, Options{Verdict: true})
 	})
 }
 
-func benchmarkBaseline(b *testing.B) {
+func benchmarkBaseline(b *testing.B, o Options) {
 	s := baseline(b, 1)
 	s.Workload.Duration.Duration = 60 * time.Second
 	var sim time.Duration
@@ -42,7 +49,7 @@ func benchmarkBaseline(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
 		s.Seed = uint64(i + 1)
-		res, err := Run(s, Options{})
+		res, err := Run(s, o)
 		if err != nil {
 			b.Fatal(err)
 		}

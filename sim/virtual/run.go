@@ -68,6 +68,12 @@ type Options struct {
 	MaxEvents int
 	// Dir, when set, receives history.jsonl, summary.json and latency.hlog.
 	Dir string
+	// Verdict, when set, returns no Records: the history is sorted into a
+	// buffer the next run in the process reuses, checked and hashed there,
+	// and dropped. Outcome, Summary and TraceHash are those of a full run.
+	// For many runs (sweep, shrink, matrix), which replay a seed to keep
+	// its history; ignored when Dir is set.
+	Verdict bool
 }
 
 func (o Options) withDefaults() Options {
@@ -97,7 +103,8 @@ func (o Options) withDefaults() Options {
 // Result is the outcome of one virtual run.
 type Result struct {
 	// Records is the history, ordered by T (stable: records of one instant
-	// keep the order in which they happened), as in history.jsonl.
+	// keep the order in which they happened), as in history.jsonl; nil
+	// with Options.Verdict.
 	Records []history.Record
 	// Outcome is invariant.Check of Records.
 	Outcome *invariant.Outcome
@@ -194,17 +201,26 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	}
 
 	buf.records = w.records
-	res := &Result{Records: buf.sortedCopy(), Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
-	putRunBuffer(buf)
 	w.records = nil
+	res := &Result{Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
+	var recs []history.Record
+	if o.Verdict && o.Dir == "" {
+		recs = buf.sortedInto(buf.sorted[:0])
+		buf.sorted = recs
+		defer putRunBuffer(buf) // after the last read of recs
+	} else {
+		recs = buf.sortedInto(make([]history.Record, 0, len(buf.records)))
+		res.Records = recs
+		putRunBuffer(buf)
+	}
 	// The trace hash and the invariants only read the records: on a
 	// machine with a second core, they take the time of the slower one.
 	hashed := make(chan string, 1)
-	go func() { hashed <- traceHash(res.Records) }()
-	res.Outcome = invariant.Check(res.Records, s.Invariants)
+	go func() { hashed <- traceHash(recs) }()
+	res.Outcome = invariant.Check(recs, s.Invariants)
 	res.TraceHash = <-hashed
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
-		Faults: faultResults(w.faults, res.Outcome), Counts: report.Counts(res.Records)}
+		Faults: faultResults(w.faults, res.Outcome), Counts: report.Counts(recs)}
 	sum.SetOutcome(res.Outcome)
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
@@ -241,17 +257,20 @@ func faultResults(fm *faultModel, out *invariant.Outcome) []report.FaultResult {
 
 // runBuffer is where a run gathers its records, and the keys that sort
 // them. A run's records are copied in time order to a slice of their exact
-// size when it ends, and its buffer goes back to runBuffers for the next
+// size when it ends (or, for a verdict run, to the buffer's sorted slice,
+// also reused), and its buffer goes back to runBuffers for the next
 // run in the process (a sweep runs many): a run allocates its history once,
 // at the size it turned out to be, rather than growing it (or guessing its
 // size too large).
 type runBuffer struct {
 	records []history.Record
 	keys    []recordKey
+	// sorted holds a verdict run's sorted records (Options.Verdict).
+	sorted []history.Record
 }
 
 // recordKey is a record's time and its place in the order records were
-// made: the sort key of sortedCopy.
+// made: the sort key of sortedInto.
 type recordKey struct {
 	t time.Duration
 	i int32
@@ -288,6 +307,11 @@ func putRunBuffer(b *runBuffer) {
 	}
 	clear(b.records)
 	b.records = b.records[:0]
+	if cap(b.sorted) > maxKeptRecords {
+		b.sorted = nil
+	}
+	clear(b.sorted)
+	b.sorted = b.sorted[:0]
 	runBuffers.Lock()
 	defer runBuffers.Unlock()
 	if len(runBuffers.free) < runtime.GOMAXPROCS(0) {
@@ -295,12 +319,12 @@ func putRunBuffer(b *runBuffer) {
 	}
 }
 
-// sortedCopy returns the buffer's records ordered by T, records of one
-// instant in the order they were made: what invariant.Sorted does. It
-// sorts small keys rather than the records, then copies each record once
-// into a slice of the exact size. The records are nearly sorted already
+// sortedInto returns the buffer's records in out (grown as needed),
+// ordered by T, records of one instant in the order they were made: what
+// invariant.Sorted does. It sorts small keys rather than the records, then
+// copies each record once into out. The records are nearly sorted already
 // (only operator records run ahead of the clock).
-func (b *runBuffer) sortedCopy() []history.Record {
+func (b *runBuffer) sortedInto(out []history.Record) []history.Record {
 	recs := b.records
 	keys := b.keys[:0]
 	sorted := true
@@ -309,7 +333,7 @@ func (b *runBuffer) sortedCopy() []history.Record {
 		sorted = sorted && (i == 0 || recs[i].T >= recs[i-1].T)
 	}
 	b.keys = keys
-	out := make([]history.Record, len(recs))
+	out = slices.Grow(out[:0], len(recs))[:len(recs)]
 	if sorted {
 		copy(out, recs)
 		return out

@@ -435,7 +435,7 @@ func (s *store) replace(issue time.Duration, key objKey, cur, next client.Object
 		} else {
 			n.Status = o.Status
 			n.Generation = o.Generation
-			if !equality.Semantic.DeepEqual(o.Spec, n.Spec) {
+			if o.Spec != n.Spec { // a comparable struct of plain values
 				n.Generation++
 			}
 		}

@@ -3,6 +3,7 @@ package virtual
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -262,4 +263,38 @@ func TestSlowerControlPlaneStillDeterministic(t *testing.T) {
 		t.Logf("slow control plane, seed 5: %s fails: %s", f.Name, f.Detail)
 	}
 	t.Logf("slow control plane, seed 5: latency p99 %.1fms, converged after %v", a.Outcome.Latency.P99, a.Outcome.ConvergedAfter)
+}
+
+// TestVerdictRunSameAsFullRun: a verdict run (no Records, its history in a
+// reused buffer) gives the Outcome, Summary and trace hash of a full run,
+// and what it returned stays intact while later runs reuse the buffer.
+func TestVerdictRunSameAsFullRun(t *testing.T) {
+	type pair struct{ full, verdict *Result }
+	var kept []pair
+	for _, name := range []string{"baseline", "incident-watch-lag", "stale-reads", "operator-crash"} {
+		for seed := uint64(1); seed <= 3; seed++ {
+			full := run(t, builtin(t, name, seed))
+			v, err := Run(builtin(t, name, seed), Options{Verdict: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Records != nil {
+				t.Fatalf("%s seed %d: a verdict run returned %d records", name, seed, len(v.Records))
+			}
+			kept = append(kept, pair{full, v})
+		}
+	}
+	for _, p := range kept { // after every run: the buffer has been reused
+		f, v := p.full, p.verdict
+		fs, vs := *f.Summary, *v.Summary
+		fs.DurationMs, vs.DurationMs = 0, 0
+		if f.TraceHash != v.TraceHash || !reflect.DeepEqual(fs, vs) {
+			t.Errorf("%s seed %d: verdict run differs: hash %s vs %s, summary equal %v", fs.Scenario, fs.Seed, f.TraceHash, v.TraceHash, reflect.DeepEqual(fs, vs))
+		}
+		fo, vo := *f.Outcome, *v.Outcome
+		fo.Histogram, vo.Histogram = nil, nil
+		if !reflect.DeepEqual(fo, vo) || !reflect.DeepEqual(f.Outcome.Histogram.Export(), v.Outcome.Histogram.Export()) {
+			t.Errorf("%s seed %d: verdict run's outcome differs", fs.Scenario, fs.Seed)
+		}
+	}
 }
