@@ -149,6 +149,24 @@ type store struct {
 	slab []commit
 	// names interns key.nn() of every key written (nameOf).
 	names map[objKey]string
+	// conflicts holds the optimistic-concurrency Conflict of each key,
+	// made once (conflict).
+	conflicts map[objKey]error
+}
+
+// conflict is the Conflict a write to key with an old resourceVersion
+// gets. Its text depends only on the key, and nothing changes an API error
+// once made, so each key's is made once: status writes conflict often.
+func (s *store) conflict(key objKey) error {
+	if err, ok := s.conflicts[key]; ok {
+		return err
+	}
+	if s.conflicts == nil {
+		s.conflicts = map[objKey]error{}
+	}
+	err := apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+	s.conflicts[key] = err
+	return err
 }
 
 // nameOf is key.nn(), made once per key: every commit carries it.
@@ -364,7 +382,7 @@ func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool)
 		return nil, s.roundTrip(issue, key), apierrors.NewBadRequest(err.Error())
 	}
 	if rv := next.GetResourceVersion(); rv != cur.GetResourceVersion() {
-		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+		return nil, s.roundTrip(issue, key), s.conflict(key)
 	}
 	return s.replace(issue, key, cur, next, status)
 }
@@ -395,7 +413,7 @@ func (s *store) patchFrom(issue time.Duration, key objKey, from, obj client.Obje
 		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
 	}
 	if from.GetResourceVersion() != cur.GetResourceVersion() {
-		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+		return nil, s.roundTrip(issue, key), s.conflict(key)
 	}
 	next := ownCopy(obj, status)
 	next.SetResourceVersion(cur.GetResourceVersion())
@@ -415,7 +433,7 @@ func (s *store) update(issue time.Duration, obj client.Object, status bool) (cli
 		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
 	}
 	if rv := obj.GetResourceVersion(); rv != "" && rv != cur.GetResourceVersion() {
-		return nil, s.roundTrip(issue, key), apierrors.NewConflict(key.kind.gr(), key.name, errConflict)
+		return nil, s.roundTrip(issue, key), s.conflict(key)
 	}
 	next := ownCopy(obj, status)
 	next.SetResourceVersion(cur.GetResourceVersion())

@@ -251,8 +251,9 @@ func asJSON(s string) string {
 		return s
 	}
 	b, _ := json.Marshal(s)
-	_ = json.Unmarshal(b, &s)
-	return s
+	var out string // not s: taking its address would move every s to the heap
+	_ = json.Unmarshal(b, &out)
+	return out
 }
 
 var clusterPool = sync.Pool{New: func() any { return new(kvv1.KVCluster) }}
