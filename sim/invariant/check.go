@@ -141,135 +141,178 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 	if !slices.IsSortedFunc(recs, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) }) {
 		recs = Sorted(recs) // Check only reads: sorted records need no copy
 	}
-	truth := NewTruth()
-	h := NewHistogram()
-	stats := LatencyStats{}
-	waiting := map[string][]pending{}
-	counts := map[string][]countChange{} // cluster -> ready count history
-	inSyncSince := map[string]time.Duration{}
+	c := NewChecker(inv)
+	for i := range recs {
+		c.Add(&recs[i])
+	}
+	return c.Finish()
+}
+
+// Checker is Check one record at a time, for a history that is still
+// being made: Add each record in time order (records of one instant in
+// the order they happened, as Sorted gives them), then Finish. Add keeps
+// no pointer to a record.
+type Checker struct {
+	inv   scenarios.Invariants
+	truth *Truth
+	h     *hdrhistogram.Histogram
+	stats LatencyStats
+	// waiting holds each cluster's Ready Pods its status has not
+	// reflected yet; counts its ready count history.
+	waiting     map[string][]pending
+	counts      map[string][]countChange
+	inSyncSince map[string]time.Duration
 	// lastChange is when the truth a cluster's status must reflect last
 	// changed (spec, or a member created, deleted, Ready or not);
 	// changeBeforeSync is that time as it was when the cluster last came
 	// into sync. A change after the workload ended (a Pod the kubelet makes
 	// Ready late) restarts the convergence clock: the operator cannot
 	// reflect it before it happens.
-	lastChange := map[string]time.Duration{}
-	changeBeforeSync := map[string]time.Duration{}
-	var (
-		workloadEnd, runEnd time.Duration = -1, 0
-		staleViolations     []string
-		staleCount          int
-	)
-	var samples []sample
-	var exported []Sample
-	var violations []Violation
-	resolve := func(cluster string, now time.Duration, c *ClusterState) {
-		var keep []pending
-		for _, p := range waiting[cluster] {
-			if c.HasStatus && (c.StatusReady >= p.count || c.StatusReady == c.ReadyCount()) {
-				_ = h.RecordValue(max(int64((now-p.at)/time.Microsecond), 0))
-				samples = append(samples, sample{from: p.at, to: now})
-				exported = append(exported, Sample{Cluster: cluster, Pod: p.pod, ReadyAt: p.at, ReflectedAt: now})
-			} else {
-				keep = append(keep, p)
-			}
-		}
-		waiting[cluster] = keep
-	}
+	lastChange, changeBeforeSync map[string]time.Duration
+	workloadEnd, runEnd          time.Duration
+	staleViolations              []string
+	staleCount                   int
+	samples                      []sample
+	exported                     []Sample
+	violations                   []Violation
 	// outSince is when each existing cluster last went out of sync;
 	// drifts the closed out-of-sync intervals, in the order they closed.
-	outSince := map[string]time.Duration{}
-	var drifts []interval
-	endDrift := func(cluster string, now time.Duration) {
-		if from, ok := outSince[cluster]; ok {
-			drifts = append(drifts, interval{from, now})
-			delete(outSince, cluster)
-		}
-	}
-	noteSync := func(cluster string, now time.Duration) {
-		c := truth.Clusters[cluster]
-		if c == nil {
-			delete(inSyncSince, cluster)
-			endDrift(cluster, now)
-			return
-		}
-		ok := c.inSync()
-		_, was := inSyncSince[cluster]
-		switch {
-		case ok && !was:
-			inSyncSince[cluster] = now
-			changeBeforeSync[cluster] = lastChange[cluster]
-			endDrift(cluster, now)
-		case !ok:
-			delete(inSyncSince, cluster)
-			if _, open := outSince[cluster]; !open {
-				outSince[cluster] = now
-			}
-		}
-	}
-	firstTruth := time.Duration(-1)
+	outSince   map[string]time.Duration
+	drifts     []interval
+	firstTruth time.Duration
+	// faultRecs are the fault start and stop records (faultWindows).
+	faultRecs []history.Record
+	lastT     time.Duration
+}
 
-	for i := range recs {
-		r := &recs[i]
-		if r.T > runEnd {
-			runEnd = r.T
+// NewChecker starts a check of a history against inv.
+func NewChecker(inv scenarios.Invariants) *Checker {
+	return &Checker{inv: inv, truth: NewTruth(), h: NewHistogram(),
+		waiting: map[string][]pending{}, counts: map[string][]countChange{}, inSyncSince: map[string]time.Duration{},
+		lastChange: map[string]time.Duration{}, changeBeforeSync: map[string]time.Duration{},
+		outSince: map[string]time.Duration{}, workloadEnd: -1, firstTruth: -1}
+}
+
+func (c *Checker) resolve(cluster string, now time.Duration, cs *ClusterState) {
+	var keep []pending
+	for _, p := range c.waiting[cluster] {
+		if cs.HasStatus && (cs.StatusReady >= p.count || cs.StatusReady == cs.ReadyCount()) {
+			_ = c.h.RecordValue(max(int64((now-p.at)/time.Microsecond), 0))
+			c.samples = append(c.samples, sample{from: p.at, to: now})
+			c.exported = append(c.exported, Sample{Cluster: cluster, Pod: p.pod, ReadyAt: p.at, ReflectedAt: now})
+		} else {
+			keep = append(keep, p)
 		}
-		switch r.Kind {
-		case history.KindWorkloadEnd:
-			workloadEnd = r.T
-		case history.KindRunEnd:
-			runEnd = r.T
-		}
-		if r.Source != history.SourceTruth {
-			continue
-		}
-		if firstTruth < 0 {
-			firstTruth = r.T
-		}
-		truth.apply(r)
-		cluster := r.Cluster
-		if r.Kind == history.KindPodDeleted && cluster == "" {
-			continue
-		}
-		c := truth.Clusters[cluster]
-		if r.Kind != history.KindClusterStatus {
-			lastChange[cluster] = r.T
-		}
-		switch r.Kind {
-		case history.KindPodReady, history.KindPodUnready, history.KindPodDeleted, history.KindPodCreated:
-			if c == nil {
-				break
-			}
-			n := c.ReadyCount()
-			if ch := counts[cluster]; len(ch) == 0 || ch[len(ch)-1].count != n {
-				counts[cluster] = append(ch, countChange{r.T, n})
-			}
-			if r.Kind == history.KindPodReady {
-				waiting[cluster] = append(waiting[cluster], pending{pod: r.Pod, at: r.T, count: n})
-				resolve(cluster, r.T, c)
-			}
-		case history.KindClusterSpec:
-			if len(counts[cluster]) == 0 {
-				counts[cluster] = []countChange{{r.T, c.ReadyCount()}}
-			}
-		case history.KindClusterStatus:
-			resolve(cluster, r.T, c)
-			if r.Ready != nil && !claimedWithin(counts[cluster], r.T, inv.Drift.Staleness.Duration, *r.Ready) {
-				staleCount++
-				violations = append(violations, Violation{T: r.T, Invariant: DriftStaleness, Cluster: cluster,
-					Detail: fmt.Sprintf("claimed readyReplicas=%d", *r.Ready)})
-				if len(staleViolations) < 3 {
-					staleViolations = append(staleViolations, fmt.Sprintf("%s at %.3fs claimed readyReplicas=%d, true counts in the %s before were %v",
-						cluster, r.T.Seconds(), *r.Ready, inv.Drift.Staleness, countsWithin(counts[cluster], r.T, inv.Drift.Staleness.Duration)))
-				}
-			}
-		case history.KindClusterDeleted:
-			stats.Abandoned += len(waiting[cluster])
-			delete(waiting, cluster)
-			delete(counts, cluster)
-		}
-		noteSync(cluster, r.T)
 	}
+	c.waiting[cluster] = keep
+}
+
+func (c *Checker) endDrift(cluster string, now time.Duration) {
+	if from, ok := c.outSince[cluster]; ok {
+		c.drifts = append(c.drifts, interval{from, now})
+		delete(c.outSince, cluster)
+	}
+}
+
+func (c *Checker) noteSync(cluster string, now time.Duration) {
+	cs := c.truth.Clusters[cluster]
+	if cs == nil {
+		delete(c.inSyncSince, cluster)
+		c.endDrift(cluster, now)
+		return
+	}
+	ok := cs.inSync()
+	_, was := c.inSyncSince[cluster]
+	switch {
+	case ok && !was:
+		c.inSyncSince[cluster] = now
+		c.changeBeforeSync[cluster] = c.lastChange[cluster]
+		c.endDrift(cluster, now)
+	case !ok:
+		delete(c.inSyncSince, cluster)
+		if _, open := c.outSince[cluster]; !open {
+			c.outSince[cluster] = now
+		}
+	}
+}
+
+// Add replays one record. Records must come in time order: one earlier
+// than the record before it is a bug in the caller, and panics.
+func (c *Checker) Add(r *history.Record) {
+	if r.T < c.lastT {
+		panic(fmt.Sprintf("invariant: Checker.Add: record at %v after one at %v (records must come in time order)", r.T, c.lastT))
+	}
+	c.lastT = r.T
+	if r.T > c.runEnd {
+		c.runEnd = r.T
+	}
+	switch r.Kind {
+	case history.KindWorkloadEnd:
+		c.workloadEnd = r.T
+	case history.KindRunEnd:
+		c.runEnd = r.T
+	case history.KindFaultStart, history.KindFaultStop:
+		c.faultRecs = append(c.faultRecs, *r)
+	}
+	if r.Source != history.SourceTruth {
+		return
+	}
+	if c.firstTruth < 0 {
+		c.firstTruth = r.T
+	}
+	c.truth.apply(r)
+	cluster := r.Cluster
+	if r.Kind == history.KindPodDeleted && cluster == "" {
+		return
+	}
+	cs := c.truth.Clusters[cluster]
+	if r.Kind != history.KindClusterStatus {
+		c.lastChange[cluster] = r.T
+	}
+	inv := c.inv
+	switch r.Kind {
+	case history.KindPodReady, history.KindPodUnready, history.KindPodDeleted, history.KindPodCreated:
+		if cs == nil {
+			break
+		}
+		n := cs.ReadyCount()
+		if ch := c.counts[cluster]; len(ch) == 0 || ch[len(ch)-1].count != n {
+			c.counts[cluster] = append(ch, countChange{r.T, n})
+		}
+		if r.Kind == history.KindPodReady {
+			c.waiting[cluster] = append(c.waiting[cluster], pending{pod: r.Pod, at: r.T, count: n})
+			c.resolve(cluster, r.T, cs)
+		}
+	case history.KindClusterSpec:
+		if len(c.counts[cluster]) == 0 {
+			c.counts[cluster] = []countChange{{r.T, cs.ReadyCount()}}
+		}
+	case history.KindClusterStatus:
+		c.resolve(cluster, r.T, cs)
+		if r.Ready != nil && !claimedWithin(c.counts[cluster], r.T, inv.Drift.Staleness.Duration, *r.Ready) {
+			c.staleCount++
+			c.violations = append(c.violations, Violation{T: r.T, Invariant: DriftStaleness, Cluster: cluster,
+				Detail: fmt.Sprintf("claimed readyReplicas=%d", *r.Ready)})
+			if len(c.staleViolations) < 3 {
+				c.staleViolations = append(c.staleViolations, fmt.Sprintf("%s at %.3fs claimed readyReplicas=%d, true counts in the %s before were %v",
+					cluster, r.T.Seconds(), *r.Ready, inv.Drift.Staleness, countsWithin(c.counts[cluster], r.T, inv.Drift.Staleness.Duration)))
+			}
+		}
+	case history.KindClusterDeleted:
+		c.stats.Abandoned += len(c.waiting[cluster])
+		delete(c.waiting, cluster)
+		delete(c.counts, cluster)
+	}
+	c.noteSync(cluster, r.T)
+}
+
+// Finish evaluates the invariants over the records added. Call it once.
+func (c *Checker) Finish() *Outcome {
+	inv, truth, h, stats, waiting := c.inv, c.truth, c.h, c.stats, c.waiting
+	inSyncSince, changeBeforeSync := c.inSyncSince, c.changeBeforeSync
+	workloadEnd, runEnd, staleViolations, staleCount := c.workloadEnd, c.runEnd, c.staleViolations, c.staleCount
+	samples, exported, violations := c.samples, c.exported, c.violations
+	outSince, drifts, firstTruth := c.outSince, c.drifts, c.firstTruth
 	nResolved := len(exported)
 	for cl, ps := range waiting {
 		stats.Unresolved += len(ps)
@@ -334,7 +377,7 @@ func Check(recs []history.Record, inv scenarios.Invariants) *Outcome {
 	if workloadEnd >= 0 {
 		span.to = max(workloadEnd, span.from)
 	}
-	ws := faultWindows(recs, runEnd)
+	ws := faultWindows(c.faultRecs, runEnd)
 	var windowDrift []DriftStats
 	out.drifts = drifts
 	out.Drift, windowDrift, out.OutsideDrift = splitDrift(drifts, span, ws)

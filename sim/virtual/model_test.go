@@ -1,11 +1,14 @@
 package virtual
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/sim/history"
+	"github.com/driftlab/driftlab/sim/invariant"
 )
 
 // newTestWorld is a world with a store and a client that writes to it and
@@ -353,5 +358,43 @@ func TestDryRunIsRefused(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestRecordStreamIsStableSort: records made ahead of a rising clock, by
+// up to 40 ms, come out of the stream as the stable sort by time of all of
+// them, and are checked and hashed in that order.
+func TestRecordStreamIsStableSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	inv := builtin(t, "baseline", 1).Invariants
+	for _, n := range []int{0, 1, streamBatch - 1, streamBatch, 5*streamBatch + 17} {
+		var recs []history.Record
+		st := newRecordStream(nil, inv)
+		now := time.Duration(0)
+		for i := range n {
+			now += time.Duration(r.IntN(3)) * time.Millisecond
+			ahead := time.Duration(0)
+			if r.IntN(4) == 0 {
+				ahead = time.Duration(r.IntN(40)) * time.Millisecond
+			}
+			recs = append(recs, history.Record{T: now + ahead, Source: history.SourceOperator, Kind: history.KindReconcileEnd, Detail: strconv.Itoa(i)})
+			st.made(recs, now)
+		}
+		out, hash, sorted := st.finish(recs)
+		want := slices.Clone(recs)
+		slices.SortStableFunc(want, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) })
+		if !slices.EqualFunc(sorted, want, func(a, b history.Record) bool { return a.T == b.T && a.Detail == b.Detail }) {
+			t.Fatalf("%d records: the stream's order is not the stable sort by time", n)
+		}
+		th := newTraceHasher()
+		for i := range want {
+			th.add(&want[i])
+		}
+		if !bytes.Equal(hash, th.sum()) {
+			t.Errorf("%d records: the stream's hash is not that of the sorted records", n)
+		}
+		if o := invariant.Check(want, inv); !reflect.DeepEqual(o.Results, out.Results) {
+			t.Errorf("%d records: the stream's check differs from Check", n)
+		}
 	}
 }

@@ -156,6 +156,8 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	ops := workload.Generate(s.Workload, s.Seed)
 	buf := getRunBuffer()
 	w.records = buf.records
+	w.stream = newRecordStream(buf.sorted, s.Invariants)
+	defer w.stream.stop() // also when the run ends early
 	latency := o.CommitLatency
 	w.store = newStore(k, func(objKey) time.Duration { return latency })
 	if len(s.Faults) > 0 {
@@ -200,25 +202,18 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		harnessBug("the agenda ran dry at %v before the run ended (phase %d)", k.now, w.phase)
 	}
 
-	buf.records = w.records
-	w.records = nil
 	res := &Result{Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
-	var recs []history.Record
+	outcome, hash, recs := w.stream.finish(w.records)
+	buf.records, buf.sorted = w.records, recs
+	w.records = nil
+	res.Outcome, res.TraceHash = outcome, hex.EncodeToString(hash)
 	if o.Verdict && o.Dir == "" {
-		recs = buf.sortedInto(buf.sorted[:0])
-		buf.sorted = recs
 		defer putRunBuffer(buf) // after the last read of recs
 	} else {
-		recs = buf.sortedInto(make([]history.Record, 0, len(buf.records)))
+		recs = slices.Clone(recs)
 		res.Records = recs
 		putRunBuffer(buf)
 	}
-	// The trace hash and the invariants only read the records: on a
-	// machine with a second core, they take the time of the slower one.
-	hashed := make(chan string, 1)
-	go func() { hashed <- traceHash(recs) }()
-	res.Outcome = invariant.Check(recs, s.Invariants)
-	res.TraceHash = <-hashed
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
 		Faults: faultResults(w.faults, res.Outcome), Counts: report.Counts(recs)}
 	sum.SetOutcome(res.Outcome)
@@ -255,22 +250,21 @@ func faultResults(fm *faultModel, out *invariant.Outcome) []report.FaultResult {
 	})
 }
 
-// runBuffer is where a run gathers its records, and the keys that sort
-// them. A run's records are copied in time order to a slice of their exact
-// size when it ends (or, for a verdict run, to the buffer's sorted slice,
-// also reused), and its buffer goes back to runBuffers for the next
-// run in the process (a sweep runs many): a run allocates its history once,
-// at the size it turned out to be, rather than growing it (or guessing its
-// size too large).
+// runBuffer is where a run gathers its records (in the order made) and
+// their sorted copy (recordStream). When the run ends the sorted records
+// are copied to a slice of their exact size (not for a verdict run), and
+// the buffer goes back to runBuffers for the next run in the process (a
+// sweep runs many): a run allocates its history once, at the size it
+// turned out to be, rather than growing it (or guessing its size too
+// large).
 type runBuffer struct {
 	records []history.Record
-	keys    []recordKey
-	// sorted holds a verdict run's sorted records (Options.Verdict).
+	// sorted holds the run's records in time order (recordStream.out).
 	sorted []history.Record
 }
 
 // recordKey is a record's time and its place in the order records were
-// made: the sort key of sortedInto.
+// made: the sort key of recordStream.flush.
 type recordKey struct {
 	t time.Duration
 	i int32
@@ -319,38 +313,6 @@ func putRunBuffer(b *runBuffer) {
 	}
 }
 
-// sortedInto returns the buffer's records in out (grown as needed),
-// ordered by T, records of one instant in the order they were made: what
-// invariant.Sorted does. It sorts small keys rather than the records, then
-// copies each record once into out. The records are nearly sorted already
-// (only operator records run ahead of the clock).
-func (b *runBuffer) sortedInto(out []history.Record) []history.Record {
-	recs := b.records
-	keys := b.keys[:0]
-	sorted := true
-	for i := range recs {
-		keys = append(keys, recordKey{recs[i].T, int32(i)})
-		sorted = sorted && (i == 0 || recs[i].T >= recs[i-1].T)
-	}
-	b.keys = keys
-	out = slices.Grow(out[:0], len(recs))[:len(recs)]
-	if sorted {
-		copy(out, recs)
-		return out
-	}
-	sortKeys(keys)
-	// Copy runs of records that stay together (most of them) at once.
-	for j := 0; j < len(keys); {
-		i, n := int(keys[j].i), 1
-		for j+n < len(keys) && int(keys[j+n].i) == i+n {
-			n++
-		}
-		copy(out[j:j+n], recs[i:i+n])
-		j += n
-	}
-	return out
-}
-
 // sortKeys orders keys by (t, i). Records are out of order only by the
 // few that run ahead of the clock, and by little, so an insertion sort
 // takes about one pass; past 16 moves per key on average it hands over to
@@ -368,15 +330,6 @@ func sortKeys(keys []recordKey) {
 			return
 		}
 	}
-}
-
-// traceHash is the hex SHA-256 of the records serialised by traceHasher.
-func traceHash(recs []history.Record) string {
-	th := newTraceHasher()
-	for i := range recs {
-		th.add(&recs[i])
-	}
-	return hex.EncodeToString(th.sum())
 }
 
 // write stores the run bundle in dir: history.jsonl, summary.json,

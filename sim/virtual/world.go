@@ -42,6 +42,8 @@ type world struct {
 	store *store
 
 	records []history.Record
+	// stream checks and hashes the records as they become final.
+	stream  *recordStream
 	truth   *invariant.Truth
 	phase   phase
 	stopped bool
@@ -53,10 +55,14 @@ type world struct {
 }
 
 func (w *world) record(r history.Record) {
+	if r.T < w.k.now {
+		harnessBug("a %s %s record at %v, before the clock (%v)", r.Source, r.Kind, r.T, w.k.now)
+	}
 	w.records = append(w.records, r)
 	if r.Source == history.SourceTruth {
 		w.truth.Apply(r)
 	}
+	w.stream.made(w.records, w.k.now)
 }
 
 // deliveryDelay returns a seeded draw of watch delivery delays.
