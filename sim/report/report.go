@@ -124,16 +124,31 @@ var CountedKinds = []string{history.KindOp, history.KindPodReady, history.KindSt
 
 // Counts counts a history's records of each of CountedKinds.
 func Counts(recs []history.Record) map[string]int {
-	out := make(map[string]int, len(CountedKinds))
-	for _, k := range CountedKinds {
-		out[k] = 0
-	}
+	c := NewCounter()
 	for i := range recs {
-		if _, ok := out[recs[i].Kind]; ok {
-			out[recs[i].Kind]++
-		}
+		c.Add(&recs[i])
 	}
-	return out
+	return c
+}
+
+// Counter is Counts one record at a time: a count, from 0, of each of
+// CountedKinds.
+type Counter map[string]int
+
+// NewCounter is a Counter with every count at 0.
+func NewCounter() Counter {
+	c := make(Counter, len(CountedKinds))
+	for _, k := range CountedKinds {
+		c[k] = 0
+	}
+	return c
+}
+
+// Add counts r when its kind is counted.
+func (c Counter) Add(r *history.Record) {
+	if n, ok := c[r.Kind]; ok {
+		c[r.Kind] = n + 1
+	}
 }
 
 // Ms converts a duration to fractional milliseconds.

@@ -120,7 +120,9 @@ func Shrink(ctx context.Context, s *scenarios.Scenario, o Options) (*Result, err
 		o.MaxRuns = DefaultMaxRuns
 	}
 	if o.Run == nil {
-		o.Run = func(s *scenarios.Scenario) (*virtual.Result, error) { return virtual.RunSafe(s, virtual.Options{Verdict: true}) }
+		o.Run = func(s *scenarios.Scenario) (*virtual.Result, error) {
+			return virtual.RunSafe(s, virtual.Options{Verdict: true})
+		}
 	}
 	began := time.Now()
 	sh := &shrinker{o: o, tried: map[string]bool{}}

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
+	"github.com/driftlab/driftlab/sim/report"
 )
 
 // newTestWorld is a world with a store and a client that writes to it and
@@ -380,7 +382,7 @@ func TestRecordStreamIsStableSort(t *testing.T) {
 			recs = append(recs, history.Record{T: now + ahead, Source: history.SourceOperator, Kind: history.KindReconcileEnd, Detail: strconv.Itoa(i)})
 			st.made(recs, now)
 		}
-		out, hash, sorted := st.finish(recs)
+		out, hash, counts, sorted := st.finish(recs)
 		want := slices.Clone(recs)
 		slices.SortStableFunc(want, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) })
 		if !slices.EqualFunc(sorted, want, func(a, b history.Record) bool { return a.T == b.T && a.Detail == b.Detail }) {
@@ -392,6 +394,9 @@ func TestRecordStreamIsStableSort(t *testing.T) {
 		}
 		if !bytes.Equal(hash, th.sum()) {
 			t.Errorf("%d records: the stream's hash is not that of the sorted records", n)
+		}
+		if c := report.Counts(want); !maps.Equal(c, counts) {
+			t.Errorf("%d records: the stream counts %v, Counts %v", n, counts, c)
 		}
 		if o := invariant.Check(want, inv); !reflect.DeepEqual(o.Results, out.Results) {
 			t.Errorf("%d records: the stream's check differs from Check", n)

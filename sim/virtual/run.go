@@ -203,7 +203,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	}
 
 	res := &Result{Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
-	outcome, hash, recs := w.stream.finish(w.records)
+	outcome, hash, counts, recs := w.stream.finish(w.records)
 	buf.records, buf.sorted = w.records, recs
 	w.records = nil
 	res.Outcome, res.TraceHash = outcome, hex.EncodeToString(hash)
@@ -215,7 +215,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		putRunBuffer(buf)
 	}
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
-		Faults: faultResults(w.faults, res.Outcome), Counts: report.Counts(recs)}
+		Faults: faultResults(w.faults, res.Outcome), Counts: counts}
 	sum.SetOutcome(res.Outcome)
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
