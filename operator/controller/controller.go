@@ -255,12 +255,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, kv *kvv1.KVCluster, ck str
 		return ctrl.Result{}, nil
 	}
 	cond.Message = string(msg)
-	// The patch's base: kv as it is now. Only its status changes below,
-	// so only the status needs a copy of its own; metadata and spec are
-	// shared, and neither is written before the patch is made.
+	// The patch's base: kv as it is now, sharing everything with it. Only
+	// kv's status changes below, and its conditions, the one part changed
+	// in place (meta.SetStatusCondition), get a slice of their own first:
+	// the base, and the object kv was read as (a cache may hand it out
+	// without a deep copy), stay as they were read.
 	orig := &kvv1.KVCluster{}
 	*orig = *kv
-	kv.Status.DeepCopyInto(&orig.Status)
+	kv.Status.Conditions = slices.Clone(kv.Status.Conditions)
 	kv.Status.ReadyReplicas = ready
 	kv.Status.ObservedGeneration = kv.Generation
 	meta.SetStatusCondition(&kv.Status.Conditions, cond)

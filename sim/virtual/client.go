@@ -722,16 +722,14 @@ func (c *vclient) share(dst, src client.Object) {
 	c.noteShared(src)
 }
 
-// getInto is Get's copy of a cached object into dst. A KVCluster's status
-// is deep-copied (the operator computes its new status in place, and
-// meta.SetStatusCondition changes conditions in place); the rest is
-// shared with the cache, which the operator only reads (checkShared
-// verifies it). Other kinds are deep copies.
+// getInto is Get's copy of a cached object into dst. A KVCluster is a
+// shallow copy: its maps and its conditions are shared with the cache,
+// which the operator only reads (it gives its status conditions a slice
+// of their own before it changes them; checkShared verifies it). Other
+// kinds are deep copies.
 func (c *vclient) getInto(dst, src client.Object) {
 	if d, ok := dst.(*kvv1.KVCluster); ok {
-		s := src.(*kvv1.KVCluster)
-		*d = *s
-		s.Status.DeepCopyInto(&d.Status)
+		*d = *src.(*kvv1.KVCluster)
 		d.TypeMeta = tmCluster
 		c.noteShared(src)
 		return

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -400,6 +401,41 @@ func TestRecordStreamIsStableSort(t *testing.T) {
 		}
 		if o := invariant.Check(want, inv); !reflect.DeepEqual(o.Results, out.Results) {
 			t.Errorf("%d records: the stream's check differs from Check", n)
+		}
+	}
+}
+
+// TestClusterStatusEqualIsSemantic: the store's status comparison agrees
+// with equality.Semantic.DeepEqual on every field of a KVCluster status.
+func TestClusterStatusEqualIsSemantic(t *testing.T) {
+	at := metav1.NewTime(time.Unix(100, 0))
+	base := kvv1.KVClusterStatus{ReadyReplicas: 2, ObservedGeneration: 3, Conditions: []metav1.Condition{
+		{Type: kvv1.ConditionReady, Status: metav1.ConditionTrue, ObservedGeneration: 3, LastTransitionTime: at, Reason: "AllMembersReady", Message: "2/2 members ready"}}}
+	variants := []func(s *kvv1.KVClusterStatus){
+		func(s *kvv1.KVClusterStatus) {},
+		func(s *kvv1.KVClusterStatus) { s.ReadyReplicas = 1 },
+		func(s *kvv1.KVClusterStatus) { s.ObservedGeneration = 4 },
+		func(s *kvv1.KVClusterStatus) { s.Conditions = nil },
+		func(s *kvv1.KVClusterStatus) { s.Conditions = []metav1.Condition{} },
+		func(s *kvv1.KVClusterStatus) { s.Conditions = append(s.Conditions, metav1.Condition{Type: "Other"}) },
+		func(s *kvv1.KVClusterStatus) { s.Conditions[0].Type = "Other" },
+		func(s *kvv1.KVClusterStatus) { s.Conditions[0].Status = metav1.ConditionFalse },
+		func(s *kvv1.KVClusterStatus) { s.Conditions[0].ObservedGeneration = 2 },
+		func(s *kvv1.KVClusterStatus) { s.Conditions[0].LastTransitionTime = metav1.NewTime(time.Unix(101, 0)) },
+		func(s *kvv1.KVClusterStatus) {
+			s.Conditions[0].LastTransitionTime = metav1.NewTime(time.Unix(100, 0).In(time.FixedZone("x", 3600)))
+		},
+		func(s *kvv1.KVClusterStatus) { s.Conditions[0].Reason = "MembersNotReady" },
+		func(s *kvv1.KVClusterStatus) { s.Conditions[0].Message = "1/2 members ready" },
+	}
+	for i, vi := range variants {
+		for j, vj := range variants {
+			a, b := *base.DeepCopy(), *base.DeepCopy()
+			vi(&a)
+			vj(&b)
+			if got, want := clusterStatusEqual(&a, &b), equality.Semantic.DeepEqual(a, b); got != want {
+				t.Errorf("variants %d and %d: clusterStatusEqual %v, Semantic.DeepEqual %v", i, j, got, want)
+			}
 		}
 	}
 }

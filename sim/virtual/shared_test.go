@@ -3,6 +3,7 @@ package virtual
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -133,10 +134,11 @@ func TestListOptionsFallback(t *testing.T) {
 	}
 }
 
-// TestGetCopiesStatusOnly: a KVCluster from Get has its own status (the
-// operator changes it in place) and shares the rest with the cache, which
-// the check guards.
-func TestGetCopiesStatusOnly(t *testing.T) {
+// TestGetSharesWithTheCache: a KVCluster from Get is a shallow copy: its
+// fields are its own, its maps and status conditions are the cache's, and
+// a change made through them is reported (the operator gives its
+// conditions a slice of their own before it changes them).
+func TestGetSharesWithTheCache(t *testing.T) {
 	ctx := context.Background()
 	w, c := newTestWorld(t)
 	kv := &kvv1.KVCluster{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "a", Annotations: map[string]string{"k": "v"}}}
@@ -149,25 +151,34 @@ func TestGetCopiesStatusOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	settle(w)
+	key := client.ObjectKey{Namespace: "default", Name: "a"}
 	withCheckShared(t, func() {
 		got := &kvv1.KVCluster{}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "a"}, got); err != nil {
+		if err := c.Get(ctx, key, got); err != nil {
 			t.Fatal(err)
 		}
-		got.Status.Conditions[0].Status = metav1.ConditionFalse
 		got.Status.ReadyReplicas = 7
+		got.Status.Conditions = slices.Clone(got.Status.Conditions)
+		got.Status.Conditions[0].Status = metav1.ConditionFalse
 		if err := c.verifyShared(); err != nil {
-			t.Fatalf("a change to the status of a Get was reported: %v", err)
+			t.Fatalf("a change to the reader's own fields was reported: %v", err)
 		}
-		if err := c.Get(ctx, client.ObjectKey{Namespace: "default", Name: "a"}, got); err != nil {
-			t.Fatal(err)
-		}
-		if got.Status.Conditions[0].Status != metav1.ConditionTrue {
-			t.Fatalf("the cached status changed: %+v", got.Status)
-		}
-		got.Annotations["k"] = "changed"
-		if err := c.verifyShared(); err == nil {
-			t.Fatal("a change to shared annotations was not reported")
+		for _, change := range []func(*kvv1.KVCluster){
+			func(kv *kvv1.KVCluster) { kv.Status.Conditions[0].Status = metav1.ConditionFalse },
+			func(kv *kvv1.KVCluster) { kv.Annotations["k"] = "changed" },
+		} {
+			if err := c.Get(ctx, key, got); err != nil {
+				t.Fatal(err)
+			}
+			if got.Status.Conditions[0].Status != metav1.ConditionTrue || got.Annotations["k"] != "v" {
+				t.Fatalf("the cached object changed: %+v", got)
+			}
+			change(got)
+			if err := c.verifyShared(); err == nil {
+				t.Fatal("a change through the shared object was not reported")
+			}
+			// Undo it in the cache, for the next case.
+			got.Status.Conditions[0].Status, got.Annotations["k"] = metav1.ConditionTrue, "v"
 		}
 	})
 }
