@@ -73,17 +73,18 @@ func (k *kernel) push(e event) {
 	k.seq++
 	e.seq = k.seq
 	k.agenda = append(k.agenda, e)
-	// sift up
+	// sift up: move parents down into the hole, then place e once
 	h := k.agenda
 	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !h[i].before(&h[p]) {
+		if !e.before(&h[p]) {
 			break
 		}
-		h[i], h[p] = h[p], h[i]
+		h[i] = h[p]
 		i = p
 	}
+	h[i] = e
 }
 
 // after schedules fn d after now.
@@ -93,11 +94,12 @@ func (k *kernel) pop() event {
 	h := k.agenda
 	top := h[0]
 	n := len(h) - 1
-	h[0] = h[n]
+	last := h[n]
 	h[n] = event{}
 	h = h[:n]
+	// sift down: move the smaller child up into the hole until last fits
 	i := 0
-	for {
+	for n > 0 {
 		l := 2*i + 1
 		if l >= n {
 			break
@@ -106,11 +108,14 @@ func (k *kernel) pop() event {
 		if r := l + 1; r < n && h[r].before(&h[l]) {
 			m = r
 		}
-		if !h[m].before(&h[i]) {
+		if !h[m].before(&last) {
 			break
 		}
-		h[i], h[m] = h[m], h[i]
+		h[i] = h[m]
 		i = m
+	}
+	if n > 0 {
+		h[i] = last
 	}
 	k.agenda = h
 	return top

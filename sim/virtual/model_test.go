@@ -439,3 +439,37 @@ func TestClusterStatusEqualIsSemantic(t *testing.T) {
 		}
 	}
 }
+
+// TestKernelHeapRandomised: thousands of events pushed at random times,
+// many at the same instant, some from inside other events, run in exactly
+// the order of a stable sort by (time, scheduling order).
+func TestKernelHeapRandomised(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	k := newKernel(1)
+	type ev struct {
+		at  time.Duration
+		seq int
+	}
+	var want, got []ev
+	seq := 0
+	var schedule func(at time.Duration)
+	schedule = func(at time.Duration) {
+		seq++
+		e := ev{at, seq}
+		want = append(want, e)
+		k.at(at, func() {
+			got = append(got, e)
+			if r.IntN(3) == 0 && seq < 20000 {
+				schedule(k.now + time.Duration(r.IntN(4)))
+			}
+		})
+	}
+	for range 5000 {
+		schedule(time.Duration(r.IntN(200)))
+	}
+	k.run(0)
+	slices.SortStableFunc(want, func(a, b ev) int { return cmp.Compare(a.at, b.at) })
+	if !slices.Equal(got, want) {
+		t.Fatalf("%d events ran out of (time, sequence) order", len(got))
+	}
+}
