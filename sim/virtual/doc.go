@@ -76,16 +76,20 @@
 // # Speed
 //
 // A run reuses what it can without changing what it models: its records
-// go into a pooled buffer and are copied out, sorted by (time, order), at
-// their exact size; the Pod informer keeps an index by namespace and
-// cluster label that answers the operator's member listing (checked
-// against a full scan under checkShared); patches are validated in one
-// pass and merged into the typed object without a JSON round trip; the
-// trace hash is computed beside invariant.Check on a second goroutine. The
+// go into a pooled buffer; a second goroutine (recordStream) sorts the
+// final ones by (time, order), checks them with invariant.Checker, hashes
+// and counts them while the run goes on; Options.Verdict (what sweep,
+// shrink and the matrix use) drops the sorted records instead of copying
+// them out. The Pod informer keeps an index by namespace and cluster
+// label that answers the operator's member listing (checked against a
+// full scan under checkShared); patches are validated in one pass and
+// merged into the typed object without a JSON round trip, and the
+// workload's own patches (workload.Patch) apply without their JSON. The
 // library leaves the GC target to the process: ManyRunsGCPercent is what
 // driftlab's many-run commands set. BenchmarkBaseline reports simulated
 // seconds per wall and CPU second, runs per CPU-hour and allocations per
-// event at both; docs/design.md ("Speed") holds the figures.
+// event at the default, at ManyRunsGCPercent, and as a verdict run;
+// docs/design.md ("Speed") holds the figures.
 //
 // # Faults
 //
