@@ -108,7 +108,7 @@ func TestShrinkFailingSwarmRun(t *testing.T) {
 		t.Fatal("the swarm run does not fail")
 	}
 	detail, failed := latencyFailure(t, min)
-	if !failed || !sameKind(origDetail, detail) {
+	if !failed || !shrink.SameFailure(origDetail, detail) {
 		t.Fatalf("the minimal scenario does not fail the same way: %q (the swarm run: %q)", detail, origDetail)
 	}
 	// Each fault left is needed: without it the SLO holds, or fails for
@@ -116,17 +116,8 @@ func TestShrinkFailingSwarmRun(t *testing.T) {
 	for i := range min.Faults {
 		without := *min
 		without.Faults = slices.Delete(slices.Clone(min.Faults), i, i+1)
-		if d, failed := latencyFailure(t, &without); failed && sameKind(origDetail, d) {
+		if d, failed := latencyFailure(t, &without); failed && shrink.SameFailure(origDetail, d) {
 			t.Errorf("fault [%d] %s is not needed: without it latency still fails (%s)", i, min.Faults[i].Describe(), d)
 		}
 	}
-}
-
-func sameKind(a, b string) bool {
-	for _, k := range shrink.Kinds(b) {
-		if slices.Contains(shrink.Kinds(a), k) {
-			return true
-		}
-	}
-	return false
 }

@@ -226,9 +226,15 @@ func Kinds(detail string) []string {
 
 // sameFailure reports whether a failure's detail shares a kind with the
 // original failure.
-func (sh *shrinker) sameFailure(detail string) bool {
+func (sh *shrinker) sameFailure(detail string) bool { return sharesKind(sh.kinds, detail) }
+
+// SameFailure reports whether two failure details name a failure of the
+// same kind (a kind of Kinds in common): what shrink keeps while it cuts.
+func SameFailure(a, b string) bool { return sharesKind(Kinds(a), b) }
+
+func sharesKind(kinds []string, detail string) bool {
 	for _, k := range Kinds(detail) {
-		if slices.Contains(sh.kinds, k) {
+		if slices.Contains(kinds, k) {
 			return true
 		}
 	}
