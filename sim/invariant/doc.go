@@ -13,6 +13,15 @@
 //   - latency: for every Pod that became Ready, the time until a status write
 //     reflects it, in an HdrHistogram, against the scenario's SLO.
 //
+// Beside them, every Outcome measures drift (DriftStats): how long the
+// clusters' statuses disagreed with the truth, over the workload, inside
+// each fault window and outside every window. It has no limit; it is how a
+// fault is shown to act on the status, dense where Ready samples are few.
+//
+// Check takes a whole history; Checker is the same check one record at a
+// time, for a history still being made (the virtual backend checks a run
+// while it goes on).
+//
 // Truth is the live model of the world the checks replay; the harness feeds
 // it the same records as they happen to know when a run has converged.
 package invariant
