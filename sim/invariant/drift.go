@@ -30,10 +30,12 @@ type DriftStats struct {
 // DriftOver measures drift over [from, to) of the run: for comparing
 // stretches other than the fault windows (before a fault and after it).
 func (o *Outcome) DriftOver(from, to time.Duration) DriftStats {
-	if to < from {
-		to = from
-	}
-	return driftIn(o.drifts, []interval{{from, to}}, to-from)
+	return driftOver(o.drifts, interval{from, max(from, to)})
+}
+
+// driftOver is drift over one stretch of the run.
+func driftOver(drifts []interval, iv interval) DriftStats {
+	return driftIn(drifts, []interval{iv}, iv.to-iv.from)
 }
 
 // interval is [from, to) in run time.
@@ -69,11 +71,10 @@ func driftIn(drifts []interval, cover []interval, span time.Duration) DriftStats
 // splitDrift measures drift over the whole span, inside each window, and
 // over the part of the span no window covers.
 func splitDrift(drifts []interval, span interval, ws []window) (all DriftStats, in []DriftStats, outside DriftStats) {
-	all = driftIn(drifts, []interval{span}, span.to-span.from)
+	all = driftOver(drifts, span)
 	in = make([]DriftStats, len(ws))
 	for i, w := range ws {
-		iv := interval{w.from, w.to}
-		in[i] = driftIn(drifts, []interval{iv}, iv.to-iv.from)
+		in[i] = driftOver(drifts, interval{w.from, w.to})
 	}
 	// The span minus the union of the windows, as sorted disjoint pieces.
 	cuts := make([]interval, 0, len(ws))

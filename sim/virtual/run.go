@@ -68,9 +68,9 @@ type Options struct {
 	MaxEvents int
 	// Dir, when set, receives history.jsonl, summary.json and latency.hlog.
 	Dir string
-	// Verdict, when set, returns no Records: the history is sorted into a
-	// buffer the next run in the process reuses, checked and hashed there,
-	// and dropped. Outcome, Summary and TraceHash are those of a full run.
+	// Verdict, when set, returns no Records: the sorted history stays in
+	// the buffer the next run in the process reuses instead of being
+	// copied out. Outcome, Summary and TraceHash are those of a full run.
 	// For many runs (sweep, shrink, matrix), which replay a seed to keep
 	// its history; ignored when Dir is set.
 	Verdict bool

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -236,9 +237,7 @@ func (p *Patch) MergeInto(kv *kvv1.KVCluster) {
 		kv.Spec.Replicas = p.op.Replicas
 	case OpAnnotate:
 		a := make(map[string]string, len(kv.Annotations)+1)
-		for k, v := range kv.Annotations {
-			a[k] = v
-		}
+		maps.Copy(a, kv.Annotations)
 		a[asJSON(p.op.AnnotationKeyOf())] = asJSON(p.op.Value)
 		kv.Annotations = a
 	}
