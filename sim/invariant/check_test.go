@@ -1,6 +1,8 @@
 package invariant
 
 import (
+	"math/rand/v2"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -305,5 +307,59 @@ func TestDriftOver(t *testing.T) {
 	}
 	if d := o.DriftOver(ms_(300), ms_(900)); d.ClusterMs != 0 || d.MeanClusters != 0 || d.LongestMs != 0 {
 		t.Errorf("drift over [300,900) %+v, want none", d)
+	}
+}
+
+// TestStatsOfMatchesOneCallPerFigure: statsOf reads the quantiles and the
+// maximum in one pass; they must be what one call per figure gives, for
+// histograms with one sample, repeated values, and wide random spreads.
+func TestStatsOfMatchesOneCallPerFigure(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		h := NewHistogram()
+		n := 1 + rng.IntN(300)
+		if i%10 == 0 {
+			n = 1
+		}
+		for range n {
+			v := rng.Int64N(int64(10 * time.Second / time.Microsecond))
+			if i%3 == 0 {
+				v = rng.Int64N(5_000) // many equal buckets
+			}
+			_ = h.RecordValue(v)
+		}
+		got := statsOf(h, 0)
+		want := LatencyStats{Count: h.TotalCount(), Mean: h.Mean() / 1000,
+			P50: ms(time.Duration(h.ValueAtQuantile(50)) * time.Microsecond),
+			P90: ms(time.Duration(h.ValueAtQuantile(90)) * time.Microsecond),
+			P99: ms(time.Duration(h.ValueAtQuantile(99)) * time.Microsecond),
+			Max: ms(time.Duration(h.Max()) * time.Microsecond)}
+		if got != want {
+			t.Fatalf("histogram %d (%d samples): statsOf %+v, one call each %+v", i, n, got, want)
+		}
+	}
+}
+
+// TestRecycledHistogramStartsEmpty: a Checker that reuses a recycled
+// histogram reports what a fresh one does, and the recycled Outcome no
+// longer holds it.
+func TestRecycledHistogramStartsEmpty(t *testing.T) {
+	slow := healthy()
+	slow[len(slow)-3].T = ms_(900) // the second pod reflected 700 ms late
+	first := Check(slow, invariants())
+	fresh := first.Histogram.Export()
+	first.RecycleHistogram()
+	if first.Histogram != nil {
+		t.Fatal("RecycleHistogram left the histogram in the outcome")
+	}
+	for range 3 { // whichever histogram the pool hands out
+		again := Check(healthy(), invariants())
+		if again.Histogram.TotalCount() != 2 || again.Latency.Max >= 700 {
+			t.Fatalf("a reused histogram kept samples: count %d, max %v ms", again.Histogram.TotalCount(), again.Latency.Max)
+		}
+		again.RecycleHistogram()
+	}
+	if got := Check(slow, invariants()).Histogram.Export(); !reflect.DeepEqual(got, fresh) {
+		t.Fatal("the same history through a reused histogram exports differently")
 	}
 }

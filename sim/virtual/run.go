@@ -68,9 +68,11 @@ type Options struct {
 	MaxEvents int
 	// Dir, when set, receives history.jsonl, summary.json and latency.hlog.
 	Dir string
-	// Verdict, when set, returns no Records: the sorted history stays in
-	// the buffer the next run in the process reuses instead of being
-	// copied out. Outcome, Summary and TraceHash are those of a full run.
+	// Verdict, when set, returns no Records and no Outcome.Histogram: the
+	// sorted history stays in the buffer the next run in the process
+	// reuses instead of being copied out, and the histogram goes back to
+	// the invariant package for the next run's check. The rest of Outcome,
+	// Summary and TraceHash are those of a full run.
 	// For many runs (sweep, shrink, matrix), which replay a seed to keep
 	// its history; ignored when Dir is set.
 	Verdict bool
@@ -224,6 +226,9 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	}
 	sum.DurationMs = report.Ms(time.Since(began))
 	res.Summary = sum
+	if o.Verdict && o.Dir == "" {
+		res.Outcome.RecycleHistogram()
+	}
 	if o.Dir != "" {
 		if err := res.write(o.Dir); err != nil {
 			return res, err

@@ -62,14 +62,17 @@ const streamBatch = 512
 // newRecordStream starts the checking goroutine; out is where it sorts
 // the records to (reused from an earlier run).
 func newRecordStream(out []history.Record, inv scenarios.Invariants) *recordStream {
-	st := &recordStream{out: out[:0], ch: make(chan streamChunk, 64), done: make(chan struct{}),
-		chk: invariant.NewChecker(inv), th: newTraceHasher(), counts: report.NewCounter()}
-	go st.consume()
+	st := &recordStream{out: out[:0], ch: make(chan streamChunk, 64), done: make(chan struct{})}
+	go st.consume(inv)
 	return st
 }
 
-func (st *recordStream) consume() {
+// consume sets up the check, the hash and the counts, on the checking
+// goroutine so that the run starts at once, and takes chunks until the
+// run closes the channel.
+func (st *recordStream) consume(inv scenarios.Invariants) {
 	defer close(st.done)
+	st.chk, st.th, st.counts = invariant.NewChecker(inv), newTraceHasher(), report.NewCounter()
 	defer func() {
 		if p := recover(); p != nil {
 			st.panicked = p
