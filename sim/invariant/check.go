@@ -3,6 +3,7 @@ package invariant
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
@@ -183,7 +184,10 @@ type Checker struct {
 	inv   scenarios.Invariants
 	truth *Truth
 	h     *hdrhistogram.Histogram
-	stats LatencyStats
+	// values are the latencies h holds, in µs, in the order recorded
+	// (meanOf).
+	values []int64
+	stats  LatencyStats
 	// waiting holds each cluster's Ready Pods its status has not
 	// reflected yet; counts its ready count history.
 	waiting     map[string][]pending
@@ -224,7 +228,9 @@ func (c *Checker) resolve(cluster string, now time.Duration, cs *ClusterState) {
 	var keep []pending
 	for _, p := range c.waiting[cluster] {
 		if cs.HasStatus && (cs.StatusReady >= p.count || cs.StatusReady == cs.ReadyCount()) {
-			_ = c.h.RecordValue(max(int64((now-p.at)/time.Microsecond), 0))
+			if v := max(int64((now-p.at)/time.Microsecond), 0); c.h.RecordValue(v) == nil {
+				c.values = append(c.values, v)
+			}
 			c.samples = append(c.samples, sample{from: p.at, to: now})
 			c.exported = append(c.exported, Sample{Cluster: cluster, Pod: p.pod, ReadyAt: p.at, ReflectedAt: now})
 		} else {
@@ -394,7 +400,7 @@ func (c *Checker) Finish() *Outcome {
 	}
 	// latency
 	abandoned := stats.Abandoned
-	stats = statsOf(h, stats.Unresolved)
+	stats = statsOf(h, stats.Unresolved, c.values)
 	stats.Abandoned = abandoned
 	out.Latency = stats
 	for _, from := range outSince { // still out of sync: drifts to the end
@@ -571,15 +577,54 @@ func splitByWindows(samples []sample, ws []window) ([]WindowLatency, LatencyStat
 	}
 	out := make([]WindowLatency, len(ws))
 	for i, w := range ws {
-		out[i] = WindowLatency{Fault: w.fault, Index: w.index, StartMs: ms(w.from), EndMs: ms(w.to), Latency: statsOf(hs[i], unres[i])}
+		out[i] = WindowLatency{Fault: w.fault, Index: w.index, StartMs: ms(w.from), EndMs: ms(w.to), Latency: statsOf(hs[i], unres[i], nil)}
 	}
-	return out, statsOf(outside, outUnres)
+	return out, statsOf(outside, outUnres, nil)
+}
+
+// meanOf is h.Mean(), computed from the values h holds instead of from
+// its 23,552 counts: HdrHistogram's mean is the sum, over the non-empty
+// counts in value order, of count × the median of the count's range /
+// total; values sorted fall into the same counts in the same order, so
+// the float operations are the same ones. histogramRange is a count's
+// range in NewHistogram's layout (TestMeanOfIsHistogramMean). values is
+// sorted in place; when it does not match h, h.Mean(). In ms.
+func meanOf(h *hdrhistogram.Histogram, values []int64) float64 {
+	total := h.TotalCount()
+	if total == 0 || int64(len(values)) != total || h.LowestTrackableValue() != 1 || h.SignificantFigures() != 3 {
+		return h.Mean() / 1000
+	}
+	slices.Sort(values)
+	var mean float64
+	ft := float64(total)
+	for i := 0; i < len(values); {
+		lowest, size := histogramRange(values[i])
+		j := i + 1
+		for j < len(values) && values[j] < lowest+size {
+			j++
+		}
+		mean += float64(j-i) * float64(lowest+size>>1) / ft
+		i = j
+	}
+	return mean / 1000
+}
+
+// histogramRange returns the lowest value and the size of the range of
+// values that one count of NewHistogram holds (1 µs, 3 significant
+// figures: 2,048 sub-buckets, so each value below 2,048 has a count of
+// its own and each power of two above that doubles the range).
+func histogramRange(v int64) (lowest, size int64) {
+	const subBucketMask = 2047
+	bucket := 64 - bits.LeadingZeros64(uint64(v|subBucketMask)) - 11
+	return v >> bucket << bucket, int64(1) << bucket
 }
 
 // statsQuantiles are the percentiles statsOf reports: p50, p90, p99, max.
 var statsQuantiles = [4]float64{50, 90, 99, 100}
 
-func statsOf(h *hdrhistogram.Histogram, unresolved int) LatencyStats {
+// statsOf summarises h; values, when not nil, are the values h holds
+// (meanOf).
+func statsOf(h *hdrhistogram.Histogram, unresolved int, values []int64) LatencyStats {
 	s := LatencyStats{Count: h.TotalCount(), Unresolved: unresolved}
 	if s.Count > 0 {
 		// One pass for the quantiles and the maximum (the 100th
@@ -587,7 +632,7 @@ func statsOf(h *hdrhistogram.Histogram, unresolved int) LatencyStats {
 		// one pass over the 23,552 counts for each.
 		var q [4]int64
 		copy(q[:], h.ValueAtPercentilesSlice(statsQuantiles[:]))
-		s.Mean = h.Mean() / 1000
+		s.Mean = meanOf(h, values)
 		s.P50 = ms(time.Duration(q[0]) * time.Microsecond)
 		s.P90 = ms(time.Duration(q[1]) * time.Microsecond)
 		s.P99 = ms(time.Duration(q[2]) * time.Microsecond)

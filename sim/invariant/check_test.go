@@ -328,7 +328,7 @@ func TestStatsOfMatchesOneCallPerFigure(t *testing.T) {
 			}
 			_ = h.RecordValue(v)
 		}
-		got := statsOf(h, 0)
+		got := statsOf(h, 0, nil)
 		want := LatencyStats{Count: h.TotalCount(), Mean: h.Mean() / 1000,
 			P50: ms(time.Duration(h.ValueAtQuantile(50)) * time.Microsecond),
 			P90: ms(time.Duration(h.ValueAtQuantile(90)) * time.Microsecond),
@@ -361,5 +361,39 @@ func TestRecycledHistogramStartsEmpty(t *testing.T) {
 	}
 	if got := Check(slow, invariants()).Histogram.Export(); !reflect.DeepEqual(got, fresh) {
 		t.Fatal("the same history through a reused histogram exports differently")
+	}
+}
+
+// TestMeanOfIsHistogramMean: the mean from the recorded values is
+// HdrHistogram's own, to the last bit, at the edges of its counts' ranges
+// and across its whole range; and a histogram whose values are not given
+// falls back to h.Mean().
+func TestMeanOfIsHistogramMean(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	edges := []int64{0, 1, 2, 1023, 1024, 2047, 2048, 2049, 4095, 4096, 4097, 1 << 20, 1<<20 + 1, int64(time.Hour / time.Microsecond)}
+	for i := range 300 {
+		h := NewHistogram()
+		var values []int64
+		n := 1 + rng.IntN(200)
+		for k := range n {
+			var v int64
+			switch {
+			case i < len(edges):
+				v = edges[(i+k)%len(edges)]
+			case i%2 == 0:
+				v = rng.Int64N(1 << (1 + rng.IntN(32)))
+			default:
+				v = 1000 + rng.Int64N(400_000)
+			}
+			if h.RecordValue(v) == nil {
+				values = append(values, v)
+			}
+		}
+		if got, want := meanOf(h, values), h.Mean()/1000; got != want {
+			t.Fatalf("histogram %d (%d values): meanOf %v, h.Mean %v", i, len(values), got, want)
+		}
+		if got, want := meanOf(h, values[:len(values)-1]), h.Mean()/1000; got != want {
+			t.Fatalf("histogram %d: values not matching h: meanOf %v, want h.Mean %v", i, got, want)
+		}
 	}
 }
