@@ -14,7 +14,7 @@ OUT ?= runs/demo
 # Where kube-apiserver lives; scripts/envtest-assets.sh builds it once.
 ASSETS = $$(K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh)
 
-.PHONY: all build demo test unit bench-cache chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
+.PHONY: all build demo test unit bench-cache bench-virtual pgo chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
 
 all: build
 
@@ -61,8 +61,9 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
 	  if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
+# -pgo=off: vet needs no optimised build of cmd/driftlab's dependencies
 vet:
-	$(GO) vet ./...
+	$(GO) vet -pgo=off ./...
 
 # Failpoint builds (README "Failpoints"): pinned failpoint-ctl and gofail in bin/,
 # etcd's gofail copy and go.work in build/etcd-failpoints (all ignored).
@@ -111,6 +112,22 @@ bench-cache:
 	@mkdir -p runs
 	$(GO) test -run '^$$' -bench BenchmarkCacheLatency -benchtime 2s -count $(BENCH_COUNT) ./operator/statecache \
 	  | tee runs/bench-cache.txt | $(GO) run ./scripts/benchtable
+
+## bench-virtual: BenchmarkBaseline (issue 4's figures: simulated seconds per wall and CPU second,
+## runs per CPU-hour, allocations per event), built with the driftlab binary's profile (PGO)
+PGO_PROFILE := cmd/driftlab/default.pgo
+bench-virtual:
+	@mkdir -p runs
+	$(GO) test -run '^$$' -bench BenchmarkBaseline -benchtime 300x -count $(BENCH_COUNT) \
+	  -pgo=$(CURDIR)/$(PGO_PROFILE) ./sim/virtual | tee runs/bench-virtual.txt
+
+## pgo: refresh $(PGO_PROFILE), the CPU profile go build uses for bin/driftlab
+## (profile-guided optimisation), from BenchmarkBaseline
+pgo:
+	@mkdir -p runs/pgo
+	$(GO) test -run '^$$' -bench BenchmarkBaseline -benchtime 500x -pgo=off \
+	  -cpuprofile runs/pgo/virtual.pprof -o runs/pgo/virtual.test ./sim/virtual
+	cp runs/pgo/virtual.pprof $(PGO_PROFILE)
 
 ## unit: the fast tests only (no control plane)
 unit:

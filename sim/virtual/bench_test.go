@@ -21,8 +21,8 @@ import (
 //
 // It runs three times: gogc=default is the Go default a library user gets
 // (or the GOGC in the environment), with the run's records returned;
-// gogc=400 is what driftlab sweep and shrink set for their process
-// (ManyRunsGCPercent); gogc=400,verdict is a run as sweep, shrink and the
+// gogc=1600 is what driftlab sweep and shrink set for their process
+// (ManyRunsGCPercent); gogc=1600,verdict is a run as sweep, shrink and the
 // matrix make it, with Options.Verdict (no records returned).
 func BenchmarkBaseline(b *testing.B) {
 	b.Run("gogc=default", func(b *testing.B) { benchmarkBaseline(b, Options{}) })

@@ -89,7 +89,9 @@
 // driftlab's many-run commands set. BenchmarkBaseline reports simulated
 // seconds per wall and CPU second, runs per CPU-hour and allocations per
 // event at the default, at ManyRunsGCPercent, and as a verdict run;
-// docs/design.md ("Speed") holds the figures.
+// `make bench-virtual` runs it built with cmd/driftlab/default.pgo, the
+// profile go build uses for bin/driftlab (PGO; `make pgo` refreshes it
+// from this benchmark). docs/design.md ("Speed") holds the figures.
 //
 // # Faults
 //
