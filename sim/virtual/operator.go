@@ -346,6 +346,8 @@ type operatorModel struct {
 	crash                    *vfault // armed crash-restart
 	// startNextFn is startNext, made once.
 	startNextFn func()
+	// doneFree holds ends of reconciles that have run (newDone).
+	doneFree []*reconcileDone
 }
 
 // crashSignal unwinds a reconcile whose process crashed.
@@ -512,15 +514,45 @@ func (o *operatorModel) startNext() {
 	o.inReconcile = false
 	end := a.issue() // charge the compute time if no request did
 	o.w.reconciles++
-	epoch := o.epoch
-	o.w.k.at(end, func() {
-		if o.epoch == epoch {
-			o.working[wi] = false
-			o.busy--
-			o.finish(key, res, err)
-		}
-	})
+	d := o.newDone()
+	d.wi, d.epoch, d.key, d.res, d.err = wi, o.epoch, key, res, err
+	o.w.k.at(end, d.fn)
 	o.wake() // another worker may take the next key now
+}
+
+// reconcileDone is the end of one reconcile, due when its worker's clock
+// says: the worker is free again and the result goes to the queue, unless
+// the process crashed since (another epoch). They are reused (doneFree):
+// one per reconcile would be a third of a run's closures.
+type reconcileDone struct {
+	o         *operatorModel
+	wi, epoch int
+	key       types.NamespacedName
+	res       reconcile.Result
+	err       error
+	fn        func() // run, made once
+}
+
+func (o *operatorModel) newDone() *reconcileDone {
+	if n := len(o.doneFree); n > 0 {
+		d := o.doneFree[n-1]
+		o.doneFree = o.doneFree[:n-1]
+		return d
+	}
+	d := &reconcileDone{o: o}
+	d.fn = d.run
+	return d
+}
+
+func (d *reconcileDone) run() {
+	o, wi, epoch, key, res, err := d.o, d.wi, d.epoch, d.key, d.res, d.err
+	d.err = nil
+	o.doneFree = append(o.doneFree, d) // each is due once: free to reuse now
+	if o.epoch == epoch {
+		o.working[wi] = false
+		o.busy--
+		o.finish(key, res, err)
+	}
 }
 
 func (o *operatorModel) reconcile(key types.NamespacedName) (res reconcile.Result, err error) {
