@@ -71,7 +71,8 @@ type Outcome struct {
 	Drift, OutsideDrift DriftStats
 	// drifts are the out-of-sync intervals, for DriftOver.
 	drifts []interval
-	// Histogram holds the latency samples in microseconds.
+	// Histogram holds the latency samples in microseconds; nil after
+	// RecycleHistogram.
 	Histogram *hdrhistogram.Histogram
 	// ConvergedAfter is how long after the workload ended the last cluster
 	// converged (0 when it already was).
@@ -630,8 +631,7 @@ func statsOf(h *hdrhistogram.Histogram, unresolved int, values []int64) LatencyS
 		// One pass for the quantiles and the maximum (the 100th
 		// percentile is Max's bucket, reported the same way), instead of
 		// one pass over the 23,552 counts for each.
-		var q [4]int64
-		copy(q[:], h.ValueAtPercentilesSlice(statsQuantiles[:]))
+		q := h.ValueAtPercentilesSlice(statsQuantiles[:])
 		s.Mean = meanOf(h, values)
 		s.P50 = ms(time.Duration(q[0]) * time.Microsecond)
 		s.P90 = ms(time.Duration(q[1]) * time.Microsecond)

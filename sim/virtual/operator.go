@@ -523,7 +523,8 @@ func (o *operatorModel) startNext() {
 // reconcileDone is the end of one reconcile, due when its worker's clock
 // says: the worker is free again and the result goes to the queue, unless
 // the process crashed since (another epoch). They are reused (doneFree):
-// one per reconcile would be a third of a run's closures.
+// a closure per reconcile was about 690 of a baseline run's 10,250
+// allocations.
 type reconcileDone struct {
 	o         *operatorModel
 	wi, epoch int
