@@ -88,6 +88,9 @@ type Plan struct {
 	// MaxConcurrentStreams caps gRPC streams per etcd connection; 0 keeps
 	// etcd's default.
 	MaxConcurrentStreams uint32
+	// OperatorCommands says that the operator takes harness commands
+	// (Command): faults inside its process need them.
+	OperatorCommands bool
 
 	// Set by the backend once the control plane runs.
 	EtcdEndpoint string       // etcd's client URL (direct, not proxied)

@@ -19,6 +19,7 @@ faults:
 		t.Fatal(err)
 	}
 	p := NewPlan(1)
+	p.OperatorCommands = true
 	defer p.Close()
 	built, skipped, err := Build(s.Faults, p)
 	if err != nil || len(skipped) != 0 || len(built) != 3 {
@@ -65,5 +66,18 @@ func TestProxyLifecycle(t *testing.T) {
 	}
 	if p.Proxy(scenarios.LinkAPIServerEtcd) != nil {
 		t.Fatal("proxy still there after Close")
+	}
+}
+
+// TestOperatorSideFaultSkippedWithoutCommands: gc-assist-pressure acts
+// inside the operator's process; for an operator that takes no harness
+// commands (anyone's but the reference operator) it is skipped with the
+// reason, so the run cannot pass as if it had been injected.
+func TestOperatorSideFaultSkippedWithoutCommands(t *testing.T) {
+	p := NewPlan(1)
+	defer p.Close()
+	built, skipped, err := Build([]scenarios.Fault{{Type: scenarios.FaultGCAssistPressure, Entries: 10, Rate: 1}}, p)
+	if err != nil || len(built) != 0 || skipped[0] != NeedsCommands {
+		t.Fatalf("built %d, skipped %v, err %v: want it skipped with %q", len(built), skipped, err, NeedsCommands)
 	}
 }

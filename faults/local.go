@@ -12,7 +12,6 @@ import (
 	"github.com/driftlab/driftlab/faults/fsyncfs"
 	"github.com/driftlab/driftlab/faults/netproxy"
 	"github.com/driftlab/driftlab/faults/watchstorm"
-	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
@@ -266,6 +265,9 @@ type gcPressure struct {
 var _ Fault = (*gcPressure)(nil)
 
 func newGCPressure(spec scenarios.Fault, p *Plan) (Fault, error) {
+	if !p.OperatorCommands {
+		return nil, &SkipError{Reason: NeedsCommands}
+	}
 	return &gcPressure{base: base{spec: spec, plan: p}}, nil
 }
 
@@ -274,12 +276,12 @@ func (f *gcPressure) Start(context.Context) error {
 		return errors.New("driftlab-harness-bug: no operator to send gc-assist-pressure to")
 	}
 	f.at = time.Now()
-	return f.plan.Operator.Send(operator.Command{Cmd: operator.CmdGCPressureStart, Entries: f.spec.Entries, Rate: f.spec.Rate})
+	return f.plan.Operator.Send(Command{Cmd: CmdGCPressureStart, Entries: f.spec.Entries, Rate: f.spec.Rate})
 }
 
 func (f *gcPressure) Stop(context.Context) error {
 	f.effect = map[string]float64{"window_seconds": since(f.at)}
-	return f.plan.Operator.Send(operator.Command{Cmd: operator.CmdGCPressureStop})
+	return f.plan.Operator.Send(Command{Cmd: CmdGCPressureStop})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

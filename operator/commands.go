@@ -8,39 +8,23 @@ import (
 	"io"
 	"sync"
 
+	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/faults/gcpressure"
 	"github.com/driftlab/driftlab/operator/failpoints"
 	"github.com/driftlab/driftlab/sim/history"
 )
 
-// Command is one instruction from the harness, a JSON line on the
-// operator's standard input. The harness uses it to switch runtime faults
-// that must act inside the operator's process, and to sample its runtime.
-type Command struct {
-	// Cmd is "gc-pressure-start", "gc-pressure-stop" or "runtime-sample".
-	Cmd string `json:"cmd"`
-	// Entries and Rate configure gc-pressure-start.
-	Entries int     `json:"entries,omitempty"`
-	Rate    float64 `json:"rate,omitempty"`
-	// Tag labels a runtime sample (for example "fault-start gc-assist-pressure").
-	Tag string `json:"tag,omitempty"`
-	// Failpoint and Term configure failpoint-enable and failpoint-disable:
-	// an operator failpoint name (operator/failpoints.Names) and its term.
-	Failpoint string `json:"failpoint,omitempty"`
-	Term      string `json:"term,omitempty"`
-}
+// Command is a harness command (faults.Command); the operator reads them
+// on its standard input with --commands.
+type Command = faults.Command
 
-// Command names.
+// Command names (faults').
 const (
-	CmdGCPressureStart = "gc-pressure-start"
-	CmdGCPressureStop  = "gc-pressure-stop"
-	CmdRuntimeSample   = "runtime-sample"
-	// CmdFailpointEnable and CmdFailpointDisable switch one of the
-	// operator's failpoints (a failpoint-enabled build only); each answers
-	// with a runtime-metrics record tagged Tag: failpoint_hits, and Err when
-	// it failed.
-	CmdFailpointEnable  = "failpoint-enable"
-	CmdFailpointDisable = "failpoint-disable"
+	CmdGCPressureStart  = faults.CmdGCPressureStart
+	CmdGCPressureStop   = faults.CmdGCPressureStop
+	CmdRuntimeSample    = faults.CmdRuntimeSample
+	CmdFailpointEnable  = faults.CmdFailpointEnable
+	CmdFailpointDisable = faults.CmdFailpointDisable
 )
 
 // commander executes commands until r ends or ctx is done.

@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"sort"
 	"strconv"
@@ -45,6 +46,23 @@ var durationType = reflect.TypeOf(Duration{})
 // field path so that every error names file, line and field.
 type decoder struct {
 	file string
+	// present collects the field paths the file sets (to a non-null
+	// value), so that a zero it wrote is not taken for a field left out.
+	present map[string]bool
+}
+
+// renamed says what a field of an earlier version of the format is called
+// now ("" when it is not one).
+func renamed(path, key string) string {
+	switch {
+	case path == "workload" && key == "clusters":
+		return "workload.objects"
+	case path == "workload" && key == "deleteClusters":
+		return "workload.deleteObjects"
+	case strings.HasPrefix(path, "workload.operations[") && key == "cluster":
+		return path + ".name"
+	}
+	return ""
 }
 
 func (d *decoder) errf(n *yaml.Node, path, format string, args ...any) error {
@@ -91,6 +109,12 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) error {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // leave the zero value: the default applies
 	}
+	if d.present != nil && path != "" {
+		d.present[path] = true
+	}
+	if v.Kind() == reflect.Map && v.Type().Key().Kind() == reflect.String {
+		return d.decodeMap(n, path, v)
+	}
 	if v.Type() == durationType {
 		if n.Kind != yaml.ScalarNode {
 			return d.errf(n, path, "want a duration such as 500ms or 2s, got a %s", kindName(n))
@@ -130,6 +154,9 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) error {
 			fp := join(path, k.Value)
 			idx, ok := fields[k.Value]
 			if !ok {
+				if now := renamed(path, k.Value); now != "" {
+					return d.errf(k, fp, "renamed to %s (the workload acts on objects of any kind now)", now)
+				}
 				return d.errf(k, fp, "unknown field (known fields: %s)", strings.Join(known, ", "))
 			}
 			if seen[k.Value] {
@@ -184,11 +211,85 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) error {
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(n.Value, 64)
 		if err != nil || (n.Tag != "!!float" && n.Tag != "!!int") {
+			if n.Tag == "!!float" {
+				return d.errf(n, path, "want a finite number, got %q", n.Value)
+			}
 			return d.errf(n, path, "want a number, got %q", n.Value)
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return d.errf(n, path, "want a finite number, got %q", n.Value)
 		}
 		v.SetFloat(f)
 	default:
 		panic(fmt.Sprintf("driftlab-harness-bug: scenario decoder cannot decode %s", v.Type()))
+	}
+	return nil
+}
+
+// decodeMap decodes a mapping into a map with string keys: labels and
+// environment variables (string values) or an object (any JSON value).
+func (d *decoder) decodeMap(n *yaml.Node, path string, v reflect.Value) error {
+	if n.Kind != yaml.MappingNode {
+		return d.errf(n, path, "want a mapping, got a %s", kindName(n))
+	}
+	if v.Type().Elem().Kind() == reflect.Interface {
+		var m map[string]any
+		if err := n.Decode(&m); err != nil {
+			return d.errf(n, path, "%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
+		if err := checkJSON(m, path); err != nil {
+			return d.errf(n, err.path, "%s", err.msg)
+		}
+		v.Set(reflect.ValueOf(m).Convert(v.Type()))
+		return nil
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		fp := join(path, k.Value)
+		if k.Kind != yaml.ScalarNode {
+			return d.errf(k, path, "want a string key, got a %s", kindName(k))
+		}
+		if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
+			return d.errf(k, fp, "key given twice")
+		}
+		ev := reflect.New(v.Type().Elem()).Elem()
+		if ev.Kind() == reflect.String && val.Kind == yaml.ScalarNode && val.Tag != "!!str" && val.Tag != "!!null" {
+			return d.errf(val, fp, "want a string, got %s %q (quote it)", strings.TrimPrefix(val.Tag, "!!"), val.Value)
+		}
+		if err := d.decode(val, fp, ev); err != nil {
+			return err
+		}
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), ev)
+	}
+	v.Set(m)
+	return nil
+}
+
+type jsonErr struct{ path, msg string }
+
+// checkJSON refuses what JSON cannot carry: non-string keys, NaN and
+// infinities.
+func checkJSON(v any, path string) *jsonErr {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if err := checkJSON(e, join(path, k)); err != nil {
+				return err
+			}
+		}
+	case map[any]any:
+		return &jsonErr{path, "a mapping with a key that is not a string"}
+	case []any:
+		for i, e := range x {
+			if err := checkJSON(e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return &jsonErr{path, fmt.Sprintf("want a finite number, got %v", x)}
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -26,8 +27,7 @@ import (
 //
 // Encode checks its own output: it parses it and encodes the result again,
 // and returns an error when the two differ, which happens when a value
-// cannot be written because loading replaces it by a default (for example
-// workload.clusters: 0 loads as 3).
+// cannot be written because loading replaces it by a default.
 func Encode(s *Scenario) ([]byte, error) {
 	out, err := encodeOnce(s)
 	if err != nil {
@@ -82,7 +82,7 @@ var faultsType = reflect.TypeOf([]Fault(nil))
 func encodeStruct(v reflect.Value, path string) (*yaml.Node, error) {
 	t := v.Type()
 	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	if isLeaf(t) {
+	if isLeaf(t) || leafValue(v) {
 		m.Style = yaml.FlowStyle
 	}
 	for i := 0; i < t.NumField(); i++ {
@@ -123,6 +123,25 @@ func isLeaf(t reflect.Type) bool {
 	return true
 }
 
+// leafValue reports whether a struct value writes only scalars: its
+// other fields are empty and left out (an explicit operation without a
+// patch).
+func leafValue(v reflect.Value) bool {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if _, ok := yamlName(f); !ok {
+			continue
+		}
+		ft := f.Type
+		if ft != durationType && (ft.Kind() == reflect.Struct || ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map || ft.Kind() == reflect.Pointer) &&
+			!(v.Field(i).IsZero() && omitEmpty(f)) {
+			return false
+		}
+	}
+	return true
+}
+
 func omitEmpty(f reflect.StructField) bool {
 	_, opts, _ := strings.Cut(f.Tag.Get("json"), ",")
 	return strings.Contains(opts, "omitempty")
@@ -137,6 +156,13 @@ func encodeValue(v reflect.Value, path string) (*yaml.Node, error) {
 		return scalar("!!str", v.Interface().(Duration).String()), nil
 	}
 	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			return scalar("!!null", "null"), nil
+		}
+		return encodeValue(v.Elem(), path)
+	case reflect.Map:
+		return encodeMap(v, path)
 	case reflect.Struct:
 		return encodeStruct(v, path)
 	case reflect.Slice:
@@ -167,6 +193,35 @@ func encodeValue(v reflect.Value, path string) (*yaml.Node, error) {
 		return scalar("!!float", strconv.FormatFloat(v.Float(), 'g', -1, 64)), nil
 	}
 	return nil, fmt.Errorf("scenarios: cannot encode %s (%s)", path, v.Type())
+}
+
+// encodeMap writes a map with string keys in key order: labels and
+// variables in flow style, objects as yaml.v3 encodes them.
+func encodeMap(v reflect.Value, path string) (*yaml.Node, error) {
+	if v.Type().Key().Kind() != reflect.String {
+		return nil, fmt.Errorf("scenarios: cannot encode %s (%s)", path, v.Type())
+	}
+	if v.Type().Elem().Kind() == reflect.Interface {
+		n := &yaml.Node{}
+		if err := n.Encode(v.Interface()); err != nil {
+			return nil, fmt.Errorf("scenarios: encoding %s: %w", path, err)
+		}
+		return n, nil
+	}
+	keys := make([]string, 0, v.Len())
+	for _, k := range v.MapKeys() {
+		keys = append(keys, k.String())
+	}
+	sort.Strings(keys)
+	m := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Style: yaml.FlowStyle}
+	for _, k := range keys {
+		val, err := encodeValue(v.MapIndex(reflect.ValueOf(k).Convert(v.Type().Key())), join(path, k))
+		if err != nil {
+			return nil, err
+		}
+		m.Content = append(m.Content, scalar("!!str", k), val)
+	}
+	return m, nil
 }
 
 // encodeFaults writes the fault list, each fault as a flow mapping with its

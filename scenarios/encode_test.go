@@ -139,9 +139,18 @@ func TestEncodeRoundTripsEveryFaultType(t *testing.T) {
 
 func TestEncodeRefusesWhatCannotBeWritten(t *testing.T) {
 	s, _ := Builtin("baseline")
-	s.Workload.Clusters = 0 // loads as the default, 3
-	if _, err := Encode(s); err == nil || !strings.Contains(err.Error(), "clusters: 0") {
-		t.Fatalf("clusters 0 encoded without error: %v", err)
+	s.Kubelet.ReadyDelay.Distribution = "" // loads as the default, uniform
+	if _, err := Encode(s); err == nil || !strings.Contains(err.Error(), "distribution") {
+		t.Fatalf("an empty distribution encoded without error: %v", err)
+	}
+	s, _ = Builtin("baseline")
+	s.Workload.Objects, s.Workload.DeleteObjects = 0, 0 // a zero written is a zero read
+	out, err := Encode(s)
+	if err != nil {
+		t.Fatalf("objects: 0 did not encode: %v", err)
+	}
+	if back, err := Parse("b.yaml", out); err != nil || back.Workload.Objects != 0 {
+		t.Fatalf("objects: 0 read back as %v (%v)", back, err)
 	}
 	s, _ = Builtin("wal-fsync-delay")
 	s.Faults[0].Loss = 0.1 // a network-retransmit parameter

@@ -10,10 +10,10 @@ const withOps = `name: imported
 workload:
   duration: 5s
   operations:
-    - {at: 0s, op: create, cluster: shop-db, replicas: 2}
-    - {at: 1.5s, op: scale, cluster: shop-db, replicas: 0}
-    - {at: 2s, op: annotate, cluster: shop-db, key: example.com/owner, value: team-b}
-    - {at: 4s, op: delete, cluster: shop-db}
+    - {at: 0s, op: create, name: shop-db, replicas: 2}
+    - {at: 1.5s, op: scale, name: shop-db, replicas: 0}
+    - {at: 2s, op: annotate, name: shop-db, key: example.com/owner, value: team-b}
+    - {at: 4s, op: delete, name: shop-db}
 `
 
 func TestOperationsRoundTripThroughEncode(t *testing.T) {
@@ -35,20 +35,20 @@ func TestOperationsRoundTripThroughEncode(t *testing.T) {
 	if !reflect.DeepEqual(back.Workload, s.Workload) {
 		t.Fatalf("round trip changed the workload:\n%s", y)
 	}
-	if !strings.Contains(string(y), "{at: 2s, op: annotate, cluster: shop-db, key: example.com/owner, value: team-b}") {
+	if !strings.Contains(string(y), "{at: 2s, op: annotate, name: shop-db, key: example.com/owner, value: team-b}") {
 		t.Fatalf("operations are not written one per line:\n%s", y)
 	}
 }
 
 func TestBadOperationsNameFileLineField(t *testing.T) {
 	for _, tc := range []struct{ edit, want string }{
-		{"op: scale, cluster: shop-db, replicas: 0}", ""},
-		{"op: resize, cluster: shop-db, replicas: 0}", `imported.yaml:6: workload.operations[1].op: unknown value "resize"`},
-		{"op: scale, cluster: Shop_DB, replicas: 0}", `imported.yaml:6: workload.operations[1].cluster: "Shop_DB" is not a valid object name`},
-		{"op: scale, cluster: shop-db, replicas: -1}", `imported.yaml:6: workload.operations[1].replicas: must be within 0..1000`},
-		{"op: delete, cluster: shop-db, replicas: 3}", `imported.yaml:6: workload.operations[1].replicas: only create and scale set replicas`},
+		{"op: scale, name: shop-db, replicas: 0}", ""},
+		{"op: resize, name: shop-db, replicas: 0}", `imported.yaml:6: workload.operations[1].op: unknown value "resize"`},
+		{"op: scale, name: Shop_DB, replicas: 0}", `imported.yaml:6: workload.operations[1].name: "Shop_DB" is not a valid object name`},
+		{"op: scale, name: shop-db, replicas: -1}", `imported.yaml:6: workload.operations[1].replicas: must be within 0..1000`},
+		{"op: delete, name: shop-db, replicas: 3}", `imported.yaml:6: workload.operations[1].replicas: only create and scale of the subject's objects set replicas`},
 	} {
-		y := strings.Replace(withOps, "op: scale, cluster: shop-db, replicas: 0}", tc.edit, 1)
+		y := strings.Replace(withOps, "op: scale, name: shop-db, replicas: 0}", tc.edit, 1)
 		_, err := Parse("imported.yaml", []byte(y))
 		switch {
 		case tc.want == "" && err != nil:

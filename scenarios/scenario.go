@@ -5,10 +5,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/operator/statecache"
+	"github.com/driftlab/driftlab/sim/subject"
 )
 
 // Scenario is one scenario file, decoded, with every default filled in.
@@ -30,7 +33,11 @@ type Scenario struct {
 	// Backend is the backend used when the command line names none: "local"
 	// (default) or "virtual".
 	Backend string `yaml:"backend" json:"backend"`
-	// Operator configures the reference operator.
+	// Subject declares the custom resource under test and what its
+	// operator reports; nil tests the reference operator's KVCluster.
+	Subject *subject.Spec `yaml:"subject" json:"subject,omitempty"`
+	// Operator says which operator runs and how: yours (command,
+	// external), or the reference operator's options.
 	Operator Operator `yaml:"operator" json:"operator"`
 	// Kubelet configures the simulated kubelet.
 	Kubelet Kubelet `yaml:"kubelet" json:"kubelet"`
@@ -46,16 +53,79 @@ type Scenario struct {
 	File string `yaml:"-" json:"file,omitempty"`
 }
 
-// Operator configures the reference operator.
+// Dir is the directory relative paths in the scenario (CRDs, the
+// operator's working directory) are relative to: the scenario file's, or
+// the working directory for a built-in one.
+func (s *Scenario) Dir() string {
+	if s.File == "" || strings.HasPrefix(s.File, "builtin:") {
+		return "."
+	}
+	return filepath.Dir(s.File)
+}
+
+// Operator says which operator the run tests. Without a subject it is the
+// reference operator, configured by Cache, Bugs and GOMAXPROCS. With one,
+// it is yours: a Command the harness starts, an operator already running
+// (External, cluster backend), or one a Go test supplies (package lab).
 type Operator struct {
-	// Cache is the member state cache variant. Default "map".
-	Cache string `yaml:"cache" json:"cache"`
-	// Bugs switches on seeded bugs by name (off by default).
+	// Cache is the reference operator's member state cache variant.
+	// Default "map".
+	Cache string `yaml:"cache" json:"cache,omitempty"`
+	// Bugs switches on the reference operator's seeded bugs by name (off
+	// by default).
 	Bugs []string `yaml:"bugs" json:"bugs,omitempty"`
 	// GOMAXPROCS limits the operator process's Go runtime to this many
 	// threads running Go code, as a CPU limit of that many cores does in a
 	// cluster; 0 keeps Go's default.
 	GOMAXPROCS int `yaml:"gomaxprocs" json:"gomaxprocs,omitempty"`
+
+	// Name names your operator in results; default the command's base name.
+	Name string `yaml:"name" json:"name,omitempty"`
+	// Command starts your operator: argv, each element a template that may
+	// use {{.Kubeconfig}}, {{.MetricsAddr}}, {{.ProbeAddr}} (free
+	// 127.0.0.1 addresses) and {{.Namespace}}. KUBECONFIG is always set
+	// in its environment; nothing else is added to its arguments.
+	Command []string `yaml:"command" json:"command,omitempty"`
+	// Env adds variables to its environment (values are templates).
+	Env map[string]string `yaml:"env" json:"env,omitempty"`
+	// Dir is its working directory, relative to the scenario file.
+	Dir string `yaml:"dir" json:"dir,omitempty"`
+	// Ready says when it is ready; default: /readyz on {{.ProbeAddr}}
+	// when the command uses it, else at once.
+	Ready Ready `yaml:"ready" json:"ready"`
+	// External means the operator already runs against the cluster (the
+	// cluster backend): the harness starts nothing.
+	External bool `yaml:"external" json:"external,omitempty"`
+}
+
+// Ready says when an operator the harness started is ready for the
+// workload. At most one of HTTP and Log is set; After waits on top.
+type Ready struct {
+	// HTTP is a URL template that answers 200 once the operator is ready
+	// ("http://{{.ProbeAddr}}/readyz").
+	HTTP string `yaml:"http" json:"http,omitempty"`
+	// Log is a regular expression matched against the operator's output
+	// ("Starting workers").
+	Log string `yaml:"log" json:"log,omitempty"`
+	// After waits this long after starting (or after HTTP or Log).
+	After Duration `yaml:"after" json:"after,omitempty"`
+}
+
+// Reference reports whether the scenario tests the reference operator
+// (it declares no subject).
+func (s *Scenario) Reference() bool { return s.Subject == nil }
+
+// ReferenceNamePrefix names the reference operator's KVClusters: kv-0,
+// kv-1, ...
+const ReferenceNamePrefix = "kv-"
+
+// NamePrefix is what the workload's objects are named with: the subject's
+// prefix, or the reference operator's.
+func (s *Scenario) NamePrefix() string {
+	if s.Subject != nil {
+		return s.Subject.NamePrefix
+	}
+	return ReferenceNamePrefix
 }
 
 // Kubelet configures the simulated kubelet.
@@ -76,27 +146,32 @@ type Distribution struct {
 	Mean         Duration `yaml:"mean" json:"mean,omitempty"`
 }
 
-// Workload is what the harness does to the cluster, generated from the seed.
+// Workload is what the harness does to the cluster, generated from the
+// seed, on objects of the subject kind (KVClusters without a subject).
 type Workload struct {
-	// Duration is how long operations are applied. Default 20s.
+	// Duration is how long the workload lasts: operations are applied
+	// within it, and it ends at Duration even when the last one comes
+	// earlier. Default 20s.
 	Duration Duration `yaml:"duration" json:"duration"`
-	// Clusters is how many KVClusters are created at the start. Default 3.
-	Clusters int `yaml:"clusters" json:"clusters"`
-	// Namespace holds the KVClusters. Default "default".
+	// Objects is how many objects are created at the start. Default 3;
+	// 0 creates none.
+	Objects int `yaml:"objects" json:"objects"`
+	// Namespace holds the objects. Default "default".
 	Namespace string `yaml:"namespace" json:"namespace"`
-	// InitialReplicas is the range of spec.replicas at creation. Default 1–3.
+	// InitialReplicas is the range of the replica count at creation (at
+	// subject.replicas). Default 1–3.
 	InitialReplicas IntRange `yaml:"initialReplicas" json:"initialReplicas"`
-	// Scale changes one cluster's spec.replicas at a fixed interval.
+	// Scale changes one object's replica count at a fixed interval.
 	Scale Scale `yaml:"scale" json:"scale"`
-	// Annotate patches an annotation on the clusters at a fixed rate, like the
-	// write-up's 5-patches-a-second loop.
+	// Annotate patches an annotation on the objects at a fixed rate, like
+	// the write-up's 5-patches-a-second loop.
 	Annotate Annotate `yaml:"annotate" json:"annotate"`
-	// DeleteClusters is how many clusters are deleted at the end of the
+	// DeleteObjects is how many objects are deleted at the end of the
 	// workload. Default 0.
-	DeleteClusters int `yaml:"deleteClusters" json:"deleteClusters"`
+	DeleteObjects int `yaml:"deleteObjects" json:"deleteObjects"`
 	// Operations, when set, is the workload as an explicit, timed list of
 	// operations (for example imported from an audit log); the generated
-	// parts above (clusters, scale, annotate, deleteClusters) are then not
+	// parts above (objects, scale, annotate, deleteObjects) are then not
 	// used. See operations.go.
 	Operations []Operation `yaml:"operations" json:"operations,omitempty"`
 }
@@ -107,7 +182,7 @@ type IntRange struct {
 	Max int `yaml:"max" json:"max"`
 }
 
-// Scale changes the replicas of one randomly chosen cluster every Every.
+// Scale changes the replicas of one randomly chosen object every Every.
 type Scale struct {
 	// Every is the interval between scale operations; 0 means no scaling.
 	Every Duration `yaml:"every" json:"every"`
@@ -115,9 +190,9 @@ type Scale struct {
 	Replicas IntRange `yaml:"replicas" json:"replicas"`
 }
 
-// Annotate patches metadata.annotations of a random cluster at Rate per second.
+// Annotate patches metadata.annotations of a random object at Rate per second.
 type Annotate struct {
-	// Rate is patches per second over all clusters; 0 means none.
+	// Rate is patches per second over all objects; 0 means none.
 	Rate float64 `yaml:"rate" json:"rate"`
 }
 
@@ -129,17 +204,19 @@ type Invariants struct {
 
 // Drift configures the state-drift invariant.
 type Drift struct {
-	// ConvergeWithin is how long after the workload stops every KVCluster's
-	// status must equal the truth. Default 15s.
+	// ConvergeWithin is how long after the workload stops every object's
+	// reported values must equal the truth. Default 15s.
 	ConvergeWithin Duration `yaml:"convergeWithin" json:"convergeWithin"`
-	// Staleness is how old the truth a status write claims may be: every
-	// written readyReplicas must have been the real count at some moment
-	// within this bound before the write. Default 5s.
+	// Staleness is how old the truth a reported value may be: every
+	// reported value must have been the truth at some moment within this
+	// bound before it was reported. Default 5s.
 	Staleness Duration `yaml:"staleness" json:"staleness"`
 }
 
-// Latency configures the latency invariant: the time from a Pod becoming
-// Ready until a status write reflects it. A zero threshold is not checked.
+// Latency configures the latency invariant: the time from the commit that
+// changed a truth to the commit whose reported value reflects it (for the
+// reference operator: a Pod becoming Ready until the status counts it). A
+// zero threshold is not checked.
 type Latency struct {
 	P50 Duration `yaml:"p50" json:"p50"`
 	P90 Duration `yaml:"p90" json:"p90"`
@@ -179,6 +256,9 @@ func Builtin(name string) (*Scenario, error) {
 // Load reads a scenario file. A path that does not exist but names a
 // built-in scenario ("baseline") loads the built-in one.
 func Load(path string) (*Scenario, error) {
+	if st, err := os.Stat(path); err == nil && st.Size() > MaxFileSize {
+		return nil, &FieldError{File: path, Msg: fmt.Sprintf("%d bytes: larger than the limit of %d MiB for a scenario", st.Size(), MaxFileSize>>20)}
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) && !strings.ContainsAny(path, "/.") {
@@ -189,77 +269,151 @@ func Load(path string) (*Scenario, error) {
 	return Parse(filepath.Clean(path), b)
 }
 
+// Limits on what a scenario may ask for, so that no file can take the
+// machine down: each is reported with the field that exceeds it.
+const (
+	// MaxFileSize is the largest scenario file read.
+	MaxFileSize = 16 << 20
+	// MaxOperations is the most operations one run may make.
+	MaxOperations = 1_000_000
+	// MaxDuration bounds the workload's duration and every other
+	// duration of a scenario (a simulated month for virtual soaks).
+	MaxDuration = 30 * 24 * time.Hour
+	// MaxNameLength bounds the scenario's name: it names run directories.
+	MaxNameLength = 63
+)
+
 // Parse decodes and validates a scenario; file names the source in errors.
 func Parse(file string, data []byte) (*Scenario, error) {
+	if len(data) > MaxFileSize {
+		return nil, &FieldError{File: file, Msg: fmt.Sprintf("%d bytes: larger than the limit of %d MiB for a scenario", len(data), MaxFileSize>>20)}
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &FieldError{File: file, Msg: "the file is empty: a scenario needs at least a name"}
+	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&root); err != nil {
 		return nil, &FieldError{File: file, Msg: "not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
+	var second yaml.Node
+	if err := dec.Decode(&second); err == nil {
+		return nil, &FieldError{File: file, Line: second.Line, Msg: "a second YAML document (after ---): a scenario file holds one"}
+	} else if !errors.Is(err, io.EOF) {
+		return nil, &FieldError{File: file, Msg: "not valid YAML after the first document: " + strings.TrimPrefix(err.Error(), "yaml: ")}
+	}
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 0 {
+		return nil, &FieldError{File: file, Msg: "the file is empty (comments only): a scenario needs at least a name"}
+	}
 	s := &Scenario{}
-	d := &decoder{file: file}
+	d := &decoder{file: file, present: map[string]bool{}}
 	if err := d.decode(&root, "", reflectValue(s)); err != nil {
 		return nil, err
 	}
 	s.File = file
-	s.setDefaults()
+	if err := s.setDefaults(d.present); err != nil {
+		return nil, withLine(err, file, &root)
+	}
 	if err := s.validate(); err != nil {
-		var fe *FieldError
-		if errors.As(err, &fe) {
-			fe.File = file
-			fe.Line = lineOf(&root, fe.Field)
-		}
-		return nil, err
+		return nil, withLine(err, file, &root)
 	}
 	return s, nil
 }
 
-func (s *Scenario) setDefaults() {
-	if s.Seed == 0 {
+// withLine gives a validation error its file and line.
+func withLine(err error, file string, root *yaml.Node) error {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		fe.File = file
+		fe.Line = lineOf(root, fe.Field)
+		return err
+	}
+	var se *subject.FieldError
+	if errors.As(err, &se) {
+		return &FieldError{File: file, Line: lineOf(root, se.Field), Field: se.Field, Msg: se.Msg}
+	}
+	return &FieldError{File: file, Msg: err.Error()}
+}
+
+// SetDefaults fills in what a scenario built in Go leaves out, as Parse
+// does for a file (a zero field takes its default: in Go there is no
+// telling an explicit zero from an unset one).
+func (s *Scenario) SetDefaults() error { return s.setDefaults(nil) }
+
+// Validate checks a scenario built in Go, as Parse checks a file.
+func (s *Scenario) Validate() error { return s.validate() }
+
+// setDefaults fills in defaults. present holds the field paths the file
+// wrote: a zero it wrote is honoured (workload.objects: 0 creates no
+// objects) or refused, never silently replaced.
+func (s *Scenario) setDefaults(present map[string]bool) error {
+	has := func(f string) bool { return present[f] }
+	if s.Seed == 0 && !has("seed") {
 		s.Seed = 1
 	}
 	if s.Backend == "" {
 		s.Backend = "local"
 	}
-	if s.Operator.Cache == "" {
+	if s.Subject == nil && s.Operator.Cache == "" {
 		s.Operator.Cache = "map"
+	}
+	if s.Subject != nil {
+		s.Subject.SetDefaults()
 	}
 	rd := &s.Kubelet.ReadyDelay
 	if rd.Distribution == "" {
 		rd.Distribution = "uniform"
 	}
-	if rd.Min.Duration == 0 && rd.Max.Duration == 0 {
-		rd.Min.Duration, rd.Max.Duration = 100*time.Millisecond, 500*time.Millisecond
+	if !has("kubelet.readyDelay.min") && !has("kubelet.readyDelay.max") {
+		if rd.Min.Duration == 0 && rd.Max.Duration == 0 {
+			rd.Min.Duration, rd.Max.Duration = 100*time.Millisecond, 500*time.Millisecond
+		}
 	}
-	if rd.Max.Duration == 0 {
+	if rd.Max.Duration == 0 && !has("kubelet.readyDelay.max") {
 		rd.Max = rd.Min
 	}
 	w := &s.Workload
-	if w.Duration.Duration == 0 {
+	if w.Duration.Duration == 0 && !has("workload.duration") {
 		w.Duration.Duration = 20 * time.Second
 	}
-	if w.Clusters == 0 {
-		w.Clusters = 3
+	if w.Objects == 0 && !has("workload.objects") && len(w.Operations) == 0 {
+		w.Objects = 3
 	}
 	if w.Namespace == "" {
+		if has("workload.namespace") {
+			return fieldErr("workload.namespace", "empty: name a namespace, or leave the field out for %q", "default")
+		}
 		w.Namespace = "default"
 	}
-	if w.InitialReplicas == (IntRange{}) {
+	if w.InitialReplicas == (IntRange{}) && !has("workload.initialReplicas") {
 		w.InitialReplicas = IntRange{Min: 1, Max: 3}
 	}
-	if w.Scale.Replicas == (IntRange{}) {
+	if w.Scale.Replicas == (IntRange{}) && !has("workload.scale.replicas") {
 		w.Scale.Replicas = IntRange{Min: 0, Max: 5}
 	}
 	for i := range s.Faults {
-		s.Faults[i].setDefaults()
+		f := &s.Faults[i]
+		before := *f
+		f.setDefaults()
+		// A parameter the file set to zero that the type's default then
+		// replaced: say so rather than run with another value.
+		bv, av := reflect.ValueOf(before), reflect.ValueOf(*f)
+		for j := 0; j < bv.NumField(); j++ {
+			name, ok := yamlName(bv.Type().Field(j))
+			field := fmt.Sprintf("faults[%d].%s", i, name)
+			if ok && has(field) && bv.Field(j).IsZero() && !av.Field(j).IsZero() {
+				return fieldErr(field, "0 is not a usable value: leave the field out for the default (%v)", av.Field(j).Interface())
+			}
+		}
 	}
 	inv := &s.Invariants
-	if inv.Drift.ConvergeWithin.Duration == 0 {
+	if inv.Drift.ConvergeWithin.Duration == 0 && !has("invariants.drift.convergeWithin") {
 		inv.Drift.ConvergeWithin.Duration = 15 * time.Second
 	}
-	if inv.Drift.Staleness.Duration == 0 {
+	if inv.Drift.Staleness.Duration == 0 && !has("invariants.drift.staleness") {
 		inv.Drift.Staleness.Duration = 5 * time.Second
 	}
+	return nil
 }
 
 func fieldErr(field, format string, args ...any) error {
@@ -275,9 +429,22 @@ func oneOf(field, v string, allowed []string) error {
 	return fieldErr(field, "unknown value %q (want one of: %s)", v, strings.Join(allowed, ", "))
 }
 
+func checkDuration(field string, d Duration) error {
+	if d.Duration < 0 {
+		return fieldErr(field, "must not be negative, got %s", d)
+	}
+	if d.Duration > MaxDuration {
+		return fieldErr(field, "%s is longer than the limit of %s", d, MaxDuration)
+	}
+	return nil
+}
+
 func (s *Scenario) validate() error {
 	if s.Name == "" {
 		return fieldErr("name", "required")
+	}
+	if len(s.Name) > MaxNameLength {
+		return fieldErr("name", "%d characters: at most %d (it names run directories)", len(s.Name), MaxNameLength)
 	}
 	for _, r := range s.Name {
 		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
@@ -287,23 +454,25 @@ func (s *Scenario) validate() error {
 	if err := oneOf("backend", s.Backend, Backends); err != nil {
 		return err
 	}
-	if err := oneOf("operator.cache", s.Operator.Cache, CacheVariants); err != nil {
+	if err := s.validateOperator(); err != nil {
 		return err
 	}
-	for i, b := range s.Operator.Bugs {
-		if err := oneOf(fmt.Sprintf("operator.bugs[%d]", i), b, bugs.Names()); err != nil {
+	if s.Subject != nil {
+		if err := s.Subject.Validate("subject"); err != nil {
 			return err
 		}
-	}
-	if s.Operator.GOMAXPROCS < 0 || s.Operator.GOMAXPROCS > 256 {
-		return fieldErr("operator.gomaxprocs", "must be within 0..256, got %d", s.Operator.GOMAXPROCS)
 	}
 	rd := s.Kubelet.ReadyDelay
 	if err := oneOf("kubelet.readyDelay.distribution", rd.Distribution, Distributions); err != nil {
 		return err
 	}
-	if rd.Min.Duration < 0 {
-		return fieldErr("kubelet.readyDelay.min", "must not be negative, got %s", rd.Min)
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"kubelet.readyDelay.min", rd.Min}, {"kubelet.readyDelay.max", rd.Max}, {"kubelet.readyDelay.mean", rd.Mean}} {
+		if err := checkDuration(d.field, d.v); err != nil {
+			return err
+		}
 	}
 	if rd.Max.Duration < rd.Min.Duration {
 		return fieldErr("kubelet.readyDelay.max", "must be at least min (%s), got %s", rd.Min, rd.Max)
@@ -312,17 +481,17 @@ func (s *Scenario) validate() error {
 		return fieldErr("kubelet.readyDelay.mean", "exponential needs a positive mean")
 	}
 	w := s.Workload
-	if w.Duration.Duration < 0 {
-		return fieldErr("workload.duration", "must not be negative, got %s", w.Duration)
+	if err := checkDuration("workload.duration", w.Duration); err != nil {
+		return err
 	}
-	if w.Clusters < 0 || w.Clusters > 100 {
-		return fieldErr("workload.clusters", "must be between 0 and 100, got %d", w.Clusters)
+	if w.Objects < 0 || w.Objects > 100 {
+		return fieldErr("workload.objects", "must be between 0 and 100, got %d", w.Objects)
 	}
 	if err := checkRange("workload.initialReplicas", w.InitialReplicas); err != nil {
 		return err
 	}
-	if w.Scale.Every.Duration < 0 {
-		return fieldErr("workload.scale.every", "must not be negative, got %s", w.Scale.Every)
+	if err := checkDuration("workload.scale.every", w.Scale.Every); err != nil {
+		return err
 	}
 	if err := checkRange("workload.scale.replicas", w.Scale.Replicas); err != nil {
 		return err
@@ -330,14 +499,27 @@ func (s *Scenario) validate() error {
 	if w.Annotate.Rate < 0 || w.Annotate.Rate > 1000 {
 		return fieldErr("workload.annotate.rate", "must be between 0 and 1000 per second, got %g", w.Annotate.Rate)
 	}
-	if w.DeleteClusters < 0 || w.DeleteClusters > w.Clusters {
-		return fieldErr("workload.deleteClusters", "must be between 0 and clusters (%d), got %d", w.Clusters, w.DeleteClusters)
+	if w.DeleteObjects < 0 || w.DeleteObjects > w.Objects {
+		return fieldErr("workload.deleteObjects", "must be between 0 and objects (%d), got %d", w.Objects, w.DeleteObjects)
+	}
+	if s.Subject != nil && s.Subject.Replicas == "" && len(w.Operations) == 0 && w.Scale.Every.Duration > 0 {
+		return fieldErr("workload.scale.every", "scales objects, but subject.replicas names no replica field")
+	}
+	if err := checkOperationCount(w); err != nil {
+		return err
 	}
 	if err := validateOperations(w); err != nil {
 		return err
 	}
 	if err := validateFaults(s.Faults, s.Workload.Duration.Duration); err != nil {
 		return err
+	}
+	if s.Subject != nil {
+		for i, f := range s.Faults {
+			if f.Type == FaultWithholdEvents && f.Resource == ResourceKVClusters {
+				return fieldErr(fmt.Sprintf("faults[%d].resource", i), "kvclusters is the reference operator's kind: this scenario tests %s (use all or pods)", s.Subject.Kind)
+			}
+		}
 	}
 	inv := s.Invariants
 	for _, d := range []struct {
@@ -351,11 +533,139 @@ func (s *Scenario) validate() error {
 		{"invariants.latency.p99", inv.Latency.P99},
 		{"invariants.latency.max", inv.Latency.Max},
 	} {
-		if d.v.Duration < 0 {
-			return fieldErr(d.field, "must not be negative, got %s", d.v)
+		if err := checkDuration(d.field, d.v); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkOperationCount refuses a workload that would make more operations
+// than MaxOperations, naming the field that asks for them.
+func checkOperationCount(w Workload) error {
+	if len(w.Operations) > MaxOperations {
+		return fieldErr("workload.operations", "%d operations: more than the limit of %d per run", len(w.Operations), MaxOperations)
+	}
+	if len(w.Operations) > 0 {
+		return nil
+	}
+	end := w.Duration.Duration
+	if every := w.Scale.Every.Duration; every > 0 && w.Objects > 0 {
+		if n := int64(end / every); n > MaxOperations {
+			return fieldErr("workload.scale.every", "%s over %s makes %d operations: more than the limit of %d per run", w.Scale.Every, w.Duration, n, MaxOperations)
+		}
+	}
+	if r := w.Annotate.Rate; r > 0 && w.Objects > 0 {
+		if n := r * end.Seconds(); n > MaxOperations {
+			return fieldErr("workload.annotate.rate", "%g per second over %s makes %.0f operations: more than the limit of %d per run", r, w.Duration, n, MaxOperations)
+		}
+	}
+	return nil
+}
+
+func (s *Scenario) validateOperator() error {
+	o := s.Operator
+	if s.Subject == nil {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"command", len(o.Command) > 0}, {"env", len(o.Env) > 0}, {"dir", o.Dir != ""}, {"name", o.Name != ""},
+			{"ready", o.Ready != (Ready{})}, {"external", o.External}} {
+			if f.set {
+				return fieldErr("operator."+f.name, "is for your own operator: declare its subject (subject.kind, properties) too; without a subject the scenario tests the reference operator")
+			}
+		}
+		if err := oneOf("operator.cache", o.Cache, CacheVariants); err != nil {
+			return err
+		}
+		for i, b := range o.Bugs {
+			if err := oneOf(fmt.Sprintf("operator.bugs[%d]", i), b, bugs.Names()); err != nil {
+				return err
+			}
+		}
+	} else {
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"cache", o.Cache != ""}, {"bugs", len(o.Bugs) > 0}} {
+			if f.set {
+				return fieldErr("operator."+f.name, "is an option of the reference operator, and this scenario tests %s", s.Subject.Kind)
+			}
+		}
+		if len(o.Command) > 0 && o.External {
+			return fieldErr("operator.external", "an external operator is not started: leave out command")
+		}
+		for i, a := range o.Command {
+			if err := checkTemplate(a); err != nil {
+				return fieldErr(fmt.Sprintf("operator.command[%d]", i), "%v", err)
+			}
+		}
+		if len(o.Command) > 0 && o.Command[0] == "" {
+			return fieldErr("operator.command[0]", "empty program name")
+		}
+		for k, v := range o.Env {
+			if k == "" || strings.ContainsAny(k, "=\x00") {
+				return fieldErr("operator.env", "%q is not a variable name", k)
+			}
+			if err := checkTemplate(v); err != nil {
+				return fieldErr("operator.env."+k, "%v", err)
+			}
+		}
+		if o.Ready.HTTP != "" && o.Ready.Log != "" {
+			return fieldErr("operator.ready.log", "set http or log, not both")
+		}
+		if err := checkTemplate(o.Ready.HTTP); err != nil {
+			return fieldErr("operator.ready.http", "%v", err)
+		}
+		if o.Ready.Log != "" {
+			if _, err := regexp.Compile(o.Ready.Log); err != nil {
+				return fieldErr("operator.ready.log", "not a regular expression: %v", err)
+			}
+		}
+		if err := checkDuration("operator.ready.after", o.Ready.After); err != nil {
+			return err
+		}
+	}
+	if o.GOMAXPROCS < 0 || o.GOMAXPROCS > 256 {
+		return fieldErr("operator.gomaxprocs", "must be within 0..256, got %d", o.GOMAXPROCS)
+	}
+	return nil
+}
+
+// TemplateFields are what operator command, env and ready templates may
+// use.
+var TemplateFields = []string{"Kubeconfig", "MetricsAddr", "ProbeAddr", "Namespace"}
+
+func checkTemplate(s string) error {
+	rest := s
+	for {
+		i := strings.Index(rest, "{{")
+		if i < 0 {
+			return nil
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			return fmt.Errorf("%q: unterminated {{", s)
+		}
+		f := strings.TrimSpace(rest[i+2 : i+j])
+		ok := false
+		for _, t := range TemplateFields {
+			ok = ok || f == "."+t
+		}
+		if !ok {
+			return fmt.Errorf("%q: unknown template field %s (known: .%s)", s, f, strings.Join(TemplateFields, ", ."))
+		}
+		rest = rest[i+j+2:]
+	}
+}
+
+// ExpandTemplate fills a command, env or ready template.
+func ExpandTemplate(s string, vals map[string]string) string {
+	for _, f := range TemplateFields {
+		s = strings.ReplaceAll(s, "{{."+f+"}}", vals[f])
+		s = strings.ReplaceAll(s, "{{ ."+f+" }}", vals[f])
+	}
+	return s
 }
 
 func checkRange(field string, r IntRange) error {

@@ -34,7 +34,7 @@ func TestDefaultsFilledIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Seed != 1 || s.Backend != "local" || s.Operator.Cache != "map" || s.Workload.Clusters != 3 ||
+	if s.Seed != 1 || s.Backend != "local" || s.Operator.Cache != "map" || s.Workload.Objects != 3 ||
 		s.Workload.Duration.Duration != 20*time.Second || s.Kubelet.ReadyDelay.Distribution != "uniform" ||
 		s.Invariants.Drift.ConvergeWithin.Duration != 15*time.Second {
 		t.Errorf("defaults not filled in: %+v", s)
@@ -46,8 +46,8 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 	cases := []struct {
 		name, src, want string
 	}{
-		{"unknown field", "name: x\nworkload:\n  clsuters: 3\n", `bad.yaml:3: workload.clsuters: unknown field (known fields: annotate, clusters,`},
-		{"wrong type", "name: x\nworkload:\n  clusters: three\n", `bad.yaml:3: workload.clusters: want an integer, got "three"`},
+		{"unknown field", "name: x\nworkload:\n  clsuters: 3\n", `bad.yaml:3: workload.clsuters: unknown field (known fields: annotate, deleteObjects,`},
+		{"wrong type", "name: x\nworkload:\n  objects: three\n", `bad.yaml:3: workload.objects: want an integer, got "three"`},
 		{"bad duration", "name: x\nworkload:\n  scale:\n    every: 5x\n", `bad.yaml:4: workload.scale.every: invalid duration "5x"`},
 		{"negative duration", "name: x\ninvariants:\n  latency:\n    p99: -1s\n", `bad.yaml:4: invariants.latency.p99: must not be negative`},
 		{"bad enum", "name: x\noperator:\n  cache: btree\n", `bad.yaml:3: operator.cache: unknown value "btree" (want one of: arena, map, ptrmap, snapshot, syncmap)`},
@@ -80,10 +80,10 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 }
 
 func TestFieldErrorIsTyped(t *testing.T) {
-	_, err := Parse("f.yaml", []byte("name: x\nworkload: {clusters: -1}\n"))
+	_, err := Parse("f.yaml", []byte("name: x\nworkload: {objects: -1}\n"))
 	var fe *FieldError
-	if !errors.As(err, &fe) || fe.File != "f.yaml" || fe.Line != 2 || fe.Field != "workload.clusters" {
-		t.Fatalf("want a FieldError at f.yaml:2 workload.clusters, got %#v", err)
+	if !errors.As(err, &fe) || fe.File != "f.yaml" || fe.Line != 2 || fe.Field != "workload.objects" {
+		t.Fatalf("want a FieldError at f.yaml:2 workload.objects, got %#v", err)
 	}
 }
 

@@ -105,7 +105,7 @@ func TestClusterBackend(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum, err := cluster.Run(ctx, s, cluster.Options{Dir: runDir(t, "cluster-freeze"), Config: env.Admin,
-			Operator: cluster.ProcessOperator(s, t.TempDir(), nil), Chaos: objs})
+			System: reference(t, s), Chaos: objs})
 		var buf bytes.Buffer
 		if sum != nil {
 			sum.Print(&buf)
@@ -184,7 +184,7 @@ func TestClusterBackendCreatesExportedChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Workload.Duration.Duration = 8e9
-	s.Workload.Clusters = 2
+	s.Workload.Objects = 2
 	s.Kubelet.ReadyDelay.Min.Duration, s.Kubelet.ReadyDelay.Max.Duration = 1e8, 5e8
 	for i := range s.Faults {
 		s.Faults[i].Start.Duration, s.Faults[i].Duration.Duration = 2e9, 4e9
@@ -203,7 +203,7 @@ func TestClusterBackendCreatesExportedChaos(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum, err := cluster.Run(ctx, s, cluster.Options{Dir: runDir(t, "cluster-chaos"), Config: env.Admin,
-		Operator: cluster.ProcessOperator(s, t.TempDir(), nil), Chaos: objs})
+		System: reference(t, s), Chaos: objs})
 	var buf bytes.Buffer
 	if sum != nil {
 		sum.Print(&buf)

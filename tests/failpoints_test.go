@@ -76,13 +76,13 @@ func phases(t *testing.T, sum *report.Summary, w *invariant.WindowLatency, settl
 		if s.Unresolved {
 			continue
 		}
-		lat := s.ReflectedAt - s.ReadyAt
+		lat := s.ReflectedAt - s.ChangedAt
 		switch {
-		case s.ReadyAt < start && s.ReflectedAt < start:
+		case s.ChangedAt < start && s.ReflectedAt < start:
 			before = append(before, lat)
-		case s.ReadyAt >= start && s.ReadyAt < end:
+		case s.ChangedAt >= start && s.ChangedAt < end:
 			inside = append(inside, lat)
-		case s.ReadyAt >= end+settle:
+		case s.ChangedAt >= end+settle:
 			after = append(after, lat)
 		}
 	}
@@ -129,7 +129,7 @@ func checkFailpointRun(t *testing.T, name string, minRatio float64) report.Fault
 		before, inside, after, db, da = phases(t, sum, f.Window, time.Second)
 		mb, ma := median(before), median(after)
 		t.Logf("status latency median: before %s (%d), inside %s (%d), after %s (%d)", mb, len(before), median(inside), len(inside), ma, len(after))
-		t.Logf("status drift: before %.3f clusters out of sync (%.0fms), inside %.3f, after %.3f (%.0fms)", db.MeanClusters, db.SpanMs, f.Window.Drift.MeanClusters, da.MeanClusters, da.SpanMs)
+		t.Logf("status drift: before %.3f clusters out of sync (%.0fms), inside %.3f, after %.3f (%.0fms)", db.MeanObjects, db.SpanMs, f.Window.Drift.MeanObjects, da.MeanObjects, da.SpanMs)
 		if len(before) == 0 || len(inside) == 0 || len(after) == 0 {
 			t.Fatalf("need samples before, inside and after the window: %d, %d, %d", len(before), len(inside), len(after))
 		}
@@ -147,8 +147,8 @@ func checkFailpointRun(t *testing.T, name string, minRatio float64) report.Fault
 	// The stretch before includes the clusters' creation, when they have
 	// no status yet; over 15 local runs of the fault and failpoint
 	// scenarios, after/before ranged 0.21–1.07.
-	if limit := max(2*db.MeanClusters, db.MeanClusters+0.05); da.MeanClusters > limit {
-		t.Errorf("after the failpoint was switched off, status drift %.3f clusters did not return to the level before (%.3f; limit %.3f)", da.MeanClusters, db.MeanClusters, limit)
+	if limit := max(2*db.MeanObjects, db.MeanObjects+0.05); da.MeanObjects > limit {
+		t.Errorf("after the failpoint was switched off, status drift %.3f clusters did not return to the level before (%.3f; limit %.3f)", da.MeanObjects, db.MeanObjects, limit)
 	}
 	return f
 }
@@ -197,7 +197,7 @@ func TestFailpointScenarioSkippedInNormalBuild(t *testing.T) {
 	}
 	s.Workload.Duration.Duration = 6 * time.Second
 	s.Faults[0].Start.Duration, s.Faults[0].Duration.Duration = 2*time.Second, 2*time.Second
-	sum, err := local.Run(context.Background(), s, local.RunOptions{Dir: runDir(t, "failpoint-skipped")})
+	sum, err := local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: runDir(t, "failpoint-skipped")})
 	if err != nil {
 		t.Fatalf("run failed: %v", err)
 	}

@@ -39,7 +39,7 @@ func localRun(t *testing.T, s *scenarios.Scenario) *report.Summary {
 	v, _ := localRuns.LoadOrStore(key, &localResult{})
 	lr := v.(*localResult)
 	lr.once.Do(func() {
-		lr.sum, lr.err = local.Run(context.Background(), s, local.RunOptions{Dir: runDir(t, s.Name)})
+		lr.sum, lr.err = local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: runDir(t, s.Name)})
 		if lr.sum != nil {
 			var buf bytes.Buffer
 			lr.sum.Print(&buf)

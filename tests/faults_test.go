@@ -25,7 +25,7 @@ func runBuiltin(t *testing.T, name string) *report.Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := local.Run(context.Background(), s, local.RunOptions{Dir: runDir(t, name)})
+	sum, err := local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: runDir(t, name)})
 	var buf bytes.Buffer
 	if sum != nil {
 		sum.Print(&buf)
@@ -88,9 +88,9 @@ func driftRatio(t *testing.T, sum *report.Summary, f report.FaultResult) float64
 	if din.SpanMs <= 0 || dout.SpanMs <= 0 {
 		t.Fatalf("no span to compare drift over: %.0fms inside, %.0fms outside", din.SpanMs, dout.SpanMs)
 	}
-	ratio := din.MeanClusters / math.Max(dout.MeanClusters, 0.001)
+	ratio := din.MeanObjects / math.Max(dout.MeanObjects, 0.001)
 	t.Logf("status drift inside the window: mean %.3f clusters out of sync (longest %.0fms); outside %.3f (longest %.0fms): x%.2f",
-		din.MeanClusters, din.LongestMs, dout.MeanClusters, dout.LongestMs, ratio)
+		din.MeanObjects, din.LongestMs, dout.MeanObjects, dout.LongestMs, ratio)
 	return ratio
 }
 

@@ -78,7 +78,7 @@ func TestBaselinePasses(t *testing.T) {
 		t.Log("kubectl not installed: not checking it")
 	}
 
-	sum, err := local.Run(context.Background(), s, local.RunOptions{Dir: dir, Progress: testWriter{t}})
+	sum, err := local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: dir, Progress: testWriter{t}})
 	cancel()
 	wg.Wait()
 	if err != nil {
@@ -177,7 +177,7 @@ kubelet:
   readyDelay: {min: 100ms, max: 300ms}
 workload:
   duration: 8s
-  clusters: 2
+  objects: 2
   initialReplicas: {min: 2, max: 3}
   scale: {every: 2s, replicas: {min: 1, max: 4}}
   annotate: {rate: 5}
@@ -235,7 +235,7 @@ func TestInterruptedRunKeepsArtifacts(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	trigger := &onLine{match: "] workload", fn: func() { time.AfterFunc(2*time.Second, cancel) }}
-	sum, err := local.Run(ctx, s, local.RunOptions{Dir: dir, Progress: trigger})
+	sum, err := local.Run(ctx, s, local.RunOptions{System: reference(t, s), Dir: dir, Progress: trigger})
 	if err == nil || !strings.Contains(err.Error(), "interrupted") {
 		t.Fatalf("want an 'interrupted' error, got %v", err)
 	}

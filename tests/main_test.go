@@ -5,7 +5,20 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/internal/cli"
+	"github.com/driftlab/driftlab/operator"
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/harness"
 )
+
+// reference is the reference operator as the harness runs it for s.
+func reference(t testing.TB, s *scenarios.Scenario) *harness.System {
+	t.Helper()
+	sys, err := operator.System(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sys
+}
 
 // TestMain lets this test binary act as `driftlab operator ...` when the
 // harness re-executes it (it sets DRIFTLAB_OPERATOR_CHILD=1).

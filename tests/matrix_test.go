@@ -7,9 +7,9 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/matrix"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
-	"github.com/driftlab/driftlab/sim/matrix"
 )
 
 func builtins(t *testing.T, names ...string) []*scenarios.Scenario {

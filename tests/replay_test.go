@@ -150,11 +150,11 @@ description: A short healthy run for replay and audit import.
 seed: 5
 workload:
   duration: 8s
-  clusters: 2
+  objects: 2
   initialReplicas: {min: 1, max: 3}
   scale: {every: 2s, replicas: {min: 1, max: 4}}
   annotate: {rate: 2}
-  deleteClusters: 1
+  deleteObjects: 1
 `
 
 // TestLocalRunBundleReplayAndAuditImport records a local run with an audit

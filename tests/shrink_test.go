@@ -99,7 +99,7 @@ func TestShrinkFailingSwarmRun(t *testing.T) {
 	if min.Seed != pick.Seed || min.Backend != "virtual" {
 		t.Fatalf("written scenario has seed %d, backend %s", min.Seed, min.Backend)
 	}
-	before, after := len(workload.Generate(swarmRun.Workload, pick.Seed)), len(workload.Generate(min.Workload, min.Seed))
+	before, after := len(workload.Generate(swarmRun.Workload, pick.Seed, "kv-")), len(workload.Generate(min.Workload, min.Seed, "kv-"))
 	if len(min.Faults) >= len(swarmRun.Faults) || after >= before {
 		t.Fatalf("not reduced: %d faults and %d operations, from %d and %d", len(min.Faults), after, len(swarmRun.Faults), before)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/sim/cluster"
 	"github.com/driftlab/driftlab/sim/report"
 )
@@ -44,16 +45,23 @@ func runCluster(r runRequest) (*report.Summary, error) {
 	if err != nil {
 		return nil, &exitError{ExitUsage, fmt.Errorf("the cluster backend needs a cluster: pass --kubeconfig FILE or set KUBECONFIG (%v)", err)}
 	}
-	o := cluster.Options{Dir: r.Out, Config: cfg, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
+	sys, err := systemFor(r.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	o := cluster.Options{Dir: r.Out, Config: cfg, System: sys, NoSimulatedKubelet: !f.simulatedKubelet, Keep: f.keep, Progress: r.Progress}
 	switch f.operator {
 	case "process":
-		o.Operator = cluster.ProcessOperator(r.Scenario, r.Out, nil)
 	case "in-process":
-		o.Operator = cluster.InProcessOperator(r.Scenario)
+		if !r.Scenario.Reference() {
+			return nil, &exitError{ExitUsage, fmt.Errorf("--operator in-process runs the reference operator; scenario %s tests %s (use process or external)", r.Scenario.Name, r.Scenario.Subject.Kind)}
+		}
+		sys.Operator, sys.Commands = operator.InProcess(r.Scenario), false
 	case "external":
 		if len(r.Scenario.Operator.Bugs) > 0 || r.Scenario.Operator.GOMAXPROCS > 0 {
 			fmt.Fprintln(r.Log, "driftlab: --operator external: the scenario's operator.bugs and operator.gomaxprocs are up to the operator's own deployment")
 		}
+		sys.Operator, sys.Commands = nil, false
 	default:
 		return nil, &exitError{ExitUsage, fmt.Errorf("--operator %q: want process, in-process or external", f.operator)}
 	}

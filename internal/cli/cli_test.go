@@ -20,14 +20,14 @@ func run(args ...string) (int, string, string) {
 
 func TestBadScenarioExitsTwoNamingFileLineField(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "bad.yaml")
-	if err := os.WriteFile(p, []byte("name: bad\nworkload:\n  clusters: lots\n"), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte("name: bad\nworkload:\n  objects: lots\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := run("run", "--out", t.TempDir(), p)
 	if code != ExitUsage {
 		t.Fatalf("exit %d, want %d", code, ExitUsage)
 	}
-	if want := p + ":3: workload.clusters: want an integer"; !strings.Contains(stderr, want) {
+	if want := p + ":3: workload.objects: want an integer"; !strings.Contains(stderr, want) {
 		t.Fatalf("stderr %q does not contain %q", stderr, want)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/driftlab/driftlab/operator/matrix"
 	"github.com/driftlab/driftlab/scenarios"
-	"github.com/driftlab/driftlab/sim/matrix"
 	"github.com/spf13/cobra"
 )
 

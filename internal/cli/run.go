@@ -11,7 +11,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/harness"
 	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
 	"github.com/driftlab/driftlab/sim/virtual"
@@ -116,7 +118,11 @@ type runRequest struct {
 // A backend's file adds itself in an init function.
 var backends = map[string]func(runRequest) (*report.Summary, error){
 	"local": func(r runRequest) (*report.Summary, error) {
-		return local.Run(r.Ctx, r.Scenario, local.RunOptions{Dir: r.Out, KubeAPIServer: r.KubeAPIServer, Progress: r.Progress, AuditLog: r.AuditLog})
+		sys, err := systemFor(r.Scenario)
+		if err != nil {
+			return nil, err
+		}
+		return local.Run(r.Ctx, r.Scenario, local.RunOptions{Dir: r.Out, System: sys, KubeAPIServer: r.KubeAPIServer, Progress: r.Progress, AuditLog: r.AuditLog})
 	},
 	"virtual": func(r runRequest) (*report.Summary, error) {
 		res, err := virtual.Run(r.Scenario, virtual.Options{Dir: r.Out})
@@ -126,6 +132,25 @@ var backends = map[string]func(runRequest) (*report.Summary, error){
 		fmt.Fprintf(r.Log, "driftlab: %d events, %.1fs simulated\n", res.Events, res.SimTime.Seconds())
 		return res.Summary, err
 	},
+}
+
+// systemFor is the operator a scenario tests: the reference operator (this
+// binary's operator subcommand) when it declares no subject, else the one
+// it declares. A scenario that declares a subject but no way to run its
+// operator is bad input.
+func systemFor(s *scenarios.Scenario) (*harness.System, error) {
+	if s.Reference() {
+		sys, err := operator.System(s)
+		if err != nil {
+			return nil, err
+		}
+		return sys, nil
+	}
+	sys, err := harness.FromScenario(s)
+	if err != nil {
+		return nil, &exitError{ExitUsage, err}
+	}
+	return &sys, nil
 }
 
 // backendNames lists the registered backends in sorted order.

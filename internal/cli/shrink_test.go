@@ -95,7 +95,7 @@ func TestShrinkCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if min.Name != "broken-incident-shrunk" || min.Seed != 2 || min.Workload.Clusters > 4 {
+	if min.Name != "broken-incident-shrunk" || min.Seed != 2 || min.Workload.Objects > 4 {
 		t.Fatalf("minimal scenario %+v", min)
 	}
 	// The written file fails when run as the output says.

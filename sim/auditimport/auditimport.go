@@ -3,7 +3,6 @@ package auditimport
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,25 +11,45 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
-	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
-// AuditPolicy records KVCluster requests with their bodies and nothing else
-// (Pods, status writes and reads would make the log large for no use).
-const AuditPolicy = `apiVersion: audit.k8s.io/v1
+// Reference is the reference operator's resource, what Import reads when
+// Options names none.
+var Reference = Target{Resource: schema.GroupResource{Group: "kv.driftlab.io", Resource: "kvclusters"}, Kind: "KVCluster", Replicas: []string{"spec", "replicas"}}
+
+// Target is the kind whose requests an import replays.
+type Target struct {
+	Resource schema.GroupResource
+	Kind     string
+	// Replicas is the replica count's field path as keys; nil when the
+	// kind has none (changes then replay as patches).
+	Replicas []string
+}
+
+// Policy is an audit policy that records the requests to gr with their
+// bodies and nothing else (Pods, status writes and reads would make the
+// log large for no use).
+func Policy(gr schema.GroupResource) string {
+	return fmt.Sprintf(`apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: ["RequestReceived"]
 rules:
   - level: RequestResponse
     resources:
-      - group: kv.driftlab.io
-        resources: ["kvclusters"]
+      - group: %q
+        resources: [%q]
     verbs: ["create", "update", "patch", "delete"]
   - level: None
-`
+`, gr.Group, gr.Resource)
+}
+
+// AuditPolicy is the policy for the reference operator's KVClusters.
+var AuditPolicy = Policy(Reference.Resource)
 
 // Options configure Import.
 type Options struct {
@@ -44,6 +63,13 @@ type Options struct {
 	// Users, when set, keeps only requests of these users (for example the
 	// client that caused an incident, not the operator).
 	Users []string
+	// Target is the kind to replay; default Reference.
+	Target Target
+	// Into, when set, is the scenario the operations go into: its subject,
+	// operator, faults and invariants are kept, its workload's operations,
+	// duration and namespace replaced. Without it the result tests the
+	// reference operator.
+	Into *scenarios.Scenario
 }
 
 // Stats counts what the importer read, kept and left out, and why.
@@ -76,9 +102,10 @@ func (st *Stats) Summary() string {
 	return b.String()
 }
 
-type kvState struct {
-	replicas    int32
+type objState struct {
+	replicas    int64
 	annotations map[string]string
+	spec        map[string]any // without the replica count
 }
 
 // ImportFile imports the audit log at path.
@@ -131,6 +158,11 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	if o.Name == "" {
 		o.Name = "imported"
 	}
+	if o.Target.Resource.Resource == "" {
+		o.Target = Reference
+	}
+	tgt := o.Target
+	what := tgt.Kind
 	st := &Stats{Skipped: map[string]int{}, Users: map[string]int{}}
 	users := map[string]bool{}
 	for _, u := range o.Users {
@@ -160,11 +192,11 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 		case ev.Stage != auditv1.StageResponseComplete:
 			st.skip("stage other than ResponseComplete")
 			continue
-		case ref == nil || ref.APIGroup != kvv1.GroupVersion.Group || ref.Resource != "kvclusters":
-			st.skip("not a KVCluster")
+		case ref == nil || ref.APIGroup != tgt.Resource.Group || ref.Resource != tgt.Resource.Resource:
+			st.skip("not a " + what)
 			continue
 		case ref.Subresource != "":
-			st.skip("KVCluster " + ref.Subresource + " subresource (the operator's writes)")
+			st.skip(what + " " + ref.Subresource + " subresource (the operator's writes)")
 			continue
 		case ev.Verb != "create" && ev.Verb != "update" && ev.Verb != "patch" && ev.Verb != "delete":
 			st.skip("verb " + ev.Verb)
@@ -195,10 +227,10 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			ns = append(ns, n)
 		}
 		sort.Strings(ns)
-		return nil, st, fmt.Errorf("%s: KVClusters in %d namespaces (%s): choose one with --namespace", o.Source, len(ns), strings.Join(ns, ", "))
+		return nil, st, fmt.Errorf("%s: %s objects in %d namespaces (%s): choose one with --namespace", o.Source, what, len(ns), strings.Join(ns, ", "))
 	}
 	if len(evs) == 0 {
-		return nil, st, fmt.Errorf("%s: no successful create/update/patch/delete of a KVCluster at stage ResponseComplete (%s)", o.Source, st.Summary())
+		return nil, st, fmt.Errorf("%s: no successful create/update/patch/delete of a %s at stage ResponseComplete (%s)", o.Source, what, st.Summary())
 	}
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
 	t0 := evs[0].at
@@ -206,11 +238,14 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	st.Span = evs[len(evs)-1].at.Sub(t0)
 
 	var ops []scenarios.Operation
-	state := map[string]*kvState{}
+	state := map[string]*objState{}
 	add := func(op scenarios.Operation, user string) {
 		ops = append(ops, op)
 		st.Kept++
 		st.Users[user]++
+	}
+	create := func(at scenarios.Duration, name string, s *objState) scenarios.Operation {
+		return scenarios.Operation{At: at, Op: "create", Name: name, Replicas: int(s.replicas)}
 	}
 	for _, e := range evs {
 		ev := e.ev
@@ -219,43 +254,47 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 		user := ev.User.Username
 		switch ev.Verb {
 		case "create":
-			obj, err := object(ev)
+			obj, err := object(ev, tgt)
 			if err != nil {
 				return nil, st, fmt.Errorf("%s: audit event %s (create %s): %w", o.Source, ev.AuditID, name, err)
 			}
 			if name == "" {
-				name = obj.Name
+				name = obj.GetName()
 			}
-			state[name] = &kvState{replicas: obj.Spec.Replicas, annotations: obj.Annotations}
-			add(scenarios.Operation{At: at, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)}, user)
+			state[name] = stateOf(obj, tgt)
+			add(create(at, name, state[name]), user)
 		case "delete":
 			if state[name] == nil { // existed before the log began
-				ops = append([]scenarios.Operation{{Op: "create", Cluster: name, Replicas: 1}}, ops...)
-				st.skip("cluster deleted but not created in the log: created at 0s with 1 replica instead")
+				ops = append([]scenarios.Operation{{Op: "create", Name: name, Replicas: 1}}, ops...)
+				st.skip("object deleted but not created in the log: created at 0s with 1 replica instead")
 			}
 			delete(state, name)
-			add(scenarios.Operation{At: at, Op: "delete", Cluster: name}, user)
+			add(scenarios.Operation{At: at, Op: "delete", Name: name}, user)
 		default: // update, patch
-			obj, err := object(ev)
+			obj, err := object(ev, tgt)
 			if err != nil {
 				return nil, st, fmt.Errorf("%s: audit event %s (%s %s): %w", o.Source, ev.AuditID, ev.Verb, name, err)
 			}
+			now := stateOf(obj, tgt)
 			prev := state[name]
 			if prev == nil { // existed before the log began
-				prev = &kvState{replicas: obj.Spec.Replicas} // its annotations are replayed as changes
+				prev = &objState{replicas: now.replicas, spec: now.spec} // its annotations are replayed as changes
 				state[name] = prev
-				ops = append([]scenarios.Operation{{At: scenarios.Duration{}, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)}}, ops...)
-				st.skip("cluster existed before the log began: created at 0s instead")
+				ops = append([]scenarios.Operation{create(scenarios.Duration{}, name, prev)}, ops...)
+				st.skip("object existed before the log began: created at 0s instead")
 			}
 			changed := false
-			touched := patchedFields(ev) // a patch that sets a field to its value is still a request to replay
-			if obj.Spec.Replicas != prev.replicas || touched.replicas {
-				add(scenarios.Operation{At: at, Op: "scale", Cluster: name, Replicas: int(obj.Spec.Replicas)}, user)
-				prev.replicas = obj.Spec.Replicas
+			touched := patchedFields(ev, tgt) // a patch that sets a field to its value is still a request to replay
+			if tgt.Replicas != nil && (now.replicas != prev.replicas || touched.replicas) {
+				add(scenarios.Operation{At: at, Op: "scale", Name: name, Replicas: int(now.replicas)}, user)
 				changed = true
 			}
-			keys := make([]string, 0, len(obj.Annotations))
-			for k := range obj.Annotations {
+			if patch := specPatch(prev.spec, now.spec); patch != nil {
+				add(scenarios.Operation{At: at, Op: "patch", Name: name, Patch: map[string]any{"spec": patch}}, user)
+				changed = true
+			}
+			keys := make([]string, 0, len(now.annotations))
+			for k := range now.annotations {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
@@ -263,8 +302,8 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 				if strings.HasPrefix(k, "kubectl.kubernetes.io/") {
 					continue
 				}
-				if old, ok := prev.annotations[k]; !ok || old != obj.Annotations[k] || touched.annotations[k] {
-					op := scenarios.Operation{At: at, Op: "annotate", Cluster: name, Value: obj.Annotations[k]}
+				if old, ok := prev.annotations[k]; !ok || old != now.annotations[k] || touched.annotations[k] {
+					op := scenarios.Operation{At: at, Op: "annotate", Name: name, Value: now.annotations[k]}
 					if k != scenarios.DefaultAnnotationKey {
 						op.Key = k
 					}
@@ -273,13 +312,13 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 				}
 			}
 			for k := range prev.annotations {
-				if _, ok := obj.Annotations[k]; !ok {
+				if _, ok := now.annotations[k]; !ok {
 					st.skip("annotation removed (not replayable)")
 				}
 			}
-			prev.annotations = obj.Annotations
+			*prev = *now
 			if !changed {
-				st.skip(ev.Verb + " that changed neither spec.replicas nor an annotation")
+				st.skip(ev.Verb + " that changed neither the spec nor an annotation")
 			}
 		}
 	}
@@ -293,13 +332,22 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	}
 	end := ops[len(ops)-1].At.Duration
 	dur := (end + time.Second).Truncate(100 * time.Millisecond)
-	y := fmt.Sprintf("name: %s\ndescription: %q\nworkload:\n  duration: %s\n  namespace: %s\n",
-		o.Name, fmt.Sprintf("Imported from %s: %d KVCluster operations over %s from %s.", filepath.Base(o.Source), len(ops), st.Span.Round(time.Millisecond), t0.UTC().Format(time.RFC3339)),
-		dur, ns)
-	s, err := scenarios.Parse(o.Name+".yaml", []byte(y))
-	if err != nil {
-		return nil, st, fmt.Errorf("auditimport: %w", err)
+	desc := fmt.Sprintf("Imported from %s: %d %s operations over %s from %s.", filepath.Base(o.Source), len(ops), what, st.Span.Round(time.Millisecond), t0.UTC().Format(time.RFC3339))
+	var s *scenarios.Scenario
+	if o.Into != nil {
+		c := *o.Into
+		s = &c
+		s.Name, s.Description = o.Name, desc
+	} else {
+		y := fmt.Sprintf("name: %s\ndescription: %q\n", o.Name, desc)
+		var err error
+		if s, err = scenarios.Parse(o.Name+".yaml", []byte(y)); err != nil {
+			return nil, st, fmt.Errorf("auditimport: %w", err)
+		}
 	}
+	s.Workload.Duration = scenarios.Duration{Duration: dur}
+	s.Workload.Namespace = ns
+	s.Workload.Objects, s.Workload.DeleteObjects = 0, 0
 	s.Workload.Operations = ops
 	s.File = ""
 	// Validate the whole scenario as a loader would see it.
@@ -313,9 +361,9 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	return s, st, nil
 }
 
-// object decodes the KVCluster an event left behind: its response object,
+// object decodes the object an event left behind: its response object,
 // else its request object when that is a whole object (create, update).
-func object(ev *auditv1.Event) (*kvv1.KVCluster, error) {
+func object(ev *auditv1.Event, tgt Target) (*unstructured.Unstructured, error) {
 	var bodies [][]byte
 	if ev.ResponseObject != nil {
 		bodies = append(bodies, ev.ResponseObject.Raw)
@@ -324,15 +372,57 @@ func object(ev *auditv1.Event) (*kvv1.KVCluster, error) {
 		bodies = append(bodies, ev.RequestObject.Raw)
 	}
 	for _, b := range bodies {
-		kv := &kvv1.KVCluster{}
-		if err := json.Unmarshal(b, kv); err != nil {
-			return nil, fmt.Errorf("body is not a KVCluster: %w", err)
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(b); err != nil {
+			return nil, fmt.Errorf("body is not a %s: %w", tgt.Kind, err)
 		}
-		if kv.Kind == "KVCluster" {
-			return kv, nil
+		if u.GetKind() == tgt.Kind {
+			return u, nil
 		}
 	}
-	return nil, errors.New("no KVCluster in the event's request or response: record the audit log at level RequestResponse for KVClusters (driftlab import audit --help shows a policy)")
+	return nil, fmt.Errorf("no %s in the event's request or response: record the audit log at level RequestResponse for %s (driftlab import audit --help shows a policy)", tgt.Kind, tgt.Resource)
+}
+
+// stateOf is what the replay keeps of an object: its replica count,
+// annotations, and the rest of its spec.
+func stateOf(u *unstructured.Unstructured, tgt Target) *objState {
+	st := &objState{annotations: u.GetAnnotations()}
+	if tgt.Replicas != nil {
+		st.replicas, _, _ = unstructured.NestedInt64(u.Object, tgt.Replicas...)
+	}
+	if spec, ok, _ := unstructured.NestedMap(u.Object, "spec"); ok {
+		if len(tgt.Replicas) == 2 && tgt.Replicas[0] == "spec" {
+			delete(spec, tgt.Replicas[1])
+		}
+		st.spec = spec
+	}
+	return st
+}
+
+// specPatch is the merge patch that turns one spec (replica count aside)
+// into the next, nil when they are equal.
+func specPatch(prev, next map[string]any) map[string]any {
+	patch := map[string]any{}
+	for k, v := range next {
+		if !jsonEqual(prev[k], v) {
+			patch[k] = v
+		}
+	}
+	for k := range prev {
+		if _, ok := next[k]; !ok {
+			patch[k] = nil
+		}
+	}
+	if len(patch) == 0 {
+		return nil
+	}
+	return patch
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
 }
 
 // touched is what a patch's body sets.
@@ -342,8 +432,8 @@ type touched struct {
 }
 
 // patchedFields reads a patch request's body (merge or strategic merge
-// patch, as JSON) for spec.replicas and metadata.annotations.
-func patchedFields(ev *auditv1.Event) touched {
+// patch, as JSON) for the replica count and metadata.annotations.
+func patchedFields(ev *auditv1.Event, tgt Target) touched {
 	var t touched
 	if ev.Verb != "patch" || ev.RequestObject == nil {
 		return t
@@ -352,12 +442,14 @@ func patchedFields(ev *auditv1.Event) touched {
 		Metadata struct {
 			Annotations map[string]*string `json:"annotations"`
 		} `json:"metadata"`
-		Spec map[string]json.RawMessage `json:"spec"`
 	}
 	if json.Unmarshal(ev.RequestObject.Raw, &body) != nil {
 		return t
 	}
-	_, t.replicas = body.Spec["replicas"]
+	var whole map[string]any
+	if json.Unmarshal(ev.RequestObject.Raw, &whole) == nil && tgt.Replicas != nil {
+		_, t.replicas, _ = unstructured.NestedFieldNoCopy(whole, tgt.Replicas...)
+	}
 	t.annotations = map[string]bool{}
 	for k, v := range body.Metadata.Annotations {
 		if v != nil {

@@ -45,14 +45,14 @@ func TestImportTurnsKVClusterRequestsIntoTimedOperations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := workload.Generate(s.Workload, 99)
+	got := workload.Generate(s.Workload, 99, "kv-")
 	want := []workload.Op{
-		{At: 0, Kind: "create", Cluster: "legacy", Replicas: 2},
-		{At: 0, Kind: "create", Cluster: "orders", Replicas: 3},
-		{At: 1500 * time.Millisecond, Kind: "scale", Cluster: "orders", Replicas: 5},
-		{At: 2 * time.Second, Kind: "annotate", Cluster: "orders", Value: "1"},
-		{At: 2500 * time.Millisecond, Kind: "annotate", Cluster: "orders", Key: "example.com/owner", Value: "b"},
-		{At: 4200 * time.Millisecond, Kind: "delete", Cluster: "orders"},
+		{At: 0, Kind: "create", Name: "legacy", Replicas: 2},
+		{At: 0, Kind: "create", Name: "orders", Replicas: 3},
+		{At: 1500 * time.Millisecond, Kind: "scale", Name: "orders", Replicas: 5},
+		{At: 2 * time.Second, Kind: "annotate", Name: "orders", Value: "1"},
+		{At: 2500 * time.Millisecond, Kind: "annotate", Name: "orders", Key: "example.com/owner", Value: "b"},
+		{At: 4200 * time.Millisecond, Kind: "delete", Name: "orders"},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("operations:\n got %v\nwant %v", got, want)
@@ -60,7 +60,7 @@ func TestImportTurnsKVClusterRequestsIntoTimedOperations(t *testing.T) {
 	if s.Name != "incident-0314" || s.Workload.Namespace != "shop" || s.Workload.Duration.Duration != 5200*time.Millisecond {
 		t.Fatalf("scenario %s ns %s duration %s", s.Name, s.Workload.Namespace, s.Workload.Duration)
 	}
-	for _, reason := range []string{"KVCluster status subresource (the operator's writes)", "failed request (non-2xx)", "not a KVCluster", "duplicate audit ID", "cluster existed before the log began: created at 0s instead", "patch that changed neither spec.replicas nor an annotation"} {
+	for _, reason := range []string{"KVCluster status subresource (the operator's writes)", "failed request (non-2xx)", "not a KVCluster", "duplicate audit ID", "object existed before the log began: created at 0s instead", "patch that changed neither the spec nor an annotation"} {
 		if st.Skipped[reason] != 1 {
 			t.Errorf("skipped[%q] = %d, want 1 (all: %v)", reason, st.Skipped[reason], st.Skipped)
 		}
@@ -74,7 +74,7 @@ func TestImportTurnsKVClusterRequestsIntoTimedOperations(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, y)
 	}
-	if fmt.Sprint(workload.Generate(back.Workload, 1)) != fmt.Sprint(want) {
+	if fmt.Sprint(workload.Generate(back.Workload, 1, "kv-")) != fmt.Sprint(want) {
 		t.Fatalf("the written scenario loads different operations:\n%s", y)
 	}
 
@@ -142,7 +142,7 @@ func TestSeveralNamespacesNeedAChoice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Workload.Namespace != "cart" || len(s.Workload.Operations) != 1 || s.Workload.Operations[0].Cluster != "carts" {
+	if s.Workload.Namespace != "cart" || len(s.Workload.Operations) != 1 || s.Workload.Operations[0].Name != "carts" {
 		t.Fatalf("namespace %s operations %+v", s.Workload.Namespace, s.Workload.Operations)
 	}
 }

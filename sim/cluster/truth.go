@@ -4,32 +4,17 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/dynamic"
 	watchtools "k8s.io/client-go/tools/watch"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/sim/harness"
 	"github.com/driftlab/driftlab/sim/history"
-	"github.com/driftlab/driftlab/sim/truth"
 )
-
-// truthWatcher turns what apiserver watches deliver (member Pods, and
-// KVClusters, in one namespace) into truth records by the rules of
-// sim/truth. With derive set (the operator runs elsewhere), each status
-// change also gives a status-write record.
-type truthWatcher struct {
-	c      client.WithWatch
-	cs     kubernetes.Interface
-	ns     string
-	rec    func(history.Record)
-	derive bool
-
-	tracker *truth.Tracker
-}
 
 type watchFunc func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error)
 
@@ -43,108 +28,89 @@ func rv(obj metav1.Object) int64 {
 	return n
 }
 
-// run lists both kinds, feeds the tracker, then watches from the lists'
-// resourceVersions until ctx is done. ready gets nil once both watches
-// are established, or the error that stopped them.
-func (w *truthWatcher) run(ctx context.Context, ready chan<- error) error {
-	w.tracker = truth.NewTracker()
-	sel := metav1.ListOptions{LabelSelector: kvv1.LabelCluster}
-	pods, err := w.cs.CoreV1().Pods(w.ns).List(ctx, sel)
-	if err != nil {
-		ready <- fmt.Errorf("truth: listing Pods: %w", err)
-		return nil
+// watchTruth lists every kind the subject's tracker needs in the
+// workload's namespace, hands the objects to commit, then watches each
+// from its list's resourceVersion (RetryWatcher) until ctx is done. The
+// records are stamped when the watch delivers them; the resourceVersion
+// is the record's RV. ready gets nil once every watch is established.
+func watchTruth(ctx context.Context, dyn dynamic.Interface, env *harness.Env, commit harness.CommitFunc, record func(history.Record), ready chan<- error) error {
+	ns := env.Scenario.Workload.Namespace
+	type stream struct {
+		index int
+		what  string
+		w     *watchtools.RetryWatcher
 	}
-	var kvs kvv1.KVClusterList
-	if err := w.c.List(ctx, &kvs, client.InNamespace(w.ns)); err != nil {
-		ready <- fmt.Errorf("truth: listing KVClusters: %w", err)
-		return nil
-	}
-	for i := range pods.Items {
-		w.pod(watch.Added, &pods.Items[i])
-	}
-	for i := range kvs.Items {
-		w.cluster(watch.Added, &kvs.Items[i])
-	}
-	podW, err := watchtools.NewRetryWatcherWithContext(ctx, pods.ResourceVersion, watchFunc(func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		o.LabelSelector = kvv1.LabelCluster
-		return w.cs.CoreV1().Pods(w.ns).Watch(ctx, o)
-	}))
-	if err != nil {
-		ready <- fmt.Errorf("truth: watching Pods: %w", err)
-		return nil
-	}
-	defer podW.Stop()
-	kvW, err := watchtools.NewRetryWatcherWithContext(ctx, kvs.ResourceVersion, watchFunc(func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-		return w.c.Watch(ctx, &kvv1.KVClusterList{}, &client.ListOptions{Namespace: w.ns, Raw: &o})
-	}))
-	if err != nil {
-		ready <- fmt.Errorf("truth: watching KVClusters: %w", err)
-		return nil
-	}
-	defer kvW.Stop()
-	ready <- nil
-	podCh, kvCh := podW.ResultChan(), kvW.ResultChan()
-	for {
-		select {
-		case <-ctx.Done():
+	var streams []stream
+	defer func() {
+		for _, s := range streams {
+			s.w.Stop()
+		}
+	}()
+	for i, wk := range env.Subject.Watched() {
+		if !wk.Served {
+			continue
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(wk.GVR)
+		if wk.Namespaced {
+			ri = dyn.Resource(wk.GVR).Namespace(ns)
+		}
+		list, err := ri.List(ctx, metav1.ListOptions{})
+		if err != nil {
+			ready <- fmt.Errorf("truth: listing %s: %w", wk.GVR.Resource, err)
 			return nil
-		case ev, ok := <-podCh:
-			if !ok {
-				return w.closed(ctx, "Pods")
-			}
-			if p, isPod := ev.Object.(*corev1.Pod); isPod {
-				w.pod(ev.Type, p)
-			} else if ev.Type == watch.Error {
-				w.rec(history.Record{Source: history.SourceHarness, Kind: "watch-error", Detail: fmt.Sprintf("Pods: %v", ev.Object)})
-			}
-		case ev, ok := <-kvCh:
-			if !ok {
-				return w.closed(ctx, "KVClusters")
-			}
-			if kv, isKV := ev.Object.(*kvv1.KVCluster); isKV {
-				w.cluster(ev.Type, kv)
-			} else if ev.Type == watch.Error {
-				w.rec(history.Record{Source: history.SourceHarness, Kind: "watch-error", Detail: fmt.Sprintf("KVClusters: %v", ev.Object)})
-			}
 		}
-	}
-}
-
-func (w *truthWatcher) closed(ctx context.Context, what string) error {
-	if ctx.Err() != nil {
-		return nil
-	}
-	return fmt.Errorf("truth: the watch of %s ended (resourceVersion too old?); the history after it is incomplete", what)
-}
-
-func (w *truthWatcher) pod(t watch.EventType, p *corev1.Pod) {
-	if t != watch.Added && t != watch.Modified && t != watch.Deleted {
-		return
-	}
-	key := p.Namespace + "/" + p.Name
-	obj := p
-	if t == watch.Deleted {
-		obj = nil
-	}
-	for _, r := range w.tracker.Pod(key, obj, rv(p)) {
-		w.rec(r)
-	}
-}
-
-func (w *truthWatcher) cluster(t watch.EventType, kv *kvv1.KVCluster) {
-	if t != watch.Added && t != watch.Modified && t != watch.Deleted {
-		return
-	}
-	key := kv.Namespace + "/" + kv.Name
-	obj := kv
-	if t == watch.Deleted {
-		obj = nil
-	}
-	for _, r := range w.tracker.Cluster(key, obj, rv(kv)) {
-		w.rec(r)
-		if w.derive && r.Kind == history.KindClusterStatus {
-			w.rec(history.Record{Source: history.SourceOperator, Kind: history.KindStatusWrite, Cluster: r.Cluster,
-				Ready: r.Ready, ObservedGeneration: r.ObservedGeneration, RV: r.RV, Detail: "derived from the apiserver watch"})
+		for j := range list.Items {
+			u := &list.Items[j]
+			commit(i, keyOf(u), u, rv(u))
 		}
+		w, err := watchtools.NewRetryWatcherWithContext(ctx, list.GetResourceVersion(), watchFunc(func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return ri.Watch(ctx, o)
+		}))
+		if err != nil {
+			ready <- fmt.Errorf("truth: watching %s: %w", wk.GVR.Resource, err)
+			return nil
+		}
+		streams = append(streams, stream{index: i, what: wk.GVR.Resource, w: w})
 	}
+	ready <- nil
+	var wg sync.WaitGroup
+	errs := make(chan error, len(streams))
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ev, ok := <-s.w.ResultChan():
+					if !ok {
+						if ctx.Err() == nil {
+							errs <- fmt.Errorf("truth: the watch of %s ended (resourceVersion too old?); the history after it is incomplete", s.what)
+						}
+						return
+					}
+					u, isObj := ev.Object.(*unstructured.Unstructured)
+					switch {
+					case ev.Type == watch.Error || !isObj:
+						record(history.Record{Source: history.SourceHarness, Kind: "watch-error", Detail: fmt.Sprintf("%s: %v", s.what, ev.Object)})
+					case ev.Type == watch.Deleted:
+						commit(s.index, keyOf(u), nil, rv(u))
+					case ev.Type == watch.Added || ev.Type == watch.Modified:
+						commit(s.index, keyOf(u), u, rv(u))
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+func keyOf(u *unstructured.Unstructured) string {
+	if u.GetNamespace() == "" {
+		return u.GetName()
+	}
+	return u.GetNamespace() + "/" + u.GetName()
 }

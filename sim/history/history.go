@@ -21,17 +21,21 @@ const (
 
 // Kinds of records.
 const (
-	// Truth, read from etcd at commit.
-	KindClusterSpec    = "cluster-spec"    // Generation, Replicas
-	KindClusterStatus  = "cluster-status"  // Ready, ObservedGeneration, Condition, RV
-	KindClusterDeleted = "cluster-deleted" //
-	KindPodCreated     = "pod-created"     // Pod
-	KindPodReady       = "pod-ready"       // Pod
-	KindPodUnready     = "pod-unready"     // Pod
-	KindPodDeleted     = "pod-deleted"     // Pod
+	// Truth, read from the committed state (etcd, or the apiserver's
+	// watches on a cluster) at commit. The invariants read the first four;
+	// the Pod records say what happened to the Pods of an object.
+	KindSubject       = "subject"        // Subject: what the run tests (the first record)
+	KindObjectCreated = "object-created" // Object, RV: an object of the subject kind appeared
+	KindObjectDeleted = "object-deleted" // Object, RV
+	KindTruth         = "truth"          // Object, Props: truths that changed at this commit; Pod: the Pod whose commit changed them
+	KindReported      = "reported"       // Object, Props: reported values that changed at this commit; Detail: the field manager
+	KindPodCreated    = "pod-created"    // Pod, Object
+	KindPodReady      = "pod-ready"      // Pod, Object
+	KindPodUnready    = "pod-unready"    // Pod, Object
+	KindPodDeleted    = "pod-deleted"    // Pod, Object
 
 	// Workload.
-	KindOp = "op" // Op, Replicas, Err
+	KindOp = "op" // Op, Object, Replicas, Err
 
 	// Kubelet.
 	KindKubeletReady = "kubelet-ready" // Pod, Err
@@ -63,10 +67,15 @@ type Record struct {
 	// a process boundary (operator) carry it, and the recorder converts it to T.
 	Wall int64 `json:"wall_ns,omitempty"`
 
-	Source  string `json:"source"`
-	Kind    string `json:"kind"`
-	Cluster string `json:"cluster,omitempty"` // namespace/name
-	Pod     string `json:"pod,omitempty"`     // namespace/name
+	Source string `json:"source"`
+	Kind   string `json:"kind"`
+	// Object is the object of the subject kind a record is about
+	// (namespace/name): truth, workload and kubelet records.
+	Object string `json:"object,omitempty"`
+	// Cluster is the KVCluster a reference-operator record is about
+	// (namespace/name).
+	Cluster string `json:"cluster,omitempty"`
+	Pod     string `json:"pod,omitempty"` // namespace/name
 
 	Op                 string `json:"op,omitempty"`
 	Resource           string `json:"resource,omitempty"`
@@ -80,6 +89,90 @@ type Record struct {
 	Detail             string `json:"detail,omitempty"`
 	// Metrics carries scraped values (etcd metrics, runtime metrics).
 	Metrics map[string]float64 `json:"metrics,omitempty"`
+	// Props are property values (truth and reported records), in the
+	// order the subject declares the properties.
+	Props []Prop `json:"props,omitempty"`
+	// Subject describes what the run tests (subject records).
+	Subject *SubjectInfo `json:"subject,omitempty"`
+}
+
+// Prop is one property's value: compact JSON text, "" when the value is
+// missing (a reported field the operator has not written).
+type Prop struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+}
+
+// MarshalJSON writes the value as the JSON it is: {"name":"ready","value":"True"}.
+func (p Prop) MarshalJSON() ([]byte, error) {
+	name, err := json.Marshal(p.Name)
+	if err != nil {
+		return nil, err
+	}
+	b := append([]byte(`{"name":`), name...)
+	if p.Value != "" {
+		if !json.Valid([]byte(p.Value)) {
+			return nil, fmt.Errorf("history: property %s: value %q is not JSON", p.Name, p.Value)
+		}
+		b = append(append(b, `,"value":`...), p.Value...)
+	}
+	return append(b, '}'), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (p *Prop) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Name  string          `json:"name"`
+		Value json.RawMessage `json:"value"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	p.Name, p.Value = raw.Name, string(raw.Value)
+	return nil
+}
+
+// SubjectInfo is what a history says about the run's subject: enough for
+// the invariants to judge the history without the declaration that made
+// it (a Go truth function, a scenario file elsewhere).
+type SubjectInfo struct {
+	// Kind is the subject's group/version/kind ("kv.driftlab.io/v1alpha1, Kind=KVCluster").
+	Kind string `json:"kind"`
+	// Operator names the operator under test.
+	Operator string `json:"operator,omitempty"`
+	// Properties in declaration order.
+	Properties []PropertyInfo `json:"properties"`
+}
+
+// Latency modes of a property: which truth changes start a latency sample.
+const (
+	LatencyChanges   = "changes"   // every change
+	LatencyIncreases = "increases" // a number that grows (Pods becoming Ready)
+	LatencyOff       = "off"       // none: the property is only checked for drift
+)
+
+// Reflection rules of a property: when a reported value reflects a
+// change of the truth.
+const (
+	// ReflectEqual: the reported value equals the changed truth, or the
+	// truth of that moment.
+	ReflectEqual = "equal"
+	// ReflectAtLeast: a number that is at least the changed truth, or
+	// equals the truth of that moment.
+	ReflectAtLeast = "atLeast"
+)
+
+// PropertyInfo is how the invariants treat one property.
+type PropertyInfo struct {
+	Name string `json:"name"`
+	// Reported is the field path read; Truth says what it must equal.
+	Reported string `json:"reported"`
+	Truth    string `json:"truth"`
+	// Latency is changes, increases or off; Reflect equal or atLeast.
+	Latency string `json:"latency"`
+	Reflect string `json:"reflect"`
+	// NoStaleness exempts the property from the staleness check.
+	NoStaleness bool `json:"no_staleness,omitempty"`
 }
 
 // Int32 returns a pointer to v, for Record's optional counts.

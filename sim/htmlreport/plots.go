@@ -176,13 +176,13 @@ func latencyPlot(d *data) (*plot.Plot, []legendItem, error) {
 	ymin, ymax := math.Inf(1), math.Inf(-1)
 	const floor = 0.1 // ms: a log scale has no zero; faster samples sit on the floor
 	for _, s := range d.outcome.Samples {
-		lat := float64(s.ReflectedAt-s.ReadyAt) / float64(time.Millisecond)
+		lat := float64(s.ReflectedAt-s.ChangedAt) / float64(time.Millisecond)
 		lat = math.Max(lat, floor)
-		pt := plotter.XY{X: secs(s.ReadyAt), Y: lat}
+		pt := plotter.XY{X: secs(s.ChangedAt), Y: lat}
 		switch {
 		case s.Unresolved:
 			unres = append(unres, pt)
-		case inWindow(ws, secs(s.ReadyAt), secs(s.ReflectedAt)):
+		case inWindow(ws, secs(s.ChangedAt), secs(s.ReflectedAt)):
 			in = append(in, pt)
 		default:
 			out = append(out, pt)
@@ -352,7 +352,7 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 			pts["Pod ready"] = append(pts["Pod ready"], plotter.XY{X: t, Y: row["Pod ready"]})
 		case r.Kind == history.KindStatusWrite && r.Err != "":
 			failedWrites = append(failedWrites, plotter.XY{X: t, Y: row["status write"]})
-		case r.Kind == history.KindClusterStatus:
+		case r.Kind == history.KindReported:
 			pts["status write"] = append(pts["status write"], plotter.XY{X: t, Y: row["status write"]})
 		}
 	}
@@ -362,8 +362,8 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 	var slow plotter.XYs // samples over the p99 SLO: what makes the latency invariant fail
 	if lim := d.scenario.Invariants.Latency.P99.Duration; lim > 0 {
 		for _, s := range d.outcome.Samples {
-			if !s.Unresolved && s.ReflectedAt-s.ReadyAt > lim {
-				slow = append(slow, plotter.XY{X: secs(s.ReadyAt), Y: row["violations"]})
+			if !s.Unresolved && s.ReflectedAt-s.ChangedAt > lim {
+				slow = append(slow, plotter.XY{X: secs(s.ChangedAt), Y: row["violations"]})
 			}
 		}
 	}

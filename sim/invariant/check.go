@@ -30,7 +30,8 @@ type Result struct {
 	Detail string `json:"detail"`
 }
 
-// LatencyStats summarises the Pod-ready → status latency of a run.
+// LatencyStats summarises the latency of a run: from the commit that
+// changed a truth to the commit whose reported value reflects it.
 type LatencyStats struct {
 	Count int64   `json:"count"`
 	Mean  float64 `json:"mean_ms"`
@@ -38,9 +39,9 @@ type LatencyStats struct {
 	P90   float64 `json:"p90_ms"`
 	P99   float64 `json:"p99_ms"`
 	Max   float64 `json:"max_ms"`
-	// Unresolved counts Pods whose readiness no status write ever reflected.
+	// Unresolved counts truth changes no reported value ever reflected.
 	Unresolved int `json:"unresolved"`
-	// Abandoned counts samples dropped because their cluster was deleted first.
+	// Abandoned counts samples dropped because their object was deleted first.
 	Abandoned int `json:"abandoned"`
 }
 
@@ -53,7 +54,7 @@ type WindowLatency struct {
 	StartMs float64      `json:"start_ms"`
 	EndMs   float64      `json:"end_ms"`
 	Latency LatencyStats `json:"latency"`
-	// Drift is how long statuses disagreed with the truth in the window.
+	// Drift is how long reported values disagreed with the truth in the window.
 	Drift DriftStats `json:"drift"`
 }
 
@@ -65,32 +66,37 @@ type Outcome struct {
 	// latency of samples that overlap no window.
 	Windows []WindowLatency
 	Outside LatencyStats
-	// Drift is how long statuses disagreed with the truth from the first
-	// truth record to the end of the workload; OutsideDrift the part of
-	// that span no fault window covers.
+	// Drift is how long reported values disagreed with the truth from the
+	// first truth record to the end of the workload; OutsideDrift the part
+	// of that span no fault window covers.
 	Drift, OutsideDrift DriftStats
 	// drifts are the out-of-sync intervals, for DriftOver.
 	drifts []interval
 	// Histogram holds the latency samples in microseconds; nil after
 	// RecycleHistogram.
 	Histogram *hdrhistogram.Histogram
-	// ConvergedAfter is how long after the workload ended the last cluster
+	// ConvergedAfter is how long after the workload ended the last object
 	// converged (0 when it already was).
 	ConvergedAfter time.Duration
 	// Samples are the latency samples in the order they were resolved, then
 	// the unresolved ones (for plots such as report.html).
 	Samples []Sample
-	// Violations are the moments an invariant was broken (stale status
-	// writes, unresolved samples, clusters not converged by the deadline).
+	// Violations are the moments an invariant was broken (stale reported
+	// values, unresolved samples, objects not converged by the deadline).
 	Violations []Violation
+	// Kind and Operator are what the history's subject record names.
+	Kind, Operator string
 }
 
-// Sample is one latency sample: a Pod became Ready at ReadyAt and a status
-// first reflected it at ReflectedAt (the end of the run when Unresolved).
+// Sample is one latency sample: a truth of Object's Property changed at
+// ChangedAt (the commit of Pod, when a Pod's commit changed it) and a
+// reported value first reflected it at ReflectedAt (the end of the run
+// when Unresolved).
 type Sample struct {
-	Cluster     string        `json:"cluster"`
-	Pod         string        `json:"pod"`
-	ReadyAt     time.Duration `json:"ready_at_ns"`
+	Object      string        `json:"object"`
+	Property    string        `json:"property"`
+	Pod         string        `json:"pod,omitempty"`
+	ChangedAt   time.Duration `json:"changed_at_ns"`
 	ReflectedAt time.Duration `json:"reflected_at_ns"`
 	Unresolved  bool          `json:"unresolved,omitempty"`
 }
@@ -99,7 +105,7 @@ type Sample struct {
 type Violation struct {
 	T         time.Duration `json:"t_ns"`
 	Invariant string        `json:"invariant"`
-	Cluster   string        `json:"cluster,omitempty"`
+	Object    string        `json:"object,omitempty"`
 	Detail    string        `json:"detail"`
 }
 
@@ -155,14 +161,38 @@ func (o *Outcome) RecycleHistogram() {
 }
 
 type pending struct {
-	pod   string
+	prop  int
+	value string // the truth the change gave
+	n     int64  // value as a number (ReflectAtLeast)
 	at    time.Duration
-	count int32 // ready count right after the Pod became Ready
+	pod   string // the Pod whose commit changed it
 }
 
-type countChange struct {
+type valueChange struct {
 	at    time.Duration
-	count int32
+	value string
+}
+
+// objCheck is what the checker keeps per object.
+type objCheck struct {
+	// waiting are the truth changes no reported value reflected yet.
+	waiting []pending
+	// hist is each property's truth history (staleness); known says
+	// whether a truth record gave the property a value yet.
+	hist  [][]valueChange
+	known []bool
+	// inSync and inSyncSince: whether and since when the object is in sync.
+	inSync      bool
+	inSyncSince time.Duration
+	// lastChange is when a truth of the object last changed;
+	// changeBeforeSync that time as it was when the object last came
+	// into sync. A change after the workload ended (a Pod the kubelet
+	// makes Ready late) restarts the convergence clock: the operator
+	// cannot reflect it before it happens.
+	lastChange, changeBeforeSync time.Duration
+	// out and outSince: whether and since when it is out of sync (drift).
+	out      bool
+	outSince time.Duration
 }
 
 // Check replays a history and evaluates every invariant.
@@ -187,29 +217,17 @@ type Checker struct {
 	h     *hdrhistogram.Histogram
 	// values are the latencies h holds, in µs, in the order recorded
 	// (meanOf).
-	values []int64
-	stats  LatencyStats
-	// waiting holds each cluster's Ready Pods its status has not
-	// reflected yet; counts its ready count history.
-	waiting     map[string][]pending
-	counts      map[string][]countChange
-	inSyncSince map[string]time.Duration
-	// lastChange is when the truth a cluster's status must reflect last
-	// changed (spec, or a member created, deleted, Ready or not);
-	// changeBeforeSync is that time as it was when the cluster last came
-	// into sync. A change after the workload ended (a Pod the kubelet makes
-	// Ready late) restarts the convergence clock: the operator cannot
-	// reflect it before it happens.
-	lastChange, changeBeforeSync map[string]time.Duration
-	workloadEnd, runEnd          time.Duration
-	staleViolations              []string
-	staleCount                   int
-	samples                      []sample
-	exported                     []Sample
-	violations                   []Violation
-	// outSince is when each existing cluster last went out of sync;
-	// drifts the closed out-of-sync intervals, in the order they closed.
-	outSince   map[string]time.Duration
+	values          []int64
+	stats           LatencyStats
+	objs            map[string]*objCheck
+	workloadEnd     int64 // time.Duration; -1 until the workload ends
+	runEnd          time.Duration
+	staleViolations []string
+	staleCount      int
+	samples         []sample
+	exported        []Sample
+	violations      []Violation
+	// drifts are the closed out-of-sync intervals, in the order they closed.
 	drifts     []interval
 	firstTruth time.Duration
 	// faultRecs are the fault start and stop records (faultWindows).
@@ -219,53 +237,63 @@ type Checker struct {
 
 // NewChecker starts a check of a history against inv.
 func NewChecker(inv scenarios.Invariants) *Checker {
-	return &Checker{inv: inv, truth: NewTruth(), h: pooledHistogram(),
-		waiting: map[string][]pending{}, counts: map[string][]countChange{}, inSyncSince: map[string]time.Duration{},
-		lastChange: map[string]time.Duration{}, changeBeforeSync: map[string]time.Duration{},
-		outSince: map[string]time.Duration{}, workloadEnd: -1, firstTruth: -1}
+	return &Checker{inv: inv, truth: NewTruth(), h: pooledHistogram(), objs: map[string]*objCheck{}, workloadEnd: -1, firstTruth: -1}
 }
 
-func (c *Checker) resolve(cluster string, now time.Duration, cs *ClusterState) {
-	var keep []pending
-	for _, p := range c.waiting[cluster] {
-		if cs.HasStatus && (cs.StatusReady >= p.count || cs.StatusReady == cs.ReadyCount()) {
-			if v := max(int64((now-p.at)/time.Microsecond), 0); c.h.RecordValue(v) == nil {
-				c.values = append(c.values, v)
-			}
-			c.samples = append(c.samples, sample{from: p.at, to: now})
-			c.exported = append(c.exported, Sample{Cluster: cluster, Pod: p.pod, ReadyAt: p.at, ReflectedAt: now})
-		} else {
+// Truth is the world as replayed so far.
+func (c *Checker) Truth() *Truth { return c.truth }
+
+// reflects reports whether the reported value of the moment reflects a
+// pending truth change.
+func (c *Checker) reflects(o *ObjectState, p *pending) bool {
+	rep := o.Reported[p.prop]
+	if rep == "" {
+		return false
+	}
+	if rep == o.Truth[p.prop] || rep == p.value {
+		return true
+	}
+	if c.truth.Properties[p.prop].Reflect == history.ReflectAtLeast {
+		n, ok := number(rep)
+		return ok && n >= p.n
+	}
+	return false
+}
+
+func (c *Checker) resolve(key string, now time.Duration, o *ObjectState, oc *objCheck) {
+	keep := oc.waiting[:0]
+	for _, p := range oc.waiting {
+		if !c.reflects(o, &p) {
 			keep = append(keep, p)
+			continue
 		}
+		if v := max(int64((now-p.at)/time.Microsecond), 0); c.h.RecordValue(v) == nil {
+			c.values = append(c.values, v)
+		}
+		c.samples = append(c.samples, sample{from: p.at, to: now})
+		c.exported = append(c.exported, Sample{Object: key, Property: c.truth.Properties[p.prop].Name, Pod: p.pod, ChangedAt: p.at, ReflectedAt: now})
 	}
-	c.waiting[cluster] = keep
+	oc.waiting = keep
 }
 
-func (c *Checker) endDrift(cluster string, now time.Duration) {
-	if from, ok := c.outSince[cluster]; ok {
-		c.drifts = append(c.drifts, interval{from, now})
-		delete(c.outSince, cluster)
+func (c *Checker) endDrift(oc *objCheck, now time.Duration) {
+	if oc.out {
+		c.drifts = append(c.drifts, interval{oc.outSince, now})
+		oc.out = false
 	}
 }
 
-func (c *Checker) noteSync(cluster string, now time.Duration) {
-	cs := c.truth.Clusters[cluster]
-	if cs == nil {
-		delete(c.inSyncSince, cluster)
-		c.endDrift(cluster, now)
-		return
-	}
-	ok := cs.inSync()
-	_, was := c.inSyncSince[cluster]
+func (c *Checker) noteSync(oc *objCheck, o *ObjectState, now time.Duration) {
+	ok := c.truth.inSync(o)
 	switch {
-	case ok && !was:
-		c.inSyncSince[cluster] = now
-		c.changeBeforeSync[cluster] = c.lastChange[cluster]
-		c.endDrift(cluster, now)
+	case ok && !oc.inSync:
+		oc.inSync, oc.inSyncSince = true, now
+		oc.changeBeforeSync = oc.lastChange
+		c.endDrift(oc, now)
 	case !ok:
-		delete(c.inSyncSince, cluster)
-		if _, open := c.outSince[cluster]; !open {
-			c.outSince[cluster] = now
+		oc.inSync = false
+		if !oc.out {
+			oc.out, oc.outSince = true, now
 		}
 	}
 }
@@ -282,105 +310,165 @@ func (c *Checker) Add(r *history.Record) {
 	}
 	switch r.Kind {
 	case history.KindWorkloadEnd:
-		c.workloadEnd = r.T
+		c.workloadEnd = int64(r.T)
 	case history.KindRunEnd:
 		c.runEnd = r.T
 	case history.KindFaultStart, history.KindFaultStop:
 		c.faultRecs = append(c.faultRecs, *r)
+	case history.KindSubject:
+		c.truth.apply(r)
+		return
 	}
 	if r.Source != history.SourceTruth {
 		return
 	}
+	switch r.Kind {
+	case history.KindObjectCreated, history.KindObjectDeleted, history.KindTruth, history.KindReported:
+	default:
+		return // Pod records: what the truths already count
+	}
 	if c.firstTruth < 0 {
 		c.firstTruth = r.T
 	}
-	c.truth.apply(r)
-	cluster := r.Cluster
-	if r.Kind == history.KindPodDeleted && cluster == "" {
+	key := r.Object
+	if r.Kind == history.KindObjectDeleted {
+		c.truth.apply(r)
+		if oc := c.objs[key]; oc != nil {
+			c.stats.Abandoned += len(oc.waiting)
+			c.endDrift(oc, r.T)
+			delete(c.objs, key)
+		}
 		return
 	}
-	cs := c.truth.Clusters[cluster]
-	if r.Kind != history.KindClusterStatus {
-		c.lastChange[cluster] = r.T
+	o := c.truth.object(key)
+	oc := c.objs[key]
+	if oc == nil {
+		oc = &objCheck{}
+		c.objs[key] = oc
 	}
-	inv := c.inv
 	switch r.Kind {
-	case history.KindPodReady, history.KindPodUnready, history.KindPodDeleted, history.KindPodCreated:
-		if cs == nil {
-			break
-		}
-		n := cs.ReadyCount()
-		if ch := c.counts[cluster]; len(ch) == 0 || ch[len(ch)-1].count != n {
-			c.counts[cluster] = append(ch, countChange{r.T, n})
-		}
-		if r.Kind == history.KindPodReady {
-			c.waiting[cluster] = append(c.waiting[cluster], pending{pod: r.Pod, at: r.T, count: n})
-			c.resolve(cluster, r.T, cs)
-		}
-	case history.KindClusterSpec:
-		if len(c.counts[cluster]) == 0 {
-			c.counts[cluster] = []countChange{{r.T, cs.ReadyCount()}}
-		}
-	case history.KindClusterStatus:
-		c.resolve(cluster, r.T, cs)
-		if r.Ready != nil && !claimedWithin(c.counts[cluster], r.T, inv.Drift.Staleness.Duration, *r.Ready) {
-			c.staleCount++
-			c.violations = append(c.violations, Violation{T: r.T, Invariant: DriftStaleness, Cluster: cluster,
-				Detail: fmt.Sprintf("claimed readyReplicas=%d", *r.Ready)})
-			if len(c.staleViolations) < 3 {
-				c.staleViolations = append(c.staleViolations, fmt.Sprintf("%s at %.3fs claimed readyReplicas=%d, true counts in the %s before were %v",
-					cluster, r.T.Seconds(), *r.Ready, inv.Drift.Staleness, countsWithin(c.counts[cluster], r.T, inv.Drift.Staleness.Duration)))
+	case history.KindObjectCreated:
+		oc.lastChange = r.T
+		return // judged from its first truth record, at the same commit
+	case history.KindTruth:
+		oc.lastChange = r.T
+		started := false
+		for _, p := range r.Props {
+			i := c.truth.prop(p.Name)
+			if i >= len(o.Truth) {
+				c.truth.grow(o)
 			}
+			for len(oc.hist) <= i {
+				oc.hist = append(oc.hist, nil)
+				oc.known = append(oc.known, false)
+			}
+			prev, known := o.Truth[i], oc.known[i]
+			o.Truth[i], oc.known[i] = p.Value, true
+			info := &c.truth.Properties[i]
+			if !info.NoStaleness {
+				if h := oc.hist[i]; len(h) == 0 || h[len(h)-1].value != p.Value {
+					oc.hist[i] = append(h, valueChange{r.T, p.Value})
+				}
+			}
+			if !known || prev == p.Value || info.Latency == history.LatencyOff {
+				continue // the first truth of an object is not a change
+			}
+			n, isNum := number(p.Value)
+			if info.Latency == history.LatencyIncreases {
+				pn, pok := number(prev)
+				if !isNum || !pok || n <= pn {
+					continue
+				}
+			}
+			oc.waiting = append(oc.waiting, pending{prop: i, value: p.Value, n: n, at: r.T, pod: r.Pod})
+			started = true
 		}
-	case history.KindClusterDeleted:
-		c.stats.Abandoned += len(c.waiting[cluster])
-		delete(c.waiting, cluster)
-		delete(c.counts, cluster)
+		if started {
+			c.resolve(key, r.T, o, oc)
+		}
+	case history.KindReported:
+		c.truth.apply(r)
+		for len(oc.hist) < len(o.Truth) {
+			oc.hist = append(oc.hist, nil)
+			oc.known = append(oc.known, false)
+		}
+		c.resolve(key, r.T, o, oc)
+		c.checkStale(key, r.T, o, oc)
 	}
-	c.noteSync(cluster, r.T)
+	c.noteSync(oc, o, r.T)
+}
+
+// checkStale checks, at a commit that changed reported values, that each
+// reported value was the truth at some moment within the staleness bound
+// before it.
+func (c *Checker) checkStale(key string, at time.Duration, o *ObjectState, oc *objCheck) {
+	bound := c.inv.Drift.Staleness.Duration
+	for i, info := range c.truth.Properties {
+		if info.NoStaleness || i >= len(o.Reported) || o.Reported[i] == "" {
+			continue
+		}
+		h := oc.hist[i]
+		if claimedWithin(h, at, bound, o.Reported[i]) {
+			continue
+		}
+		c.staleCount++
+		c.violations = append(c.violations, Violation{T: at, Invariant: DriftStaleness, Object: key,
+			Detail: fmt.Sprintf("reported %s=%s", info.Name, o.Reported[i])})
+		if len(c.staleViolations) < 3 {
+			c.staleViolations = append(c.staleViolations, fmt.Sprintf("%s at %.3fs reported %s=%s, truths in the %s before were %v",
+				key, at.Seconds(), info.Name, o.Reported[i], bound, valuesWithin(h, at, bound)))
+		}
+	}
 }
 
 // Finish evaluates the invariants over the records added. Call it once.
 func (c *Checker) Finish() *Outcome {
-	inv, truth, h, stats, waiting := c.inv, c.truth, c.h, c.stats, c.waiting
-	inSyncSince, changeBeforeSync := c.inSyncSince, c.changeBeforeSync
-	workloadEnd, runEnd, staleViolations, staleCount := c.workloadEnd, c.runEnd, c.staleViolations, c.staleCount
+	inv, truth, h, stats := c.inv, c.truth, c.h, c.stats
+	workloadEnd, runEnd := time.Duration(c.workloadEnd), c.runEnd
 	samples, exported, violations := c.samples, c.exported, c.violations
-	outSince, drifts, firstTruth := c.outSince, c.drifts, c.firstTruth
+	drifts, firstTruth := c.drifts, c.firstTruth
 	nResolved := len(exported)
-	for cl, ps := range waiting {
-		stats.Unresolved += len(ps)
-		for _, p := range ps {
+	keys := truth.Keys()
+	for _, k := range keys {
+		oc := c.objs[k]
+		if oc == nil {
+			continue
+		}
+		stats.Unresolved += len(oc.waiting)
+		for _, p := range oc.waiting {
+			name := truth.Properties[p.prop].Name
 			samples = append(samples, sample{from: p.at, to: runEnd, unresolved: true})
-			exported = append(exported, Sample{Cluster: cl, Pod: p.pod, ReadyAt: p.at, ReflectedAt: runEnd, Unresolved: true})
-			violations = append(violations, Violation{T: p.at, Invariant: LatencySLO, Cluster: cl, Detail: p.pod + " Ready, never reflected in status"})
+			exported = append(exported, Sample{Object: k, Property: name, Pod: p.pod, ChangedAt: p.at, ReflectedAt: runEnd, Unresolved: true})
+			what := fmt.Sprintf("%s changed to %s, never reflected", name, p.value)
+			if p.pod != "" {
+				what = fmt.Sprintf("%s changed to %s (Pod %s), never reflected", name, p.value, p.pod)
+			}
+			violations = append(violations, Violation{T: p.at, Invariant: LatencySLO, Object: k, Detail: what})
 		}
 	}
-	unresolved := exported[nResolved:] // map order: sort for a stable result
-	sort.Slice(unresolved, func(i, j int) bool {
-		if unresolved[i].ReadyAt != unresolved[j].ReadyAt {
-			return unresolved[i].ReadyAt < unresolved[j].ReadyAt
-		}
-		return unresolved[i].Pod < unresolved[j].Pod
-	})
+	unresolved := exported[nResolved:]
+	sort.SliceStable(unresolved, func(i, j int) bool { return unresolved[i].ChangedAt < unresolved[j].ChangedAt })
 
-	out := &Outcome{Histogram: h, Samples: exported}
+	out := &Outcome{Histogram: h, Samples: exported, Kind: truth.Kind, Operator: truth.Operator}
 	// drift-convergence
 	conv := Result{Name: DriftConvergence, Passed: true}
 	deadline := workloadEnd + inv.Drift.ConvergeWithin.Duration
 	var bad []string
-	for _, k := range truth.Keys() {
-		ok, why := truth.Clusters[k].InSync()
-		since, has := inSyncSince[k]
+	for _, k := range keys {
+		ok, why := truth.InSync(k)
+		oc := c.objs[k]
+		if oc == nil {
+			oc = &objCheck{}
+		}
 		switch {
 		case !ok:
 			bad = append(bad, fmt.Sprintf("%s never converged: %s", k, why))
-			violations = append(violations, Violation{T: max(deadline, 0), Invariant: DriftConvergence, Cluster: k, Detail: "never converged: " + why})
-		case has && since > max(deadline, changeBeforeSync[k]+inv.Drift.ConvergeWithin.Duration):
-			bad = append(bad, fmt.Sprintf("%s converged %.3fs after the workload ended (limit %s)", k, (since-workloadEnd).Seconds(), inv.Drift.ConvergeWithin))
+			violations = append(violations, Violation{T: max(deadline, 0), Invariant: DriftConvergence, Object: k, Detail: "never converged: " + why})
+		case oc.inSync && oc.inSyncSince > max(deadline, oc.changeBeforeSync+inv.Drift.ConvergeWithin.Duration):
+			bad = append(bad, fmt.Sprintf("%s converged %.3fs after the workload ended (limit %s)", k, (oc.inSyncSince-workloadEnd).Seconds(), inv.Drift.ConvergeWithin))
 		}
-		if has && since-workloadEnd > out.ConvergedAfter {
-			out.ConvergedAfter = since - workloadEnd
+		if oc.inSync && oc.inSyncSince-workloadEnd > out.ConvergedAfter {
+			out.ConvergedAfter = oc.inSyncSince - workloadEnd
 		}
 	}
 	switch {
@@ -389,23 +477,25 @@ func (c *Checker) Finish() *Outcome {
 	case len(bad) > 0:
 		conv.Passed, conv.Detail = false, strings.Join(bad, "; ")
 	default:
-		conv.Detail = fmt.Sprintf("%d clusters match the truth; converged %.3fs after the workload ended (limit %s)",
-			len(truth.Clusters), out.ConvergedAfter.Seconds(), inv.Drift.ConvergeWithin)
+		conv.Detail = fmt.Sprintf("%d objects match the truth; converged %.3fs after the workload ended (limit %s)",
+			len(truth.Objects), out.ConvergedAfter.Seconds(), inv.Drift.ConvergeWithin)
 	}
 	// drift-staleness
-	stale := Result{Name: DriftStaleness, Passed: staleCount == 0}
+	stale := Result{Name: DriftStaleness, Passed: c.staleCount == 0}
 	if stale.Passed {
-		stale.Detail = fmt.Sprintf("every status write claimed a count that was true within %s before it", inv.Drift.Staleness)
+		stale.Detail = fmt.Sprintf("every reported value was true within %s before it was reported", inv.Drift.Staleness)
 	} else {
-		stale.Detail = fmt.Sprintf("%d status writes claimed counts never true within %s: %s", staleCount, inv.Drift.Staleness, strings.Join(staleViolations, "; "))
+		stale.Detail = fmt.Sprintf("%d reported values never true within %s before: %s", c.staleCount, inv.Drift.Staleness, strings.Join(c.staleViolations, "; "))
 	}
 	// latency
 	abandoned := stats.Abandoned
 	stats = statsOf(h, stats.Unresolved, c.values)
 	stats.Abandoned = abandoned
 	out.Latency = stats
-	for _, from := range outSince { // still out of sync: drifts to the end
-		drifts = append(drifts, interval{from, runEnd})
+	for _, k := range keys { // still out of sync: drifts to the end
+		if oc := c.objs[k]; oc != nil && oc.out {
+			drifts = append(drifts, interval{oc.outSince, runEnd})
+		}
 	}
 	span := interval{max(firstTruth, 0), runEnd}
 	if workloadEnd >= 0 {
@@ -457,10 +547,10 @@ func checkLatency(s LatencyStats, slo scenarios.Latency) Result {
 		}
 	}
 	if s.Unresolved > 0 {
-		fails = append(fails, fmt.Sprintf("%d Pod-ready events never reflected in status", s.Unresolved))
+		fails = append(fails, fmt.Sprintf("%d truth changes never reflected in a reported value", s.Unresolved))
 	}
 	if s.Count == 0 && s.Unresolved == 0 {
-		fails = append(fails, "no Pod became Ready: nothing was measured")
+		fails = append(fails, "no truth changed: nothing was measured")
 	}
 	if len(fails) > 0 {
 		r.Passed, r.Detail = false, strings.Join(fails, "; ")
@@ -474,37 +564,36 @@ func checkLatency(s LatencyStats, slo scenarios.Latency) Result {
 	return r
 }
 
-// claimedWithin reports whether the ready count was n at some moment in
+// claimedWithin reports whether the truth was v at some moment in
 // [at-bound, at].
-func claimedWithin(ch []countChange, at, bound time.Duration, n int32) bool {
-	for _, v := range countsWithin(ch, at, bound) {
-		if v == n {
+func claimedWithin(ch []valueChange, at, bound time.Duration, v string) bool {
+	from := at - bound
+	i := sort.Search(len(ch), func(i int) bool { return ch[i].at > from })
+	if i > 0 {
+		i-- // the value in effect at the window's start
+	}
+	for ; i < len(ch) && ch[i].at <= at; i++ {
+		if equal(v, ch[i].value) {
 			return true
 		}
 	}
 	return false
 }
 
-// countsWithin lists the ready counts in effect during [at-bound, at].
-func countsWithin(ch []countChange, at, bound time.Duration) []int32 {
+// valuesWithin lists the truths in effect during [at-bound, at].
+func valuesWithin(ch []valueChange, at, bound time.Duration) []string {
 	from := at - bound
-	seen := map[int32]bool{}
-	var out []int32
-	add := func(v int32) {
-		if !seen[v] {
+	seen := map[string]bool{}
+	var out []string
+	i := sort.Search(len(ch), func(i int) bool { return ch[i].at > from })
+	if i > 0 {
+		i--
+	}
+	for ; i < len(ch) && ch[i].at <= at; i++ {
+		if v := ch[i].value; !seen[v] {
 			seen[v] = true
 			out = append(out, v)
 		}
-	}
-	// The count in effect at the window's start.
-	i := sort.Search(len(ch), func(i int) bool { return ch[i].at > from })
-	if i > 0 {
-		add(ch[i-1].count)
-	} else {
-		add(0) // before any change, a new cluster has no ready members
-	}
-	for ; i < len(ch) && ch[i].at <= at; i++ {
-		add(ch[i].count)
 	}
 	return out
 }

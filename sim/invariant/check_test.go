@@ -17,11 +17,11 @@ const cl = "default/kv-0"
 func ms_(n int) time.Duration { return time.Duration(n) * time.Millisecond }
 
 func spec(t int, gen int64, replicas int32) history.Record {
-	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: history.KindClusterSpec, Cluster: cl, Generation: gen, Replicas: history.Int32(replicas)}
+	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: kindClusterSpec, Cluster: cl, Generation: gen, Replicas: history.Int32(replicas)}
 }
 
 func status(t int, ready int32, gen int64, cond string) history.Record {
-	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: history.KindClusterStatus, Cluster: cl, Ready: history.Int32(ready), ObservedGeneration: gen, Condition: cond}
+	return history.Record{T: ms_(t), Source: history.SourceTruth, Kind: kindClusterStatus, Cluster: cl, Ready: history.Int32(ready), ObservedGeneration: gen, Condition: cond}
 }
 
 func pod(t int, kind, name string) history.Record {
@@ -68,7 +68,7 @@ func result(t *testing.T, o *Outcome, name string) Result {
 }
 
 func TestHealthyHistoryPasses(t *testing.T) {
-	o := Check(healthy(), invariants())
+	o := Check(kv(healthy()), invariants())
 	if !o.Passed() {
 		t.Fatalf("healthy history failed: %+v", o.Results)
 	}
@@ -82,13 +82,13 @@ func TestFrozenStatusFailsConvergence(t *testing.T) {
 	// Drop the last status write: status stays at 1 of 2.
 	var recs []history.Record
 	for _, r := range h {
-		if !(r.Kind == history.KindClusterStatus && r.T == ms_(250)) {
+		if !(r.Kind == kindClusterStatus && r.T == ms_(250)) {
 			recs = append(recs, r)
 		}
 	}
-	o := Check(recs, invariants())
+	o := Check(kv(recs), invariants())
 	conv := result(t, o, DriftConvergence)
-	if conv.Passed || !strings.Contains(conv.Detail, "readyReplicas=1 but 2") {
+	if conv.Passed || !strings.Contains(conv.Detail, "status.readyReplicas is 1, but the truth (Ready Pods) is 2") {
 		t.Fatalf("convergence should fail naming the drift: %+v", conv)
 	}
 	lat := result(t, o, LatencySLO)
@@ -100,12 +100,12 @@ func TestFrozenStatusFailsConvergence(t *testing.T) {
 func TestLateConvergenceFails(t *testing.T) {
 	h := healthy()
 	for i := range h {
-		if h[i].Kind == history.KindClusterStatus && h[i].T == ms_(250) {
+		if h[i].Kind == kindClusterStatus && h[i].T == ms_(250) {
 			h[i].T = ms_(2500) // 1.5 s after the workload ended; limit 1 s
 		}
 	}
 	h = append(h, phase(3000, history.KindRunEnd))
-	conv := result(t, Check(h, invariants()), DriftConvergence)
+	conv := result(t, Check(kv(h), invariants()), DriftConvergence)
 	if conv.Passed || !strings.Contains(conv.Detail, "converged 1.500s after") {
 		t.Fatalf("late convergence should fail: %+v", conv)
 	}
@@ -116,14 +116,14 @@ func TestStaleClaimFails(t *testing.T) {
 	// A write at 900 ms claiming 1 ready: the count has been 2 since 200 ms,
 	// more than the 500 ms staleness bound before.
 	h = append(h, status(900, 1, 1, "False"), status(950, 2, 1, "True"))
-	st := result(t, Check(h, invariants()), DriftStaleness)
-	if st.Passed || !strings.Contains(st.Detail, "claimed readyReplicas=1") {
+	st := result(t, Check(kv(h), invariants()), DriftStaleness)
+	if st.Passed || !strings.Contains(st.Detail, "reported readyReplicas=1, truths in the 500ms before were [2]") {
 		t.Fatalf("stale claim should fail: %+v", st)
 	}
 	// Within the bound it is allowed: at 600 ms the count 1 was true until 200 ms, outside;
 	// at 650 ms with a 500 ms bound the window starts at 150 ms, where it was 1.
 	h2 := append(healthy(), status(650, 1, 1, "False"), status(700, 2, 1, "True"))
-	if st := result(t, Check(h2, invariants()), DriftStaleness); !st.Passed {
+	if st := result(t, Check(kv(h2), invariants()), DriftStaleness); !st.Passed {
 		t.Fatalf("claim within the bound should pass: %+v", st)
 	}
 }
@@ -131,11 +131,11 @@ func TestStaleClaimFails(t *testing.T) {
 func TestSlowStatusFailsLatencySLO(t *testing.T) {
 	h := healthy()
 	for i := range h {
-		if h[i].Kind == history.KindClusterStatus && h[i].T == ms_(250) {
+		if h[i].Kind == kindClusterStatus && h[i].T == ms_(250) {
 			h[i].T = ms_(600) // 400 ms after the Pod became Ready; SLO 200 ms
 		}
 	}
-	o := Check(h, invariants())
+	o := Check(kv(h), invariants())
 	lat := result(t, o, LatencySLO)
 	if lat.Passed || !strings.Contains(lat.Detail, "p99") {
 		t.Fatalf("latency should fail its p99: %+v (%+v)", lat, o.Latency)
@@ -153,16 +153,16 @@ func TestRunEndingBeforeWorkloadFails(t *testing.T) {
 			recs = append(recs, r)
 		}
 	}
-	if conv := result(t, Check(recs, invariants()), DriftConvergence); conv.Passed {
+	if conv := result(t, Check(kv(recs), invariants()), DriftConvergence); conv.Passed {
 		t.Fatal("a run without workload end must not pass convergence")
 	}
 }
 
 func TestDeletedClusterAbandonsSamples(t *testing.T) {
 	h := healthy()[:6] // up to the first pod-ready, no status yet
-	h = append(h, history.Record{T: ms_(120), Source: history.SourceTruth, Kind: history.KindClusterDeleted, Cluster: cl},
+	h = append(h, history.Record{T: ms_(120), Source: history.SourceTruth, Kind: kindClusterDeleted, Cluster: cl},
 		phase(1000, history.KindWorkloadEnd), phase(1100, history.KindRunEnd))
-	o := Check(h, invariants())
+	o := Check(kv(h), invariants())
 	if o.Latency.Abandoned != 1 || o.Latency.Unresolved != 0 {
 		t.Fatalf("want 1 abandoned, 0 unresolved: %+v", o.Latency)
 	}
@@ -173,13 +173,17 @@ func TestDeletedClusterAbandonsSamples(t *testing.T) {
 
 func TestTruthConverged(t *testing.T) {
 	tr := NewTruth()
-	for _, r := range healthy() {
+	for _, r := range kv(healthy()) {
 		tr.Apply(r)
 	}
 	if ok, why := tr.Converged(); !ok {
 		t.Fatalf("not converged: %s", why)
 	}
-	tr.Apply(pod(300, history.KindPodUnready, "kv-0-1"))
+	for _, r := range kv(append(healthy(), pod(300, history.KindPodUnready, "kv-0-1"))) {
+		if r.T == ms_(300) {
+			tr.Apply(r)
+		}
+	}
 	if ok, _ := tr.Converged(); ok {
 		t.Fatal("converged although a pod went unready")
 	}
@@ -200,15 +204,15 @@ func TestLateTruthChangeRestartsConvergenceClock(t *testing.T) {
 		pod(2500, history.KindPodReady, "kv-0-1"),
 	}
 	prompt := append(append([]history.Record(nil), base...), status(2550, 2, 1, "True"), phase(3000, history.KindRunEnd))
-	if r := result(t, Check(prompt, invariants()), DriftConvergence); !r.Passed {
+	if r := result(t, Check(kv(prompt), invariants()), DriftConvergence); !r.Passed {
 		t.Fatalf("a late Ready reflected in 50 ms failed convergence: %s", r.Detail)
 	}
 	never := append(append([]history.Record(nil), base...), phase(3000, history.KindRunEnd))
-	if r := result(t, Check(never, invariants()), DriftConvergence); r.Passed {
+	if r := result(t, Check(kv(never), invariants()), DriftConvergence); r.Passed {
 		t.Fatalf("a late Ready never reflected passed convergence: %s", r.Detail)
 	}
 	slow := append(append([]history.Record(nil), base...), status(3600, 2, 1, "True"), phase(4000, history.KindRunEnd))
-	if r := result(t, Check(slow, invariants()), DriftConvergence); r.Passed {
+	if r := result(t, Check(kv(slow), invariants()), DriftConvergence); r.Passed {
 		t.Fatalf("a late Ready reflected 1.1s later (limit 1s) passed convergence: %s", r.Detail)
 	}
 }
@@ -220,7 +224,7 @@ func TestLateTruthChangeRestartsConvergenceClock(t *testing.T) {
 func TestOutsideWithoutWindowsMatchesHistogram(t *testing.T) {
 	slow := healthy()
 	for i := range slow {
-		if slow[i].Kind == history.KindClusterStatus && slow[i].T == ms_(250) {
+		if slow[i].Kind == kindClusterStatus && slow[i].T == ms_(250) {
 			slow[i].T = ms_(600)
 		}
 	}
@@ -228,10 +232,10 @@ func TestOutsideWithoutWindowsMatchesHistogram(t *testing.T) {
 	reversed := healthy()
 	slices.Reverse(reversed)
 	for name, h := range map[string][]history.Record{"healthy": healthy(), "slow": slow, "unresolved": unresolved, "reversed": reversed} {
-		o := Check(h, invariants())
+		o := Check(kv(h), invariants())
 		var samples []sample
 		for _, s := range o.Samples {
-			samples = append(samples, sample{from: s.ReadyAt, to: s.ReflectedAt, unresolved: s.Unresolved})
+			samples = append(samples, sample{from: s.ChangedAt, to: s.ReflectedAt, unresolved: s.Unresolved})
 		}
 		ws, want := splitByWindows(samples, nil)
 		if o.Outside != want || len(o.Windows) != 0 || o.Windows == nil || len(ws) != 0 {
@@ -241,7 +245,7 @@ func TestOutsideWithoutWindowsMatchesHistogram(t *testing.T) {
 			t.Fatalf("%s: no samples: the test checks nothing", name)
 		}
 	}
-	if o := Check(unresolved, invariants()); o.Outside.Unresolved != 1 {
+	if o := Check(kv(unresolved), invariants()); o.Outside.Unresolved != 1 {
 		t.Fatalf("want one unresolved sample outside: %+v", o.Outside)
 	}
 }
@@ -257,55 +261,61 @@ func TestDriftSplitsByWindow(t *testing.T) {
 	h = append(h[:10:10], append([]history.Record{
 		{T: ms_(300), Source: history.SourceHarness, Kind: history.KindFaultStop, Op: "wal-fsync-delay", Detail: "0"},
 	}, h[10:]...)...)
-	o := Check(h, invariants())
+	o := Check(kv(h), invariants())
 	near := func(got, want float64) bool { return got > want-1e-9 && got < want+1e-9 }
-	if d := o.Drift; !near(d.ClusterMs, 94) || !near(d.SpanMs, 999) || !near(d.LongestMs, 50) || !near(d.MeanClusters, 94.0/999) {
+	if d := o.Drift; !near(d.ObjectMs, 94) || !near(d.SpanMs, 999) || !near(d.LongestMs, 50) || !near(d.MeanObjects, 94.0/999) {
 		t.Errorf("whole-run drift %+v, want 94 cluster-ms over 999 ms, longest 50", d)
 	}
 	if len(o.Windows) != 1 {
 		t.Fatalf("windows %+v", o.Windows)
 	}
-	if d := o.Windows[0].Drift; !near(d.ClusterMs, 50) || !near(d.SpanMs, 150) || !near(d.LongestMs, 50) {
+	if d := o.Windows[0].Drift; !near(d.ObjectMs, 50) || !near(d.SpanMs, 150) || !near(d.LongestMs, 50) {
 		t.Errorf("window drift %+v, want 50 cluster-ms over 150 ms", d)
 	}
-	if d := o.OutsideDrift; !near(d.ClusterMs, 44) || !near(d.SpanMs, 849) || !near(d.LongestMs, 40) {
+	if d := o.OutsideDrift; !near(d.ObjectMs, 44) || !near(d.SpanMs, 849) || !near(d.LongestMs, 40) {
 		t.Errorf("outside drift %+v, want 44 cluster-ms over 849 ms, longest 40", d)
 	}
 	// A status that never catches up drifts to the end of the run.
-	o = Check(slices.Delete(healthy(), 8, 9), invariants())
-	if d := o.Drift; !near(d.ClusterMs, 4+40+800) || !near(d.LongestMs, 1000) {
+	o = Check(kv(slices.Delete(healthy(), 8, 9)), invariants())
+	if d := o.Drift; !near(d.ObjectMs, 4+40+800) || !near(d.LongestMs, 1000) {
 		t.Errorf("frozen status drift %+v, want 844 cluster-ms within the workload, longest 1000 (to run end)", d)
 	}
 }
 
-// TestInSyncAgreesWithExplanation: the replay's inSync is InSync's verdict.
+// TestInSyncAgreesWithExplanation: the replay's inSync is InSync's
+// verdict, and a missing reported value equals only a null truth.
 func TestInSyncAgreesWithExplanation(t *testing.T) {
-	for mask := range 32 {
-		c := &ClusterState{HasStatus: mask&1 != 0, Replicas: 2, Generation: 2}
-		if mask&2 != 0 {
-			c.StatusReady = 1
+	vals := []string{"", "null", "1", "2", `"True"`}
+	for mask := range 125 {
+		tr := NewTruth()
+		tr.Apply(history.Record{Kind: history.KindSubject, Subject: referenceSubject})
+		o := tr.object("ns/a")
+		o.Truth[0], o.Reported[0] = vals[mask%5], vals[mask/5%5]
+		if o.Truth[0] == "" {
+			o.Truth[0] = "null"
 		}
-		if mask&4 != 0 {
-			c.ObservedGeneration = 2
+		o.Truth[1], o.Reported[1] = vals[mask/25%5], vals[mask/25%5]
+		if o.Truth[1] == "" {
+			o.Truth[1], o.Reported[1] = "null", "null"
 		}
-		if mask&8 != 0 {
-			c.Condition = "False"
-		} else if mask&16 != 0 {
-			c.Condition = "True"
+		o.Truth[2], o.Reported[2] = "1", "1"
+		ok, why := tr.InSync("ns/a")
+		if ok != tr.inSync(o) {
+			t.Errorf("%v / %v: InSync %v (%s), inSync %v", o.Truth, o.Reported, ok, why, tr.inSync(o))
 		}
-		if ok, _ := c.InSync(); ok != c.inSync() {
-			t.Errorf("%+v: InSync %v, inSync %v", c, ok, c.inSync())
+		if want := o.Reported[0] == o.Truth[0] || o.Reported[0] == "" && o.Truth[0] == "null"; ok != want {
+			t.Errorf("%v / %v: InSync %v, want %v", o.Truth, o.Reported, ok, want)
 		}
 	}
 }
 
 // TestDriftOver measures any stretch of the run from the same intervals.
 func TestDriftOver(t *testing.T) {
-	o := Check(healthy(), invariants())
-	if d := o.DriftOver(ms_(120), ms_(220)); d.ClusterMs != 40 || d.SpanMs != 100 || d.LongestMs != 50 {
+	o := Check(kv(healthy()), invariants())
+	if d := o.DriftOver(ms_(120), ms_(220)); d.ObjectMs != 40 || d.SpanMs != 100 || d.LongestMs != 50 {
 		t.Errorf("drift over [120,220) %+v, want 20+20 cluster-ms over 100 ms, longest 50", d)
 	}
-	if d := o.DriftOver(ms_(300), ms_(900)); d.ClusterMs != 0 || d.MeanClusters != 0 || d.LongestMs != 0 {
+	if d := o.DriftOver(ms_(300), ms_(900)); d.ObjectMs != 0 || d.MeanObjects != 0 || d.LongestMs != 0 {
 		t.Errorf("drift over [300,900) %+v, want none", d)
 	}
 }
@@ -346,20 +356,20 @@ func TestStatsOfMatchesOneCallPerFigure(t *testing.T) {
 func TestRecycledHistogramStartsEmpty(t *testing.T) {
 	slow := healthy()
 	slow[len(slow)-3].T = ms_(900) // the second pod reflected 700 ms late
-	first := Check(slow, invariants())
+	first := Check(kv(slow), invariants())
 	fresh := first.Histogram.Export()
 	first.RecycleHistogram()
 	if first.Histogram != nil {
 		t.Fatal("RecycleHistogram left the histogram in the outcome")
 	}
 	for range 3 { // whichever histogram the pool hands out
-		again := Check(healthy(), invariants())
+		again := Check(kv(healthy()), invariants())
 		if again.Histogram.TotalCount() != 2 || again.Latency.Max >= 700 {
 			t.Fatalf("a reused histogram kept samples: count %d, max %v ms", again.Histogram.TotalCount(), again.Latency.Max)
 		}
 		again.RecycleHistogram()
 	}
-	if got := Check(slow, invariants()).Histogram.Export(); !reflect.DeepEqual(got, fresh) {
+	if got := Check(kv(slow), invariants()).Histogram.Export(); !reflect.DeepEqual(got, fresh) {
 		t.Fatal("the same history through a reused histogram exports differently")
 	}
 }

@@ -6,22 +6,22 @@ import (
 	"time"
 )
 
-// DriftStats is how long the clusters' statuses disagreed with the truth
-// over a span of a run: a cluster drifts from the moment its status stops
-// matching what InSync compares (ready count, observed generation, Ready
-// condition; a new cluster until its first status) until it matches again.
-// Unlike the latency samples, which exist only when a Pod becomes Ready,
-// drift integrates over every change the workload makes, so it measures a
-// fault's effect on status even when few Pods become Ready in its window.
+// DriftStats is how long the objects' reported values disagreed with the
+// truth over a span of a run: an object drifts from the moment one of its
+// properties' reported value stops matching its truth (a new object until
+// the operator first reports) until all match again. Unlike the latency
+// samples, which exist only when a truth changes, drift integrates over
+// every change the workload makes, so it measures a fault's effect even
+// when few truths change in its window.
 type DriftStats struct {
-	// ClusterMs is the sum over clusters of the time each was out of sync
+	// ObjectMs is the sum over objects of the time each was out of sync
 	// within the span, in milliseconds.
-	ClusterMs float64 `json:"cluster_ms"`
+	ObjectMs float64 `json:"object_ms"`
 	// SpanMs is the length of the span in milliseconds.
 	SpanMs float64 `json:"span_ms"`
-	// MeanClusters is ClusterMs/SpanMs: the mean number of clusters out of
+	// MeanObjects is ObjectMs/SpanMs: the mean number of objects out of
 	// sync during the span.
-	MeanClusters float64 `json:"mean_clusters"`
+	MeanObjects float64 `json:"mean_objects"`
 	// LongestMs is the longest single out-of-sync interval that overlaps
 	// the span (its whole length, also the part outside the span).
 	LongestMs float64 `json:"longest_ms"`
@@ -61,9 +61,9 @@ func driftIn(drifts []interval, cover []interval, span time.Duration) DriftStats
 			longest = max(longest, d.to-d.from)
 		}
 	}
-	s := DriftStats{ClusterMs: ms(sum), SpanMs: ms(span), LongestMs: ms(longest)}
+	s := DriftStats{ObjectMs: ms(sum), SpanMs: ms(span), LongestMs: ms(longest)}
 	if span > 0 {
-		s.MeanClusters = float64(sum) / float64(span)
+		s.MeanObjects = float64(sum) / float64(span)
 	}
 	return s
 }

@@ -3,7 +3,9 @@ package kubelet
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,8 +17,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 
-	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
-	"github.com/driftlab/driftlab/operator/controller"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/workload"
@@ -36,8 +36,10 @@ func (s Sampler) Delay(pod string, n int) time.Duration {
 	case "constant":
 		return lo
 	case "exponential":
-		d := lo + time.Duration(r.ExpFloat64()*float64(s.Dist.Mean.Duration))
-		return min(d, hi)
+		// In floating point, capped before the conversion: a huge mean
+		// must not overflow a Duration.
+		tail := math.Min(r.ExpFloat64()*float64(s.Dist.Mean.Duration), float64(hi-lo))
+		return lo + time.Duration(math.Max(tail, 0))
 	default: // uniform
 		if hi <= lo {
 			return lo
@@ -46,7 +48,9 @@ func (s Sampler) Delay(pod string, n int) time.Duration {
 	}
 }
 
-// Kubelet marks member Pods Ready after their sampled delay.
+// Kubelet marks the Pods of a namespace Running and Ready after their
+// sampled delay, whoever created them, as a kubelet would once their
+// containers started.
 type Kubelet struct {
 	// Client writes Pod status.
 	Client kubernetes.Interface
@@ -54,6 +58,11 @@ type Kubelet struct {
 	Sampler Sampler
 	// Record receives a record per status write; nil discards.
 	Record func(history.Record)
+	// Namespace is where it serves Pods; empty means every namespace.
+	Namespace string
+	// LabelKeys, when set, limits it to Pods that carry all these labels
+	// (the subject's Pod selector keys).
+	LabelKeys []string
 
 	mu      sync.Mutex
 	seen    map[string]int // pod name -> incarnations seen
@@ -61,13 +70,19 @@ type Kubelet struct {
 	wg      sync.WaitGroup
 }
 
-// Run watches member Pods and marks them Ready until ctx is done. It
-// returns once its informer has stopped and no status write is in flight.
+// Run watches the Pods it serves and marks them Ready until ctx is done.
+// It returns once its informer has stopped and no status write is in
+// flight.
 func (k *Kubelet) Run(ctx context.Context) error {
 	k.seen = map[string]int{}
 	k.pending = map[types.UID]*time.Timer{}
-	f := informers.NewSharedInformerFactoryWithOptions(k.Client, 0,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = kvv1.LabelCluster }))
+	opts := []informers.SharedInformerOption{informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+		o.LabelSelector = strings.Join(k.LabelKeys, ",")
+	})}
+	if k.Namespace != "" {
+		opts = append(opts, informers.WithNamespace(k.Namespace))
+	}
+	f := informers.NewSharedInformerFactoryWithOptions(k.Client, 0, opts...)
 	inf := f.Core().V1().Pods().Informer()
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
@@ -139,7 +154,7 @@ func (k *Kubelet) cancel(uid types.UID) {
 }
 
 func (k *Kubelet) markReady(ctx context.Context, ns, name string, uid types.UID) {
-	st := ReadyStatus(metav1.Now())
+	now := metav1.Now()
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var p *corev1.Pod
@@ -147,7 +162,7 @@ func (k *Kubelet) markReady(ctx context.Context, ns, name string, uid types.UID)
 		if err != nil || p.UID != uid {
 			break // gone or replaced: nothing to report
 		}
-		p.Status = st
+		p.Status = ReadyStatus(now, p)
 		_, err = k.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: "driftlab-kubelet"})
 		if !apierrors.IsConflict(err) {
 			break
@@ -174,21 +189,40 @@ func isReady(p *corev1.Pod) bool {
 	return false
 }
 
-// ReadyStatus is the status the simulated kubelet writes for a member Pod
-// that came up at now: Running, every condition True, its container ready.
-func ReadyStatus(now metav1.Time) corev1.PodStatus {
-	return corev1.PodStatus{
+// ReadyStatus is the status the simulated kubelet writes for a Pod that
+// came up at now: Running, every condition True, each of its containers
+// running and ready, and a Pod IP derived from its namespace and name (the
+// same on every backend and every run).
+func ReadyStatus(now metav1.Time, p *corev1.Pod) corev1.PodStatus {
+	ip := PodIP(p.Namespace, p.Name)
+	st := corev1.PodStatus{
 		Phase:     corev1.PodRunning,
 		StartTime: &now,
+		PodIP:     ip,
+		PodIPs:    []corev1.PodIP{{IP: ip}},
 		Conditions: []corev1.PodCondition{
 			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
 			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
 		},
-		ContainerStatuses: []corev1.ContainerStatus{{
-			Name: "kv", Image: controller.MemberImage, Ready: true,
-			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
-		}},
 	}
+	for _, c := range p.Spec.Containers {
+		st.ContainerStatuses = append(st.ContainerStatuses, corev1.ContainerStatus{
+			Name: c.Name, Image: c.Image, Ready: true, Started: &started,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}},
+		})
+	}
+	return st
+}
+
+var started = true
+
+// PodIP is a Pod's simulated IP: 10.x.y.z from a hash of its namespace and
+// name.
+func PodIP(ns, name string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(ns + "/" + name))
+	v := h.Sum32()
+	return fmt.Sprintf("10.%d.%d.%d", 64+(v>>16)&0x3f, (v>>8)&0xff, 1+v&0xfe)
 }

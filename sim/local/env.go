@@ -9,16 +9,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/driftlab/driftlab/internal/embedetcd"
-	"github.com/driftlab/driftlab/operator/config/crd"
 )
 
 // Config configures the local control plane. The zero value of each field
@@ -41,6 +42,10 @@ type Config struct {
 	// AuditPolicyFile and AuditLogPath, when both set, make kube-apiserver
 	// write an audit log (--audit-policy-file, --audit-log-path, JSON lines).
 	AuditPolicyFile, AuditLogPath string
+	// CRDs and CRDPaths (files or directories) are installed once the
+	// apiserver runs.
+	CRDs     []*apiextensionsv1.CustomResourceDefinition
+	CRDPaths []string
 }
 
 // Startup is how long each part of the control plane took to start.
@@ -64,6 +69,8 @@ type Env struct {
 	Kubeconfig string
 	// Startup holds start-up times.
 	Startup Startup
+	// CRDs are the CRDs installed.
+	CRDs []*apiextensionsv1.CustomResourceDefinition
 
 	cp      *envtest.ControlPlane
 	dataDir string
@@ -196,15 +203,37 @@ func Start(ctx context.Context, cfg Config) (env *Env, err error) {
 	}
 
 	t2 := time.Now()
-	crds, err := crd.Load()
-	if err != nil {
+	if env.CRDs, err = InstallCRDs(env.Admin, cfg.CRDs, cfg.CRDPaths, cfg.StartTimeout); err != nil {
 		return env, err
-	}
-	if _, err = envtest.InstallCRDs(env.Admin, envtest.CRDInstallOptions{CRDs: crds, MaxTime: cfg.StartTimeout}); err != nil {
-		return env, fmt.Errorf("installing CRDs: %w", err)
 	}
 	env.Startup.CRDs = time.Since(t2)
 	return env, nil
+}
+
+// InstallCRDs installs CRDs, given as objects and as files or directories
+// (as envtest reads them), and waits until the apiserver serves them. It
+// returns what it installed.
+func InstallCRDs(cfg *rest.Config, crds []*apiextensionsv1.CustomResourceDefinition, paths []string, maxTime time.Duration) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	if len(crds) == 0 && len(paths) == 0 {
+		return nil, nil
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("CRD path %s: %w", p, err)
+		}
+	}
+	copies := make([]*apiextensionsv1.CustomResourceDefinition, len(crds))
+	for i, c := range crds {
+		copies[i] = c.DeepCopy() // envtest writes into what it installs
+	}
+	out, err := envtest.InstallCRDs(cfg, envtest.CRDInstallOptions{CRDs: copies, Paths: paths, ErrorIfPathMissing: true, MaxTime: maxTime})
+	if err != nil {
+		return nil, fmt.Errorf("installing CRDs: %w", err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("installing CRDs: no CustomResourceDefinition found in %s", strings.Join(paths, ", "))
+	}
+	return out, nil
 }
 
 func (env *Env) startEtcd(ctx context.Context, cfg Config) error {

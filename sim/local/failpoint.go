@@ -7,7 +7,6 @@ import (
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/faults/failpoint"
-	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/report"
@@ -43,6 +42,9 @@ func newFailpointFault(spec scenarios.Fault, p *faults.Plan) (faults.Fault, erro
 	if err != nil {
 		return nil, err
 	}
+	if info.System == failpoint.SystemOperator && !p.OperatorCommands {
+		return nil, &faults.SkipError{Reason: "an operator failpoint " + faults.NeedsCommands}
+	}
 	if err := failpoint.Available(info); err != nil {
 		return nil, &faults.SkipError{Reason: err.Error()}
 	}
@@ -66,7 +68,7 @@ func (f *failpointFault) Start(context.Context) error {
 	if f.plan.Operator == nil {
 		return errors.New("driftlab-harness-bug: no operator to send the failpoint to")
 	}
-	return f.plan.Operator.Send(operator.Command{Cmd: operator.CmdFailpointEnable, Failpoint: f.spec.Name, Term: f.spec.Term, Tag: failpointTag("start", f.spec)})
+	return f.plan.Operator.Send(faults.Command{Cmd: faults.CmdFailpointEnable, Failpoint: f.spec.Name, Term: f.spec.Term, Tag: failpointTag("start", f.spec)})
 }
 
 func (f *failpointFault) Stop(context.Context) error {
@@ -77,7 +79,7 @@ func (f *failpointFault) Stop(context.Context) error {
 		return err
 	}
 	// The operator answers with its hit count; addFailpointEffect adds it.
-	return f.plan.Operator.Send(operator.Command{Cmd: operator.CmdFailpointDisable, Failpoint: f.spec.Name, Tag: failpointTag("stop", f.spec)})
+	return f.plan.Operator.Send(faults.Command{Cmd: faults.CmdFailpointDisable, Failpoint: f.spec.Name, Tag: failpointTag("stop", f.spec)})
 }
 
 func (f *failpointFault) setHits(hits float64) { setFailpointHits(f.effect, hits, f.sleep) }

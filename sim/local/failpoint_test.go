@@ -25,7 +25,9 @@ func TestFailpointFaultSkippedInNormalBuild(t *testing.T) {
 		t.Fatal("the failpoint fault type is not in faults.Table")
 	}
 	specs := []scenarios.Fault{failpointSpec("walBeforeSync", "sleep(50)"), failpointSpec("beforeStatusWrite", "sleep(300)")}
-	built, skipped, err := faults.Build(specs, faults.NewPlan(1))
+	plan := faults.NewPlan(1)
+	plan.OperatorCommands = true
+	built, skipped, err := faults.Build(specs, plan)
 	if err != nil {
 		t.Fatal(err)
 	}

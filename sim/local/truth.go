@@ -3,52 +3,82 @@ package local
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 
-	"github.com/driftlab/driftlab/operator"
-	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/sim/harness"
 	"github.com/driftlab/driftlab/sim/history"
-	"github.com/driftlab/driftlab/sim/truth"
+	"github.com/driftlab/driftlab/sim/subject"
 )
 
-// Registry key prefixes kube-apiserver stores our objects under.
-const (
-	podPrefix     = "/registry/pods/"
-	clusterPrefix = "/registry/" + "kv.driftlab.io" + "/kvclusters/"
-)
-
-// truthWatcher watches the embedded etcd in-process and turns committed
-// changes to member Pods and KVClusters into truth records (by the rules of
-// sim/truth), stamped when the commit is seen. It decodes the objects as
-// kube-apiserver stored them (protobuf for Pods, JSON for custom resources).
-type truthWatcher struct {
-	rec     func(history.Record)
-	decoder runtime.Decoder
-	tracker *truth.Tracker
-}
-
-func newTruthWatcher(rec func(history.Record)) *truthWatcher {
-	return &truthWatcher{
-		rec:     rec,
-		decoder: serializer.NewCodecFactory(operator.Scheme()).UniversalDeserializer(),
-		tracker: truth.NewTracker(),
+// RegistryPrefix is the etcd key prefix kube-apiserver stores a resource
+// under: /registry/<group>/<resource>/ for custom resources, and
+// /registry/<resource>/ for built-in ones — but for the few whose storage
+// kept an older name.
+func RegistryPrefix(gr schema.GroupResource, custom bool) string {
+	if custom {
+		return "/registry/" + gr.Group + "/" + gr.Resource + "/"
 	}
+	if p, ok := builtinPrefixes[gr]; ok {
+		return "/registry/" + p + "/"
+	}
+	return "/registry/" + gr.Resource + "/"
 }
 
-// run watches from revision rev+1 until ctx is done. ready is closed once the
-// watch is established.
-func (w *truthWatcher) run(ctx context.Context, c *clientv3.Client, rev int64, ready chan<- struct{}) error {
+// builtinPrefixes are built-in resources stored under another name than
+// their resource's (kube-apiserver's storage factory).
+var builtinPrefixes = map[schema.GroupResource]string{
+	{Resource: "nodes"}:     "minions",
+	{Resource: "services"}:  "services/specs",
+	{Resource: "endpoints"}: "services/endpoints",
+}
+
+// truthWatcher watches the embedded etcd in-process and hands every
+// committed change of a watched kind to the truth tracker, stamped when
+// the commit is seen. It decodes objects as kube-apiserver stored them:
+// protobuf for built-in kinds, JSON for custom resources (as the system's
+// Go types when its scheme has them, else unstructured).
+type truthWatcher struct {
+	commit   harness.CommitFunc
+	decoder  runtime.Decoder
+	prefixes []watchedPrefix
+	record   func(history.Record)
+}
+
+type watchedPrefix struct {
+	prefix string
+	index  int // in Subject.Watched
+}
+
+func newTruthWatcher(s *subject.Subject, scheme *runtime.Scheme, custom map[schema.GroupResource]bool, commit harness.CommitFunc, record func(history.Record)) *truthWatcher {
+	w := &truthWatcher{commit: commit, record: record, decoder: serializer.NewCodecFactory(scheme).UniversalDeserializer()}
+	for i, wk := range s.Watched() {
+		if !wk.Served {
+			continue
+		}
+		gr := wk.GVR.GroupResource()
+		w.prefixes = append(w.prefixes, watchedPrefix{prefix: RegistryPrefix(gr, custom[gr]), index: i})
+	}
+	// Longest first, so that a prefix never shadows a longer one.
+	sort.Slice(w.prefixes, func(i, j int) bool { return len(w.prefixes[i].prefix) > len(w.prefixes[j].prefix) })
+	return w
+}
+
+// run watches from revision rev+1 until ctx is done. ready gets nil once
+// the watch is established.
+func (w *truthWatcher) run(ctx context.Context, c *clientv3.Client, rev int64, ready chan<- error) error {
 	wctx := clientv3.WithRequireLeader(ctx)
 	wch := c.Watch(wctx, "/registry/", clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithCreatedNotify())
 	first := true
 	for resp := range wch {
 		if first {
-			close(ready)
+			ready <- nil
 			first = false
 		}
 		if err := resp.Err(); err != nil {
@@ -56,51 +86,47 @@ func (w *truthWatcher) run(ctx context.Context, c *clientv3.Client, rev int64, r
 		}
 		for _, ev := range resp.Events {
 			k := string(ev.Kv.Key)
-			var recs []history.Record
-			switch {
-			case strings.HasPrefix(k, podPrefix):
-				var p *corev1.Pod
-				if ev.Type != clientv3.EventTypeDelete {
-					if p, _ = w.decode(k, ev.Kv.Value).(*corev1.Pod); p == nil {
-						continue
-					}
-				}
-				recs = w.tracker.Pod(strings.TrimPrefix(k, podPrefix), p, ev.Kv.ModRevision)
-			case strings.HasPrefix(k, clusterPrefix):
-				var kv *kvv1.KVCluster
-				if ev.Type != clientv3.EventTypeDelete {
-					if kv, _ = w.decode(k, ev.Kv.Value).(*kvv1.KVCluster); kv == nil {
-						continue
-					}
-				}
-				recs = w.tracker.Cluster(strings.TrimPrefix(k, clusterPrefix), kv, ev.Kv.ModRevision)
+			p, ok := w.match(k)
+			if !ok {
+				continue
 			}
-			for _, r := range recs {
-				w.rec(r)
+			key := strings.TrimPrefix(k, p.prefix)
+			var obj any
+			if ev.Type != clientv3.EventTypeDelete {
+				if obj = w.decode(k, ev.Kv.Value); obj == nil {
+					continue
+				}
 			}
+			w.commit(p.index, key, obj, ev.Kv.ModRevision)
 		}
 	}
 	if first {
-		close(ready)
+		ready <- nil
 	}
 	return ctx.Err()
 }
 
-// decode decodes a stored object; on failure it records a decode-error and
-// returns a typed nil of the kind the key calls for.
-func (w *truthWatcher) decode(k string, value []byte) runtime.Object {
-	var empty runtime.Object = (*kvv1.KVCluster)(nil)
-	if strings.HasPrefix(k, podPrefix) {
-		empty = (*corev1.Pod)(nil)
+func (w *truthWatcher) match(key string) (watchedPrefix, bool) {
+	for _, p := range w.prefixes {
+		if strings.HasPrefix(key, p.prefix) {
+			return p, true
+		}
 	}
+	return watchedPrefix{}, false
+}
+
+// decode decodes a stored object; on failure it records a decode-error
+// and returns nil.
+func (w *truthWatcher) decode(k string, value []byte) any {
 	obj, _, err := w.decoder.Decode(value, nil, nil)
-	if err != nil {
-		w.rec(history.Record{Source: history.SourceHarness, Kind: "decode-error", Detail: fmt.Sprintf("%s: %v", k, err)})
-		return empty
-	}
-	switch obj.(type) {
-	case *corev1.Pod, *kvv1.KVCluster:
+	if err == nil {
 		return obj
 	}
-	return empty
+	// A custom resource the scheme does not know: JSON, read as it is.
+	u := &unstructured.Unstructured{}
+	if _, _, uerr := unstructured.UnstructuredJSONScheme.Decode(value, nil, u); uerr == nil {
+		return u
+	}
+	w.record(history.Record{Source: history.SourceHarness, Kind: "decode-error", Detail: fmt.Sprintf("%s: %v", k, err)})
+	return nil
 }

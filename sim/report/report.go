@@ -27,9 +27,13 @@ type Startup struct {
 
 // Summary is summary.json: the result of one run.
 type Summary struct {
-	Scenario   string                 `json:"scenario"`
-	File       string                 `json:"file,omitempty"`
-	Backend    string                 `json:"backend"`
+	Scenario string `json:"scenario"`
+	File     string `json:"file,omitempty"`
+	Backend  string `json:"backend"`
+	// Operator names the operator under test; Subject the kind it
+	// reports on (group/version, Kind=...).
+	Operator   string                 `json:"operator"`
+	Subject    string                 `json:"subject"`
 	Seed       uint64                 `json:"seed"`
 	Passed     bool                   `json:"passed"`
 	Invariants []invariant.Result     `json:"invariants"`
@@ -75,7 +79,7 @@ func (s *Summary) SetOutcome(o *invariant.Outcome) {
 // driftLine is a DriftStats for people: the mean number of clusters out of
 // sync and the longest interval.
 func driftLine(d invariant.DriftStats) string {
-	return fmt.Sprintf("mean %.3f clusters out of sync, longest %.0fms", d.MeanClusters, d.LongestMs)
+	return fmt.Sprintf("mean %.3f objects out of sync, longest %.0fms", d.MeanObjects, d.LongestMs)
 }
 
 // FaultResult is one fault of a run.
@@ -120,7 +124,7 @@ func FaultsCheck(fs []FaultResult) invariant.Result {
 }
 
 // CountedKinds are the history record kinds a summary counts.
-var CountedKinds = []string{history.KindOp, history.KindPodReady, history.KindStatusWrite, history.KindClusterStatus, history.KindReconcileEnd, history.KindEvent}
+var CountedKinds = []string{history.KindOp, history.KindPodReady, history.KindTruth, history.KindReported, history.KindStatusWrite, history.KindReconcileEnd, history.KindEvent}
 
 // Counts counts a history's records of each of CountedKinds.
 func Counts(recs []history.Record) map[string]int {
@@ -177,6 +181,9 @@ func (s *Summary) Print(w io.Writer) {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(w, "\n%s  scenario %s  backend %s  seed %d  (%.1fs)\n", verdict, s.Scenario, s.Backend, s.Seed, s.DurationMs/1000)
+	if s.Operator != "" || s.Subject != "" {
+		fmt.Fprintf(w, "  operator: %s  subject: %s\n", s.Operator, s.Subject)
+	}
 	if s.Error != "" {
 		fmt.Fprintf(w, "  run error: %s\n", s.Error)
 	}
@@ -191,13 +198,13 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	_ = tw.Flush()
 	l := s.Latency
-	fmt.Fprintf(w, "  latency Pod-ready → status (%d samples): p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms",
+	fmt.Fprintf(w, "  latency truth change → reported (%d samples): p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms",
 		l.Count, l.P50, l.P90, l.P99, l.Max)
 	if l.Unresolved > 0 {
 		fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "  drift status ≠ truth: %s\n", driftLine(s.Drift))
+	fmt.Fprintf(w, "  drift reported ≠ truth: %s\n", driftLine(s.Drift))
 	if len(s.Faults) > 0 {
 		fmt.Fprintf(w, "  outside fault windows (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms; drift %s\n",
 			s.LatencyOutside.Count, s.LatencyOutside.P50, s.LatencyOutside.P99, s.LatencyOutside.Max, driftLine(s.DriftOutside))
@@ -260,11 +267,11 @@ func WriteHlog(path string, h *hdrhistogram.Histogram, start, end time.Time) err
 	lw := hdrhistogram.NewHistogramLogWriter(f)
 	h.SetStartTimeMs(start.UnixMilli())
 	h.SetEndTimeMs(end.UnixMilli())
-	h.SetTag("pod-ready-to-status-us")
+	h.SetTag("truth-to-reported-us")
 	err = firstErr(
 		lw.OutputLogFormatVersion(),
 		lw.OutputStartTime(start.UnixMilli()),
-		lw.OutputComment("driftlab: Pod-ready to status latency, values in microseconds"),
+		lw.OutputComment("driftlab: latency from a truth change to the reported value reflecting it, values in microseconds"),
 		lw.OutputLegend(),
 		lw.OutputIntervalHistogram(h),
 	)

@@ -51,14 +51,14 @@ type Size struct {
 	// Ops is the number of workload operations the seed generates.
 	Ops      int           `json:"ops"`
 	Workload time.Duration `json:"workload_ns"`
-	Clusters int           `json:"clusters"`
+	Objects  int           `json:"objects"`
 }
 
 // String says it in one line: "2 faults (46s of fault windows), 162
 // operations over 30s on 4 clusters".
 func (z Size) String() string {
 	return fmt.Sprintf("%s (%s of fault windows), %s over %s on %s",
-		plural(z.Faults, "fault"), z.FaultTime, plural(z.Ops, "operation"), z.Workload, plural(z.Clusters, "cluster"))
+		plural(z.Faults, "fault"), z.FaultTime, plural(z.Ops, "operation"), z.Workload, plural(z.Objects, "object"))
 }
 
 func plural(n int, what string) string {
@@ -70,8 +70,8 @@ func plural(n int, what string) string {
 
 // Measure sizes a scenario with its seed.
 func Measure(s *scenarios.Scenario) Size {
-	z := Size{Faults: len(s.Faults), Ops: len(workload.Generate(s.Workload, s.Seed)),
-		Workload: s.Workload.Duration.Duration, Clusters: s.Workload.Clusters}
+	z := Size{Faults: len(s.Faults), Ops: len(workload.Generate(s.Workload, s.Seed, s.NamePrefix())),
+		Workload: s.Workload.Duration.Duration, Objects: s.Workload.Objects}
 	for i := range s.Faults {
 		_, l := window(&s.Faults[i], z.Workload)
 		z.FaultTime += l
@@ -79,9 +79,9 @@ func Measure(s *scenarios.Scenario) Size {
 	if ops := s.Workload.Operations; len(ops) > 0 {
 		names := map[string]bool{}
 		for _, op := range ops {
-			names[op.Cluster] = true
+			names[op.Name] = true
 		}
-		z.Clusters = len(names)
+		z.Objects = len(names)
 	}
 	return z
 }
@@ -353,7 +353,7 @@ type candidate struct {
 type pass func(*scenarios.Scenario) []candidate
 
 // passes run in this order in every round.
-var passes = []pass{dropFaults, shortenWorkload, dropOperations, generated(fewerClusters), generated(noDeletes),
+var passes = []pass{dropFaults, shortenWorkload, dropOperations, generated(fewerObjects), generated(noDeletes),
 	generated(lessAnnotation), generated(lessScaling), generated(fewerReplicas), shortenWindows, explicitOperations}
 
 // explicitOperations writes a generated workload as the explicit list of
@@ -365,7 +365,7 @@ func explicitOperations(s *scenarios.Scenario) []candidate {
 	if len(s.Workload.Operations) > 0 {
 		return nil
 	}
-	ops := workload.Generate(s.Workload, s.Seed)
+	ops := workload.Generate(s.Workload, s.Seed, s.NamePrefix())
 	if len(ops) < 2 {
 		return nil
 	}
@@ -373,7 +373,7 @@ func explicitOperations(s *scenarios.Scenario) []candidate {
 	c.Workload.Operations = make([]scenarios.Operation, len(ops))
 	for i, op := range ops {
 		c.Workload.Operations[i] = scenarios.Operation{At: scenarios.Duration{Duration: op.At}, Op: op.Kind,
-			Cluster: op.Cluster, Replicas: int(op.Replicas), Key: op.Key, Value: op.Value}
+			Name: op.Name, Replicas: int(op.Replicas), Key: op.Key, Value: op.Value}
 	}
 	return []candidate{{fmt.Sprintf("write the %d generated operations as workload.operations", len(ops)), c}}
 }
@@ -404,9 +404,9 @@ func dropOperations(s *scenarios.Scenario) []candidate {
 			}
 			c := clone(s)
 			c.Workload.Operations = append(slices.Clone(ops[:i]), ops[j:]...)
-			what := fmt.Sprintf("%s %s at %s", ops[i].Op, ops[i].Cluster, ops[i].At)
+			what := fmt.Sprintf("%s %s at %s", ops[i].Op, ops[i].Name, ops[i].At)
 			if j-i > 1 {
-				what = fmt.Sprintf("%d operations from %s %s at %s", j-i, ops[i].Op, ops[i].Cluster, ops[i].At)
+				what = fmt.Sprintf("%d operations from %s %s at %s", j-i, ops[i].Op, ops[i].Name, ops[i].At)
 			}
 			out = append(out, candidate{fmt.Sprintf("drop workload.operations[%d:%d] (%s)", i, j, what), c})
 		}
@@ -549,8 +549,8 @@ func keepUntil(ops []scenarios.Operation, d time.Duration) []scenarios.Operation
 	return out
 }
 
-func fewerClusters(s *scenarios.Scenario) []candidate {
-	n := s.Workload.Clusters
+func fewerObjects(s *scenarios.Scenario) []candidate {
+	n := s.Workload.Objects
 	var out []candidate
 	seen := map[int]bool{}
 	for _, m := range []int{1, n / 2, n - 1} {
@@ -559,20 +559,20 @@ func fewerClusters(s *scenarios.Scenario) []candidate {
 		}
 		seen[m] = true
 		c := clone(s)
-		c.Workload.Clusters = m
-		c.Workload.DeleteClusters = min(c.Workload.DeleteClusters, m)
-		out = append(out, candidate{fmt.Sprintf("workload.clusters %d → %d", n, m), c})
+		c.Workload.Objects = m
+		c.Workload.DeleteObjects = min(c.Workload.DeleteObjects, m)
+		out = append(out, candidate{fmt.Sprintf("workload.objects %d → %d", n, m), c})
 	}
 	return out
 }
 
 func noDeletes(s *scenarios.Scenario) []candidate {
-	if s.Workload.DeleteClusters == 0 {
+	if s.Workload.DeleteObjects == 0 {
 		return nil
 	}
 	c := clone(s)
-	c.Workload.DeleteClusters = 0
-	return []candidate{{fmt.Sprintf("workload.deleteClusters %d → 0", s.Workload.DeleteClusters), c}}
+	c.Workload.DeleteObjects = 0
+	return []candidate{{fmt.Sprintf("workload.deleteObjects %d → 0", s.Workload.DeleteObjects), c}}
 }
 
 func lessAnnotation(s *scenarios.Scenario) []candidate {

@@ -104,7 +104,7 @@ func fake(need string, minDur time.Duration, minClusters int, runs *int) func(*s
 		for _, f := range s.Faults {
 			has = has || f.Type == need
 		}
-		bad := has && s.Workload.Duration.Duration >= minDur && s.Workload.Clusters >= minClusters
+		bad := has && s.Workload.Duration.Duration >= minDur && s.Workload.Objects >= minClusters
 		return &virtual.Result{TraceHash: fmt.Sprint(*runs), Summary: &report.Summary{Invariants: []invariant.Result{
 			{Name: invariant.LatencySLO, Passed: !bad, Detail: "p99 too high"},
 			{Name: "faults", Passed: len(s.Faults) == 0, Detail: "skipped"},
@@ -128,10 +128,10 @@ func TestShrinkKeepsWhatTheFailureNeeds(t *testing.T) {
 	if len(m.Faults) != 1 || m.Faults[0].Type != scenarios.FaultWatcherExhaustion {
 		t.Fatalf("faults %v, want only watcher-exhaustion", m.Faults)
 	}
-	if d := m.Workload.Duration.Duration; d < 5*time.Second || d >= 10*time.Second || m.Workload.Clusters != 2 {
-		t.Fatalf("workload %s on %d clusters, want 5s..10s on 2", d, m.Workload.Clusters)
+	if d := m.Workload.Duration.Duration; d < 5*time.Second || d >= 10*time.Second || m.Workload.Objects != 2 {
+		t.Fatalf("workload %s on %d clusters, want 5s..10s on 2", d, m.Workload.Objects)
 	}
-	if m.Workload.Annotate.Rate != 0 || m.Workload.Scale.Every.Duration != 0 || m.Workload.DeleteClusters != 0 {
+	if m.Workload.Annotate.Rate != 0 || m.Workload.Scale.Every.Duration != 0 || m.Workload.DeleteObjects != 0 {
 		t.Fatalf("workload not reduced: %+v", m.Workload)
 	}
 	if _, l := window(&m.Faults[0], m.Workload.Duration.Duration); l >= 1*time.Second {
@@ -246,14 +246,14 @@ func TestShrinkExplicitOperations(t *testing.T) {
 workload:
   duration: 10s
   operations:
-    - {at: 0s, op: create, cluster: kv-a, replicas: 1}
-    - {at: 0s, op: create, cluster: kv-b, replicas: 2}
-    - {at: 1s, op: scale, cluster: kv-a, replicas: 3}
-    - {at: 2s, op: annotate, cluster: kv-b, value: x}
-    - {at: 3s, op: scale, cluster: kv-a, replicas: 5}
-    - {at: 4s, op: scale, cluster: kv-b, replicas: 0}
-    - {at: 6s, op: delete, cluster: kv-b}
-    - {at: 9s, op: delete, cluster: kv-a}
+    - {at: 0s, op: create, name: kv-a, replicas: 1}
+    - {at: 0s, op: create, name: kv-b, replicas: 2}
+    - {at: 1s, op: scale, name: kv-a, replicas: 3}
+    - {at: 2s, op: annotate, name: kv-b, value: x}
+    - {at: 3s, op: scale, name: kv-a, replicas: 5}
+    - {at: 4s, op: scale, name: kv-b, replicas: 0}
+    - {at: 6s, op: delete, name: kv-b}
+    - {at: 9s, op: delete, name: kv-a}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -275,10 +275,10 @@ workload:
 	if len(ops) != 1 || ops[0].Replicas != 5 || r.Minimal.Workload.Duration.Duration >= 10*time.Second {
 		t.Fatalf("operations %+v over %s", ops, r.Minimal.Workload.Duration)
 	}
-	if r.Before.Ops != 8 || r.After.Ops != 1 || r.After.Clusters != 1 {
+	if r.Before.Ops != 8 || r.After.Ops != 1 || r.After.Objects != 1 {
 		t.Fatalf("before %s, after %s", r.Before, r.After)
 	}
-	if r.Minimal.Workload.Clusters != s.Workload.Clusters || r.Minimal.Workload.Annotate != s.Workload.Annotate {
+	if r.Minimal.Workload.Objects != s.Workload.Objects || r.Minimal.Workload.Annotate != s.Workload.Annotate {
 		t.Fatalf("generator settings changed: %+v", r.Minimal.Workload)
 	}
 	if runs > 40 {

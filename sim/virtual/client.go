@@ -24,7 +24,6 @@ import (
 
 	"github.com/driftlab/driftlab/operator"
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
-	"github.com/driftlab/driftlab/sim/workload"
 )
 
 var (
@@ -516,7 +515,7 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 		done   time.Duration
 		err    error
 	)
-	if wp, ok := patch.(*workload.Patch); ok && fastMergePatch {
+	if wp, ok := patch.(*kvPatch); ok && fastMergePatch {
 		stored, done, err = c.w.store.patchCluster(c.send(), key, wp, status)
 	} else if from, ok := optimisticMergeFrom(patch); ok && fastMergePatch {
 		stored, done, err = c.w.store.patchFrom(c.send(), key, from, obj, status)

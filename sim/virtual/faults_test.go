@@ -441,7 +441,7 @@ func TestOperatorLinkLatencyDoesNotAccumulate(t *testing.T) {
 			continue
 		}
 		for _, e := range res.Records[i:] {
-			if e.Kind == history.KindEvent && e.Resource == "kvcluster" && e.Cluster == r.Cluster && e.T >= r.T {
+			if e.Kind == history.KindEvent && e.Resource == "kvcluster" && e.Cluster == r.Object && e.T >= r.T {
 				lags = append(lags, e.T-r.T)
 				break
 			}

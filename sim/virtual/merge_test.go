@@ -249,7 +249,7 @@ func TestWorkloadPatchMatchesJSON(t *testing.T) {
 	}
 	for _, o := range objs {
 		for _, op := range ops {
-			p := workload.NewPatch(op)
+			p := &kvPatch{op: op}
 			data, err := p.Data(nil)
 			if err != nil {
 				t.Fatal(err)

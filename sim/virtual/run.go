@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/driftlab/driftlab/sim/truth"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +26,7 @@ import (
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/kubelet"
 	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/subject"
 	"github.com/driftlab/driftlab/sim/workload"
 )
 
@@ -154,9 +154,16 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		return nil, fmt.Errorf("virtual: %w", err)
 	}
 
+	if s.Subject != nil {
+		return nil, fmt.Errorf("virtual: scenario %s tests %s: the virtual backend runs the reference operator only so far (run it on the local or cluster backend)", s.Name, s.Subject.Kind)
+	}
+	subj, err := referenceSubject()
+	if err != nil {
+		return nil, err
+	}
 	k := newKernel(s.Seed)
-	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth()}
-	ops := workload.Generate(s.Workload, s.Seed)
+	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth(), subject: subj.Info(operator.Name)}
+	ops := workload.Generate(s.Workload, s.Seed, s.NamePrefix())
 	buf := getRunBuffer()
 	w.records = buf.records
 	w.stream = newRecordStream(buf.sorted, s.Invariants)
@@ -176,7 +183,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 
 	// Commit subscribers, in this order at every commit: truth first (it
 	// also checks convergence), then the watches.
-	tr := &truthRecorder{w: w, tracker: truth.NewTracker()}
+	tr := &truthRecorder{w: w, tracker: subject.NewTracker(subj)}
 	w.store.subs = append(w.store.subs, tr.onCommit)
 	kl := &kubeletModel{w: w, sampler: kubelet.Sampler{Dist: s.Kubelet.ReadyDelay, Seed: s.Seed},
 		delay: w.deliveryDelay("watch/kubelet/pods"), known: map[string]bool{}, seen: map[string]int{}, pending: map[types.UID]bool{}}
@@ -218,6 +225,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		putRunBuffer(buf)
 	}
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
+		Operator: operator.Name, Subject: w.subject.Kind,
 		Faults: faultResults(w.faults, res.Outcome), Counts: counts}
 	sum.SetOutcome(res.Outcome)
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
@@ -236,6 +244,19 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+var (
+	refOnce    sync.Once
+	refSubject *subject.Subject
+	refErr     error
+)
+
+// referenceSubject is the reference operator's subject, compiled once per
+// process: every run reads it, none changes it.
+func referenceSubject() (*subject.Subject, error) {
+	refOnce.Do(func() { refSubject, refErr = subject.Compile(operator.Subject()) })
+	return refSubject, refErr
 }
 
 // faultResults is the summary's fault list: each fault's measured effect

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
-	"github.com/driftlab/driftlab/sim/workload"
 )
 
 // Epoch is the wall-clock instant virtual time zero stands for. Timestamps
@@ -388,9 +387,9 @@ func (s *store) patch(issue time.Duration, key objKey, data []byte, status bool)
 }
 
 // patchCluster is patch for a workload merge patch to a KVCluster,
-// applied without its JSON (workload.Patch.MergeInto gives the same
+// applied without its JSON (kvPatch.MergeInto gives the same
 // object); it carries no resourceVersion, so it never conflicts.
-func (s *store) patchCluster(issue time.Duration, key objKey, p *workload.Patch, status bool) (client.Object, time.Duration, error) {
+func (s *store) patchCluster(issue time.Duration, key objKey, p *kvPatch, status bool) (client.Object, time.Duration, error) {
 	cur, ok := s.objs[key]
 	if !ok {
 		return nil, s.roundTrip(issue, key), apierrors.NewNotFound(key.kind.gr(), key.name)
@@ -526,13 +525,13 @@ func metaUnchanged(a, b *metav1.ObjectMeta) bool {
 
 // updatePodStatus is the simulated kubelet's status write: it replaces the
 // status of the Pod with the given UID.
-func (s *store) updatePodStatus(issue time.Duration, key objKey, uid types.UID, st corev1.PodStatus) (time.Duration, error) {
+func (s *store) updatePodStatus(issue time.Duration, key objKey, uid types.UID, status func(*corev1.Pod) corev1.PodStatus) (time.Duration, error) {
 	cur, ok := s.objs[key]
 	if !ok || cur.GetUID() != uid {
 		return s.roundTrip(issue, key), apierrors.NewNotFound(grPods, key.name)
 	}
 	next := *cur.(*corev1.Pod) // stored objects are immutable: share all but the new status
-	next.Status = st
+	next.Status = status(&next)
 	return s.write(issue, key, cur, &next), nil
 }
 

@@ -3,7 +3,6 @@ package virtual
 import (
 	"context"
 	"crypto/sha256"
-	"github.com/driftlab/driftlab/sim/truth"
 	"hash"
 	"sort"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/kubelet"
+	"github.com/driftlab/driftlab/sim/subject"
 	"github.com/driftlab/driftlab/sim/workload"
 )
 
@@ -45,6 +45,7 @@ type world struct {
 	// stream checks and hashes the records as they become final.
 	stream  *recordStream
 	truth   *invariant.Truth
+	subject *history.SubjectInfo
 	phase   phase
 	stopped bool
 
@@ -59,7 +60,7 @@ func (w *world) record(r history.Record) {
 		harnessBug("a %s %s record at %v, before the clock (%v)", r.Source, r.Kind, r.T, w.k.now)
 	}
 	w.records = append(w.records, r)
-	if r.Source == history.SourceTruth {
+	if r.Source == history.SourceTruth || r.Kind == history.KindSubject {
 		w.truth.Apply(r)
 	}
 	w.stream.made(w.records, w.k.now)
@@ -79,31 +80,32 @@ func (w *world) deliveryDelay(stream string) func() time.Duration {
 
 // ---- truth ---------------------------------------------------------------
 
-// truthRecorder turns commits into truth records at commit time, by the
-// rules every backend shares (sim/truth).
+// truthRecorder turns commits into truth records at commit time, with
+// the tracker every backend uses (sim/subject).
 type truthRecorder struct {
 	w       *world
-	tracker *truth.Tracker
+	tracker *subject.Tracker
+	buf     []history.Record
 }
 
+// Indexes of the model's kinds in the reference subject's Watched list.
+const (
+	watchedClusters = 0
+	watchedPods     = 1
+)
+
 func (t *truthRecorder) onCommit(c *commit) {
-	var recs []history.Record
-	nn := c.nn
-	switch c.key.kind {
-	case kindPod:
-		p, _ := c.obj.(*corev1.Pod)
-		if c.deleted {
-			p = nil
-		}
-		recs = t.tracker.Pod(nn, p, c.rev)
-	case kindCluster:
-		kv, _ := c.obj.(*kvv1.KVCluster)
-		if c.deleted {
-			kv = nil
-		}
-		recs = t.tracker.Cluster(nn, kv, c.rev)
+	var obj any
+	if !c.deleted {
+		obj = c.obj
 	}
-	for _, r := range recs {
+	w := watchedClusters
+	if c.key.kind == kindPod {
+		w = watchedPods
+	}
+	t.buf = t.tracker.Commit(t.buf[:0], w, c.nn, obj, c.rev)
+	for i := range t.buf {
+		r := t.buf[i]
 		r.T = t.w.k.now
 		t.w.record(r)
 	}
@@ -177,8 +179,7 @@ func (kl *kubeletModel) deliver(c *commit) {
 
 func (kl *kubeletModel) markReady(key objKey, uid types.UID) {
 	now := metav1.NewTime(Epoch.Add(kl.w.k.now))
-	st := kubelet.ReadyStatus(now)
-	done, err := kl.w.store.updatePodStatus(kl.w.k.now, key, uid, st)
+	done, err := kl.w.store.updatePodStatus(kl.w.k.now, key, uid, func(p *corev1.Pod) corev1.PodStatus { return kubelet.ReadyStatus(now, p) })
 	if err != nil {
 		return // gone or replaced: nothing to report
 	}
@@ -216,10 +217,11 @@ func (wl *workloadModel) clusterKey(name string) string {
 
 func (wl *workloadModel) start() {
 	w := wl.w
+	w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindSubject, Subject: w.subject})
 	w.record(history.Record{T: 0, Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: "virtual"})
 	w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(len(wl.ops)) + " operations"})
 	if len(wl.ops) == 0 {
-		w.k.at(0, w.workloadEnded)
+		w.k.at(w.s.Workload.Duration.Duration, w.workloadEnded)
 		return
 	}
 	wl.stepFn = wl.step
@@ -231,15 +233,15 @@ func (wl *workloadModel) step() {
 	op := wl.ops[wl.next]
 	wl.next++
 	wl.actor.clock = w.k.now
-	err := workload.Apply(context.Background(), wl.client, w.s.Workload.Namespace, op)
+	err := applyOp(context.Background(), wl.client, w.s.Workload.Namespace, op)
 	if checkShared {
 		if err := wl.client.verifyShared(); err != nil {
 			harnessBug("%v", err)
 		}
 	}
 	r := history.Record{T: wl.actor.clock, Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind,
-		Cluster: wl.clusterKey(op.Cluster), Detail: op.String()}
-	if op.Kind == workload.OpCreate || op.Kind == workload.OpScale {
+		Object: wl.clusterKey(op.Name), Detail: op.String()}
+	if !op.OtherKind() && (op.Kind == workload.OpCreate || op.Kind == workload.OpScale) {
 		r.Replicas = history.Int32(op.Replicas)
 	}
 	if err != nil {
@@ -253,7 +255,9 @@ func (wl *workloadModel) step() {
 		w.k.at(max(wl.ops[wl.next].At, wl.actor.clock), wl.stepFn)
 		return
 	}
-	w.k.at(wl.actor.clock, w.workloadEnded)
+	// The workload lasts its duration, also when its last operation comes
+	// earlier: faults and samples inside it need that time.
+	w.k.at(max(wl.actor.clock, w.s.Workload.Duration.Duration), w.workloadEnded)
 }
 
 func (w *world) workloadEnded() {
@@ -270,7 +274,7 @@ func (w *world) workloadEnded() {
 // local harness polls the same Truth every 20 ms; here it is exact.
 func (w *world) checkConverged() {
 	if w.phase == phaseCatchUp {
-		if ok, _ := w.truth.Converged(); ok {
+		if w.truth.AllInSync() {
 			w.end()
 		}
 		return
@@ -278,7 +282,7 @@ func (w *world) checkConverged() {
 	if w.phase != phaseConverge {
 		return
 	}
-	if ok, _ := w.truth.Converged(); ok {
+	if w.truth.AllInSync() {
 		w.record(history.Record{T: w.k.now, Source: history.SourceHarness, Kind: history.KindConverged})
 		w.settle()
 	}
@@ -294,14 +298,14 @@ func (w *world) convergeDeadline() {
 }
 
 func (w *world) settle() {
-	converged, _ := w.truth.Converged()
+	converged := w.truth.AllInSync()
 	w.phase = phaseSettle
 	w.k.after(w.opts.Settle, func() {
 		// A run that converged but is out of sync when the settle period
 		// ends (a Pod made Ready in its last moments) waits up to
 		// ConvergeWithin for the status to catch up, as the real-time
 		// harnesses do (invariant.WaitConverged).
-		if ok, _ := w.truth.Converged(); converged && !ok {
+		if converged && !w.truth.AllInSync() {
 			w.phase = phaseCatchUp
 			w.k.after(w.s.Invariants.Drift.ConvergeWithin.Duration, w.end)
 			return
@@ -355,6 +359,7 @@ func (t *traceHasher) add(r *history.Record) {
 	b = appendNum(b, r.Wall)
 	b = appendStr(b, r.Source)
 	b = appendStr(b, r.Kind)
+	b = appendStr(b, r.Object)
 	b = appendStr(b, r.Cluster)
 	b = appendStr(b, r.Pod)
 	b = appendStr(b, r.Op)
@@ -377,6 +382,17 @@ func (t *traceHasher) add(r *history.Record) {
 			b = appendStr(b, k)
 			b = strconv.AppendFloat(b, r.Metrics[k], 'g', -1, 64)
 			b = append(b, ';')
+		}
+	}
+	for _, p := range r.Props {
+		b = appendStr(b, p.Name)
+		b = appendStr(b, p.Value)
+	}
+	if s := r.Subject; s != nil {
+		b = appendStr(b, s.Kind)
+		b = appendStr(b, s.Operator)
+		for _, p := range s.Properties {
+			b = appendStr(b, p.Name+"|"+p.Reported+"|"+p.Truth+"|"+p.Latency+"|"+p.Reflect+"|"+strconv.FormatBool(p.NoStaleness))
 		}
 	}
 	b = append(b, '\n')

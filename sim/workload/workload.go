@@ -5,48 +5,59 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
-	"unicode/utf8"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/subject"
 )
 
 // Operation kinds.
 const (
-	OpCreate   = "create"
-	OpScale    = "scale"
-	OpAnnotate = "annotate"
-	OpDelete   = "delete"
+	OpCreate    = "create"
+	OpScale     = "scale"
+	OpAnnotate  = "annotate"
+	OpPatch     = "patch"     // a JSON merge patch
+	OpJSONPatch = "jsonpatch" // a JSON patch (RFC 6902)
+	OpDelete    = "delete"
 )
 
 // AnnotationKey is the annotation the annotate operation patches.
 const AnnotationKey = scenarios.DefaultAnnotationKey
 
-// Op is one workload operation.
+// Op is one workload operation on an object: of the subject kind, unless
+// APIVersion and ObjectKind name another.
 type Op struct {
 	// At is when the operation is due, from the start of the workload.
 	At time.Duration `json:"at_ns"`
-	// Kind is create, scale, annotate or delete.
+	// Kind is create, scale, annotate, patch, jsonpatch or delete.
 	Kind string `json:"kind"`
-	// Cluster is the KVCluster's name.
-	Cluster string `json:"cluster"`
-	// Replicas is spec.replicas for create and scale.
+	// Name is the object's name.
+	Name string `json:"name"`
+	// APIVersion and ObjectKind name another kind than the subject's.
+	APIVersion string `json:"apiVersion,omitempty"`
+	ObjectKind string `json:"objectKind,omitempty"`
+	// Replicas is the replica count for create and scale.
 	Replicas int32 `json:"replicas,omitempty"`
 	// Value is the annotation value for annotate.
 	Value string `json:"value,omitempty"`
 	// Key is the annotation key for annotate; empty means AnnotationKey.
 	Key string `json:"key,omitempty"`
+	// Patch is the JSON of a patch or jsonpatch operation.
+	Patch string `json:"patch,omitempty"`
+	// Object is the JSON of the object a create of another kind creates
+	// (its name and namespace are filled in).
+	Object string `json:"object,omitempty"`
 }
 
 // AnnotationKeyOf returns the annotation key an annotate operation sets.
@@ -57,29 +68,44 @@ func (o Op) AnnotationKeyOf() string {
 	return o.Key
 }
 
+// OtherKind reports whether the operation is on an object of another kind
+// than the subject's.
+func (o Op) OtherKind() bool { return o.ObjectKind != "" }
+
 // String is the operation in one line: "scale kv-0 replicas=3",
-// "annotate kv-1 key=value", "delete kv-2". It is built in one
-// allocation: the virtual backend records it for every operation.
+// "annotate kv-1 key=value", "delete kv-2", "patch ConfigMap/settings".
+// It is built in one allocation: the virtual backend records it for every
+// operation.
 func (o Op) String() string {
 	var buf [96]byte
 	b := append(buf[:0], o.Kind...)
 	b = append(b, ' ')
-	b = append(b, o.Cluster...)
+	if o.ObjectKind != "" {
+		b = append(b, o.ObjectKind...)
+		b = append(b, '/')
+	}
+	b = append(b, o.Name...)
 	switch o.Kind {
 	case OpCreate, OpScale:
-		b = append(b, " replicas="...)
-		b = strconv.AppendInt(b, int64(o.Replicas), 10)
+		if o.ObjectKind == "" {
+			b = append(b, " replicas="...)
+			b = strconv.AppendInt(b, int64(o.Replicas), 10)
+		}
 	case OpAnnotate:
 		b = append(b, ' ')
 		b = append(b, o.AnnotationKeyOf()...)
 		b = append(b, '=')
 		b = append(b, o.Value...)
+	case OpPatch, OpJSONPatch:
+		b = append(b, ' ')
+		b = append(b, o.Patch...)
 	}
 	return string(b)
 }
 
 // Stream derives an independent, named random stream from a run's seed, so
-// that adding draws to one part of driftlab does not shift another's.
+// that adding draws to one part of driftlab does not shift another's. It is
+// driftlab's one seed-derivation function.
 func Stream(seed uint64, name string) *rand.Rand {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
@@ -90,28 +116,26 @@ func between(r *rand.Rand, rg scenarios.IntRange) int32 {
 	return int32(rg.Min + r.IntN(rg.Max-rg.Min+1))
 }
 
-// ClusterName is the name of the i-th cluster of a workload.
-func ClusterName(i int) string { return "kv-" + strconv.Itoa(i) }
-
 // Generate returns the operations of a workload, ordered by time: its
 // explicit operations when it lists some (workload.operations, for example
-// imported from an audit log), else the ones drawn from the seed.
-func Generate(w scenarios.Workload, seed uint64) []Op {
+// imported from an audit log), else the ones drawn from the seed, on
+// objects named prefix + index.
+func Generate(w scenarios.Workload, seed uint64, prefix string) []Op {
 	if len(w.Operations) > 0 {
 		return Explicit(w.Operations)
 	}
 	r := Stream(seed, "workload")
-	ops := make([]Op, 0, countOps(w))
-	live := make([]string, 0, w.Clusters)
-	for i := 0; i < w.Clusters; i++ {
-		name := ClusterName(i)
+	ops := make([]Op, 0, CountOps(w))
+	live := make([]string, 0, w.Objects)
+	for i := 0; i < w.Objects; i++ {
+		name := prefix + strconv.Itoa(i)
 		live = append(live, name)
-		ops = append(ops, Op{At: 0, Kind: OpCreate, Cluster: name, Replicas: between(r, w.InitialReplicas)})
+		ops = append(ops, Op{At: 0, Kind: OpCreate, Name: name, Replicas: between(r, w.InitialReplicas)})
 	}
 	end := w.Duration.Duration
 	if every := w.Scale.Every.Duration; every > 0 && len(live) > 0 {
 		for t := every; t < end; t += every {
-			ops = append(ops, Op{At: t, Kind: OpScale, Cluster: live[r.IntN(len(live))], Replicas: between(r, w.Scale.Replicas)})
+			ops = append(ops, Op{At: t, Kind: OpScale, Name: live[r.IntN(len(live))], Replicas: between(r, w.Scale.Replicas)})
 		}
 	}
 	if w.Annotate.Rate > 0 && len(live) > 0 {
@@ -119,26 +143,29 @@ func Generate(w scenarios.Workload, seed uint64) []Op {
 		n := 0
 		for t := step; t < end; t += step {
 			n++
-			ops = append(ops, Op{At: t, Kind: OpAnnotate, Cluster: live[r.IntN(len(live))], Value: strconv.Itoa(n)})
+			ops = append(ops, Op{At: t, Kind: OpAnnotate, Name: live[r.IntN(len(live))], Value: strconv.Itoa(n)})
 		}
 	}
-	// Delete the last clusters at the end of the workload.
-	for i := 0; i < w.DeleteClusters; i++ {
-		ops = append(ops, Op{At: end, Kind: OpDelete, Cluster: live[len(live)-1-i]})
+	// Delete the last objects at the end of the workload.
+	for i := 0; i < w.DeleteObjects; i++ {
+		ops = append(ops, Op{At: end, Kind: OpDelete, Name: live[len(live)-1-i]})
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At < ops[j].At })
 	return ops
 }
 
-// countOps is how many operations Generate draws for w, so that it
-// allocates their slice once.
-func countOps(w scenarios.Workload) int {
-	n := max(w.Clusters, 0) + max(w.DeleteClusters, 0)
+// CountOps is how many operations Generate makes of w, without making
+// them (so that a scenario asking for too many is refused first).
+func CountOps(w scenarios.Workload) int {
+	if len(w.Operations) > 0 {
+		return len(w.Operations)
+	}
+	n := max(w.Objects, 0) + max(w.DeleteObjects, 0)
 	end := w.Duration.Duration
-	if every := w.Scale.Every.Duration; every > 0 && w.Clusters > 0 && end > every {
+	if every := w.Scale.Every.Duration; every > 0 && w.Objects > 0 && end > every {
 		n += int((end - 1) / every)
 	}
-	if w.Annotate.Rate > 0 && w.Clusters > 0 {
+	if w.Annotate.Rate > 0 && w.Objects > 0 {
 		if step := time.Duration(math.Round(float64(time.Second) / w.Annotate.Rate)); step > 0 && end > step {
 			n += int((end - 1) / step)
 		}
@@ -150,9 +177,18 @@ func countOps(w scenarios.Workload) int {
 func Explicit(list []scenarios.Operation) []Op {
 	ops := make([]Op, 0, len(list))
 	for _, o := range list {
-		op := Op{At: o.At.Duration, Kind: o.Op, Cluster: o.Cluster, Replicas: int32(o.Replicas), Value: o.Value}
+		op := Op{At: o.At.Duration, Kind: o.Op, Name: o.Name, APIVersion: o.APIVersion, ObjectKind: o.Kind, Replicas: int32(o.Replicas), Value: o.Value}
 		if o.Key != AnnotationKey {
 			op.Key = o.Key
+		}
+		switch {
+		case o.Patch != nil:
+			op.Patch = compactJSON(o.Patch)
+		case o.JSONPatch != nil:
+			op.Patch = compactJSON(o.JSONPatch)
+		}
+		if o.Object != nil {
+			op.Object = compactJSON(o.Object)
 		}
 		ops = append(ops, op)
 	}
@@ -160,53 +196,154 @@ func Explicit(list []scenarios.Operation) []Op {
 	return ops
 }
 
-// Apply performs one operation through c in namespace ns.
-//
-// The KVCluster it sends is pooled: clients do not keep the object they
-// are passed (they copy it, and answer into it), and Apply drops it.
-func Apply(ctx context.Context, c client.Client, ns string, op Op) error {
-	nn := types.NamespacedName{Namespace: ns, Name: op.Cluster}
-	kv := clusterPool.Get().(*kvv1.KVCluster)
-	defer func() {
-		*kv = kvv1.KVCluster{}
-		clusterPool.Put(kv)
-	}()
-	kv.ObjectMeta = metav1.ObjectMeta{Namespace: ns, Name: op.Cluster}
-	switch op.Kind {
-	case OpCreate:
-		kv.Spec.Replicas = op.Replicas
-		return c.Create(ctx, kv)
-	case OpScale, OpAnnotate:
-		return c.Patch(ctx, kv, NewPatch(op))
-	case OpDelete:
-		return c.Delete(ctx, kv)
+func compactJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "null"
 	}
-	return fmt.Errorf("workload: unknown operation %q on %s", op.Kind, nn)
+	return string(b)
 }
 
-// Patch is the JSON merge patch of a scale or an annotate operation. Data
-// is its JSON, what kube-apiserver receives; MergeInto applies it to a
-// KVCluster directly, with the object the JSON merge patch gives (the
-// virtual backend's TestWorkloadPatchMatchesJSON), for a client that models
-// the apiserver in process and would otherwise decode the JSON again.
-type Patch struct{ op Op }
+// Target is what the workload needs to know of the subject to act on its
+// objects: kind, template and where the replica count goes.
+type Target struct {
+	GVK      schema.GroupVersionKind
+	Template map[string]any
+	// Replicas is the replica count's field path as keys (spec, replicas);
+	// nil when the subject declares none.
+	Replicas []string
+}
 
-// NewPatch is the patch of a scale or annotate operation.
-func NewPatch(op Op) *Patch { return &Patch{op: op} }
+// NewTarget makes the workload's target from a compiled subject.
+func NewTarget(s *subject.Subject) (*Target, error) {
+	t := &Target{GVK: s.GVK, Template: s.Spec.Template}
+	if p := s.Spec.Replicas; p != "" {
+		for _, k := range strings.Split(p, ".") {
+			if k == "" || strings.ContainsAny(k, "[]\"") {
+				return nil, fmt.Errorf("subject.replicas %q: the workload sets it with a merge patch: use plain field names (spec.replicas)", p)
+			}
+			t.Replicas = append(t.Replicas, k)
+		}
+	}
+	return t, nil
+}
 
-// Type is types.MergePatchType.
-func (p *Patch) Type() types.PatchType { return types.MergePatchType }
+// Apply performs one operation through c in namespace ns.
+func Apply(ctx context.Context, c client.Client, t *Target, ns string, op Op) error {
+	u := &unstructured.Unstructured{}
+	gvk := t.GVK
+	if op.OtherKind() {
+		gv, err := schema.ParseGroupVersion(op.APIVersion)
+		if err != nil {
+			return fmt.Errorf("workload: operation on %s/%s: %w", op.ObjectKind, op.Name, err)
+		}
+		gvk = gv.WithKind(op.ObjectKind)
+	}
+	u.SetGroupVersionKind(gvk)
+	u.SetNamespace(ns)
+	u.SetName(op.Name)
+	switch op.Kind {
+	case OpCreate:
+		obj, err := t.object(op)
+		if err != nil {
+			return err
+		}
+		obj.SetGroupVersionKind(gvk)
+		obj.SetNamespace(ns)
+		obj.SetName(op.Name)
+		return c.Create(ctx, obj)
+	case OpScale, OpAnnotate, OpPatch:
+		data, err := t.MergePatch(op)
+		if err != nil {
+			return err
+		}
+		return c.Patch(ctx, u, client.RawPatch(types.MergePatchType, data))
+	case OpJSONPatch:
+		return c.Patch(ctx, u, client.RawPatch(types.JSONPatchType, []byte(op.Patch)))
+	case OpDelete:
+		return c.Delete(ctx, u)
+	}
+	return fmt.Errorf("workload: unknown operation %q on %s/%s", op.Kind, ns, op.Name)
+}
 
-// Data is the patch's JSON: {"spec":{"replicas":N}} or
-// {"metadata":{"annotations":{KEY:VALUE}}}.
-func (p *Patch) Data(client.Object) ([]byte, error) {
-	op := p.op
+// object is the object a create operation sends: the template (or the
+// operation's object) with the replica count set.
+func (t *Target) object(op Op) (*unstructured.Unstructured, error) {
+	var m map[string]any
+	if op.Object != "" {
+		if err := json.Unmarshal([]byte(op.Object), &m); err != nil {
+			return nil, fmt.Errorf("workload: create %s: object: %w", op.Name, err)
+		}
+	} else {
+		m = runtime.DeepCopyJSON(jsonCompatible(t.Template))
+	}
+	if m == nil {
+		m = map[string]any{}
+	}
+	u := &unstructured.Unstructured{Object: m}
+	if !op.OtherKind() && t.Replicas != nil {
+		if err := unstructured.SetNestedField(u.Object, int64(op.Replicas), t.Replicas...); err != nil {
+			return nil, fmt.Errorf("workload: create %s: setting %s: %w", op.Name, strings.Join(t.Replicas, "."), err)
+		}
+	}
+	return u, nil
+}
+
+// jsonCompatible converts a template decoded from YAML or written in Go
+// (ints, nested map[string]any) to what runtime.DeepCopyJSON accepts.
+func jsonCompatible(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return map[string]any{}
+	}
+	out := map[string]any{}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	_ = dec.Decode(&out)
+	return numbers(out).(map[string]any)
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	}
+	return v
+}
+
+// MergePatch is the JSON merge patch of a scale, annotate or patch
+// operation: what kube-apiserver receives.
+func (t *Target) MergePatch(op Op) ([]byte, error) {
 	switch op.Kind {
 	case OpScale:
+		if t.Replicas == nil {
+			return nil, fmt.Errorf("workload: scale %s: the subject declares no replicas field", op.Name)
+		}
 		patch := make([]byte, 0, 32)
-		patch = append(patch, `{"spec":{"replicas":`...)
+		for _, k := range t.Replicas {
+			key, _ := json.Marshal(k)
+			patch = append(append(append(patch, '{'), key...), ':')
+		}
 		patch = strconv.AppendInt(patch, int64(op.Replicas), 10)
-		return append(patch, "}}"...), nil
+		for range t.Replicas {
+			patch = append(patch, '}')
+		}
+		return patch, nil
 	case OpAnnotate:
 		// JSON strings, not Go's %q: that writes control characters
 		// and invalid UTF-8 as \x escapes, which are not JSON.
@@ -224,58 +361,39 @@ func (p *Patch) Data(client.Object) ([]byte, error) {
 		patch = append(patch, ':')
 		patch = append(patch, value...)
 		return append(patch, "}}}"...), nil
+	case OpPatch:
+		return []byte(op.Patch), nil
 	}
-	return nil, fmt.Errorf("workload: operation %q is not a patch", op.Kind)
+	return nil, fmt.Errorf("workload: operation %q is not a merge patch", op.Kind)
 }
-
-// MergeInto applies the patch to kv. It never writes into a map kv
-// shares: the annotations are cloned before they change, so kv may be a
-// shallow copy of an object that must not change.
-func (p *Patch) MergeInto(kv *kvv1.KVCluster) {
-	switch p.op.Kind {
-	case OpScale:
-		kv.Spec.Replicas = p.op.Replicas
-	case OpAnnotate:
-		a := make(map[string]string, len(kv.Annotations)+1)
-		maps.Copy(a, kv.Annotations)
-		a[asJSON(p.op.AnnotationKeyOf())] = asJSON(p.op.Value)
-		kv.Annotations = a
-	}
-}
-
-// asJSON is s as a JSON round trip leaves it: each invalid UTF-8 byte
-// becomes U+FFFD, as it does in Data.
-func asJSON(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	b, _ := json.Marshal(s)
-	var out string // not s: taking its address would move every s to the heap
-	_ = json.Unmarshal(b, &out)
-	return out
-}
-
-var clusterPool = sync.Pool{New: func() any { return new(kvv1.KVCluster) }}
 
 // Run applies ops in order, each at start+op.At (or as soon as the one
-// before it is done, when running late). done is called after each one.
-// It stops early when ctx is done.
-func Run(ctx context.Context, c client.Client, ns string, ops []Op, start time.Time, done func(Op, error)) error {
-	for _, op := range ops {
-		if wait := time.Until(start.Add(op.At)); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return ctx.Err()
-			case <-t.C:
-			}
+// before it is done, when running late), and returns at start+end (the
+// workload's duration) or after the last operation, whichever is later.
+// done is called after each one. It stops early when ctx is done.
+func Run(ctx context.Context, c client.Client, t *Target, ns string, ops []Op, start time.Time, end time.Duration, done func(Op, error)) error {
+	wait := func(d time.Duration) error {
+		if d <= 0 {
+			return nil
 		}
-		err := Apply(ctx, c, ns, op)
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tm.C:
+			return nil
+		}
+	}
+	for _, op := range ops {
+		if err := wait(time.Until(start.Add(op.At))); err != nil {
+			return err
+		}
+		err := Apply(ctx, c, t, ns, op)
 		done(op, err)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 	}
-	return nil
+	return wait(time.Until(start.Add(end)))
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftlab/driftlab/scenarios"
@@ -24,18 +25,18 @@ func baselineWorkload(t *testing.T) scenarios.Workload {
 
 func TestGenerateIsDeterministicPerSeed(t *testing.T) {
 	w := baselineWorkload(t)
-	a, b := Generate(w, 7), Generate(w, 7)
+	a, b := Generate(w, 7, "kv-"), Generate(w, 7, "kv-")
 	if !reflect.DeepEqual(a, b) {
 		t.Fatal("same seed gave different operations")
 	}
-	if reflect.DeepEqual(a, Generate(w, 8)) {
+	if reflect.DeepEqual(a, Generate(w, 8, "kv-")) {
 		t.Fatal("different seeds gave identical operations")
 	}
 }
 
 func TestGenerateFollowsTheWorkload(t *testing.T) {
 	w := baselineWorkload(t)
-	ops := Generate(w, 1)
+	ops := Generate(w, 1, "kv-")
 	counts := map[string]int{}
 	for i, op := range ops {
 		counts[op.Kind]++
@@ -47,8 +48,8 @@ func TestGenerateFollowsTheWorkload(t *testing.T) {
 		}
 	}
 	wantAnnotate := int(w.Annotate.Rate*w.Duration.Seconds()) - 1 // none at t=0 or at the end
-	if counts[OpCreate] != w.Clusters || counts[OpDelete] != w.DeleteClusters || counts[OpAnnotate] != wantAnnotate {
-		t.Fatalf("counts %v: want %d creates, %d deletes, %d annotates", counts, w.Clusters, w.DeleteClusters, wantAnnotate)
+	if counts[OpCreate] != w.Objects || counts[OpDelete] != w.DeleteObjects || counts[OpAnnotate] != wantAnnotate {
+		t.Fatalf("counts %v: want %d creates, %d deletes, %d annotates", counts, w.Objects, w.DeleteObjects, wantAnnotate)
 	}
 	if want := int((w.Duration.Duration - 1) / w.Scale.Every.Duration); counts[OpScale] != want {
 		t.Fatalf("%d scale ops, want %d", counts[OpScale], want)
@@ -59,28 +60,28 @@ func TestExplicitOperationsReplaceTheGeneratedOnes(t *testing.T) {
 	y := `name: imported
 workload:
   duration: 5s
-  clusters: 3
+  objects: 3
   annotate: {rate: 5}
   operations:
-    - {at: 0s, op: create, cluster: shop-db, replicas: 2}
-    - {at: 1500ms, op: scale, cluster: shop-db, replicas: 4}
-    - {at: 2s, op: annotate, cluster: shop-db, key: example.com/owner, value: team-b}
-    - {at: 2s, op: annotate, cluster: shop-db, value: "7"}
-    - {at: 4s, op: delete, cluster: shop-db}
+    - {at: 0s, op: create, name: shop-db, replicas: 2}
+    - {at: 1500ms, op: scale, name: shop-db, replicas: 4}
+    - {at: 2s, op: annotate, name: shop-db, key: example.com/owner, value: team-b}
+    - {at: 2s, op: annotate, name: shop-db, value: "7"}
+    - {at: 4s, op: delete, name: shop-db}
 `
 	s, err := scenarios.Parse("imported.yaml", []byte(y))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Op{
-		{At: 0, Kind: OpCreate, Cluster: "shop-db", Replicas: 2},
-		{At: 1500 * time.Millisecond, Kind: OpScale, Cluster: "shop-db", Replicas: 4},
-		{At: 2 * time.Second, Kind: OpAnnotate, Cluster: "shop-db", Key: "example.com/owner", Value: "team-b"},
-		{At: 2 * time.Second, Kind: OpAnnotate, Cluster: "shop-db", Value: "7"},
-		{At: 4 * time.Second, Kind: OpDelete, Cluster: "shop-db"},
+		{At: 0, Kind: OpCreate, Name: "shop-db", Replicas: 2},
+		{At: 1500 * time.Millisecond, Kind: OpScale, Name: "shop-db", Replicas: 4},
+		{At: 2 * time.Second, Kind: OpAnnotate, Name: "shop-db", Key: "example.com/owner", Value: "team-b"},
+		{At: 2 * time.Second, Kind: OpAnnotate, Name: "shop-db", Value: "7"},
+		{At: 4 * time.Second, Kind: OpDelete, Name: "shop-db"},
 	}
 	for _, seed := range []uint64{1, 2} {
-		if got := Generate(s.Workload, seed); !reflect.DeepEqual(got, want) {
+		if got := Generate(s.Workload, seed, "kv-"); !reflect.DeepEqual(got, want) {
 			t.Fatalf("seed %d: got %+v\nwant %+v", seed, got, want)
 		}
 	}
@@ -99,11 +100,11 @@ func TestOpStringFormat(t *testing.T) {
 		op   Op
 		want string
 	}{
-		{Op{Kind: OpCreate, Cluster: "kv-0", Replicas: 3}, "create kv-0 replicas=3"},
-		{Op{Kind: OpScale, Cluster: "kv-1", Replicas: 0}, "scale kv-1 replicas=0"},
-		{Op{Kind: OpAnnotate, Cluster: "kv-2", Value: "17"}, "annotate kv-2 " + AnnotationKey + "=17"},
-		{Op{Kind: OpAnnotate, Cluster: "kv-2", Key: "a/b", Value: `x"y`}, `annotate kv-2 a/b=x"y`},
-		{Op{Kind: OpDelete, Cluster: "kv-3"}, "delete kv-3"},
+		{Op{Kind: OpCreate, Name: "kv-0", Replicas: 3}, "create kv-0 replicas=3"},
+		{Op{Kind: OpScale, Name: "kv-1", Replicas: 0}, "scale kv-1 replicas=0"},
+		{Op{Kind: OpAnnotate, Name: "kv-2", Value: "17"}, "annotate kv-2 " + AnnotationKey + "=17"},
+		{Op{Kind: OpAnnotate, Name: "kv-2", Key: "a/b", Value: `x"y`}, `annotate kv-2 a/b=x"y`},
+		{Op{Kind: OpDelete, Name: "kv-3"}, "delete kv-3"},
 	} {
 		if got := c.op.String(); got != c.want {
 			t.Errorf("%+v: String() = %q, want %q", c.op, got, c.want)
@@ -111,15 +112,15 @@ func TestOpStringFormat(t *testing.T) {
 	}
 }
 
-// TestGenerateSizesItsSlice checks countOps against what Generate draws,
+// TestGenerateSizesItsSlice checks CountOps against what Generate draws,
 // for the built-in workloads and edge cases (durations on and off the
 // step).
 func TestGenerateSizesItsSlice(t *testing.T) {
 	w := baselineWorkload(t)
 	for _, d := range []time.Duration{0, 999 * time.Millisecond, time.Second, 1001 * time.Millisecond, 20 * time.Second, 60 * time.Second} {
 		w.Duration.Duration = d
-		ops := Generate(w, 3)
-		if n := countOps(w); n != len(ops) || cap(ops) != n {
+		ops := Generate(w, 3, "kv-")
+		if n := CountOps(w); n != len(ops) || cap(ops) != n {
 			t.Errorf("duration %v: countOps %d, Generate made %d (cap %d)", d, n, len(ops), cap(ops))
 		}
 	}
@@ -145,12 +146,13 @@ func (c *recordingClient) Patch(_ context.Context, _ client.Object, p client.Pat
 func TestApplyPatches(t *testing.T) {
 	c := &recordingClient{}
 	ops := []Op{
-		{Kind: OpScale, Cluster: "kv-0", Replicas: 4},
-		{Kind: OpAnnotate, Cluster: "kv-0", Value: "12"},
-		{Kind: OpAnnotate, Cluster: "kv-0", Key: "x/y", Value: "a \"b\" \\ c"},
+		{Kind: OpScale, Name: "kv-0", Replicas: 4},
+		{Kind: OpAnnotate, Name: "kv-0", Value: "12"},
+		{Kind: OpAnnotate, Name: "kv-0", Key: "x/y", Value: "a \"b\" \\ c"},
 	}
+	target := &Target{GVK: schema.GroupVersionKind{Group: "kv.driftlab.io", Version: "v1alpha1", Kind: "KVCluster"}, Replicas: []string{"spec", "replicas"}}
 	for _, op := range ops {
-		if err := Apply(context.Background(), c, "ns", op); err != nil {
+		if err := Apply(context.Background(), c, target, "ns", op); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,4 +1,4 @@
-package local
+package harness
 
 import (
 	"fmt"
@@ -58,9 +58,9 @@ func (p *progress) watch(rec *history.Recorder, totalOps int, start time.Time) {
 				p.mu.Lock()
 				name := p.name
 				p.mu.Unlock()
-				p.printf("%s: ops %d/%d, pods ready %d, status writes %d, reconciles %d",
+				p.printf("%s: ops %d/%d, pods ready %d, truth changes %d, reported changes %d",
 					name, rec.Count(history.KindOp), totalOps, rec.Count(history.KindPodReady),
-					rec.Count(history.KindStatusWrite), rec.Count(history.KindReconcileEnd))
+					rec.Count(history.KindTruth), rec.Count(history.KindReported))
 			}
 		}
 	}()

@@ -1,39 +1,31 @@
-package local
+package harness
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/driftlab/driftlab/faults"
-	"github.com/driftlab/driftlab/internal/promread"
-	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
 )
 
-// etcdMetrics are the etcd metrics sampled at every fault boundary.
-var etcdMetrics = []string{
-	"etcd_disk_wal_fsync_duration_seconds",
-	"etcd_disk_backend_commit_duration_seconds",
-	"etcd_debugging_mvcc_slow_watcher_total",
-	"etcd_debugging_mvcc_watcher_total",
-	"etcd_debugging_mvcc_watch_stream_total",
-	"etcd_debugging_mvcc_pending_events_total",
-	"etcd_mvcc_put_total",
-}
-
 // scheduler starts and stops a run's faults at their windows and records
 // each boundary with the metrics around it.
 type scheduler struct {
-	specs   []scenarios.Fault
-	built   map[int]faults.Fault
-	rec     *history.Recorder
-	op      *operatorProc
-	opsDone chan int // workload operation count, for afterOps
+	specs []scenarios.Fault
+	built map[int]faults.Fault
+	rec   *history.Recorder
+	// metrics reads the backend's metrics at each boundary (etcd's on the
+	// local backend); nil reads none. send asks the operator for a
+	// runtime sample; nil when it takes no commands.
+	metrics func() map[string]float64
+	send    func(cmd any) error
 
 	mu      sync.Mutex
 	active  map[int]bool
@@ -53,8 +45,8 @@ type faultOutcome struct {
 	effect           map[string]float64
 }
 
-func newScheduler(specs []scenarios.Fault, built map[int]faults.Fault, rec *history.Recorder, op *operatorProc) *scheduler {
-	s := &scheduler{specs: specs, built: built, rec: rec, op: op, active: map[int]bool{}, results: map[int]*faultOutcome{}, stopAll: make(chan struct{}), wlEnd: make(chan struct{})}
+func newScheduler(specs []scenarios.Fault, built map[int]faults.Fault, rec *history.Recorder, metrics func() map[string]float64, send func(any) error) *scheduler {
+	s := &scheduler{specs: specs, built: built, rec: rec, metrics: metrics, send: send, active: map[int]bool{}, results: map[int]*faultOutcome{}, stopAll: make(chan struct{}), wlEnd: make(chan struct{})}
 	s.opCond = sync.NewCond(&s.mu)
 	return s
 }
@@ -67,18 +59,21 @@ func (s *scheduler) opDone() {
 	s.opCond.Broadcast()
 }
 
-// sample records etcd's metrics and asks the operator for a runtime sample.
+// sample records the backend's metrics and asks the operator for a
+// runtime sample.
 func (s *scheduler) sample(tag string) {
-	s.rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindEtcdMetrics, Detail: tag, Metrics: promread.Snapshot(etcdMetrics...)})
-	if s.op != nil {
-		_ = s.op.Send(operator.Command{Cmd: operator.CmdRuntimeSample, Tag: tag})
+	if s.metrics != nil {
+		s.rec.Add(history.Record{Source: history.SourceHarness, Kind: history.KindEtcdMetrics, Detail: tag, Metrics: s.metrics()})
+	}
+	if s.send != nil {
+		_ = s.send(faults.Command{Cmd: faults.CmdRuntimeSample, Tag: tag})
 	}
 }
 
 // start launches one goroutine per fault; workloadStart is time zero of
 // the fault schedule.
 func (s *scheduler) start(ctx context.Context, workloadStart time.Time) {
-	for _, i := range sortedKeys(s.built) {
+	for _, i := range slices.Sorted(maps.Keys(s.built)) {
 		s.wg.Add(1)
 		go s.run(ctx, i, workloadStart)
 	}
@@ -220,8 +215,11 @@ func (s *scheduler) outcome(i int) (faultOutcome, bool) {
 	return *o, true
 }
 
-// faultResults turns the schedule's outcome into the summary's fault list.
-func faultResults(specs []scenarios.Fault, skipped map[int]string, s *scheduler, out *invariant.Outcome, recs []history.Record) []report.FaultResult {
+// faultResults turns the schedule's outcome into the summary's fault list;
+// effects, when set, adds what the backend reads of a fault's effect from
+// the history.
+func faultResults(specs []scenarios.Fault, skipped map[int]string, s *scheduler, out *invariant.Outcome, recs []history.Record,
+	effects func(*report.FaultResult, scenarios.Fault, []history.Record)) []report.FaultResult {
 	res := make([]report.FaultResult, len(specs))
 	for i, spec := range specs {
 		r := report.FaultResult{Index: i, Type: spec.Type, Schedule: spec.Describe()}
@@ -243,8 +241,8 @@ func faultResults(specs []scenarios.Fault, skipped map[int]string, s *scheduler,
 		if spec.Type == scenarios.FaultGCAssistPressure {
 			addRuntimeEffect(&r, recs, i)
 		}
-		if spec.Type == scenarios.FaultFailpoint {
-			addFailpointEffect(&r, spec, recs)
+		if effects != nil {
+			effects(&r, spec, recs)
 		}
 		res[i] = r
 	}

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/scenarios"
@@ -194,7 +195,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		}
 		o.Workers = 1
 		run = func(ctx context.Context, s *scenarios.Scenario, tag string) (*report.Summary, error) {
-			return local.Run(ctx, s, local.RunOptions{Dir: filepath.Join(o.Dir, tag), KubeAPIServer: o.KubeAPIServer})
+			sys, err := operator.System(s)
+			if err != nil {
+				return nil, err
+			}
+			return local.Run(ctx, s, local.RunOptions{Dir: filepath.Join(o.Dir, tag), System: sys, KubeAPIServer: o.KubeAPIServer})
 		}
 	default:
 		return nil, fmt.Errorf("matrix: unknown backend %q (want virtual or local)", o.Backend)

@@ -1,4 +1,4 @@
-package local
+package harness
 
 import (
 	"strings"
@@ -15,7 +15,7 @@ import (
 func TestSkippedFaultFailsTheRun(t *testing.T) {
 	specs := []scenarios.Fault{{Type: scenarios.FaultWALFsyncDelay}, {Type: scenarios.FaultGCAssistPressure}}
 	out := invariant.Check(nil, scenarios.Invariants{})
-	res := faultResults(specs, map[int]string{0: "no /dev/fuse"}, nil, out, nil)
+	res := faultResults(specs, map[int]string{0: "no /dev/fuse"}, nil, out, nil, nil)
 	if res[0].Skipped != "no /dev/fuse" {
 		t.Fatalf("skip reason lost: %+v", res[0])
 	}
