@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -21,11 +22,20 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/retry"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/driftlab/driftlab/internal/assets"
 	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/world"
 )
+
+func TestMain(m *testing.M) {
+	ctrllog.SetLogger(logr.Discard()) // sim/local installs CRDs with a controller-runtime client
+	if os.Getenv(childEnv) != "" {
+		childMain()
+	}
+	os.Exit(m.Run())
+}
 
 // needPlane skips with -short and fails when a binary is missing.
 func needPlane(t testing.TB) {
@@ -143,6 +153,7 @@ type readyKubelet struct {
 	mu      sync.Mutex
 	handled map[types.UID]bool
 	wg      sync.WaitGroup
+	close   func()
 }
 
 func startReadyKubelet(t testing.TB, cs kubernetes.Interface, nodes []string, delay time.Duration) *readyKubelet {
@@ -165,13 +176,20 @@ func startReadyKubelet(t testing.TB, cs kubernetes.Interface, nodes []string, de
 	}
 	f.Start(k.stop)
 	f.WaitForCacheSync(k.stop)
-	t.Cleanup(func() {
-		close(k.stop)
-		f.Shutdown()
-		k.wg.Wait()
-	})
+	var once sync.Once
+	k.close = func() {
+		once.Do(func() {
+			close(k.stop)
+			f.Shutdown()
+			k.wg.Wait()
+		})
+	}
+	t.Cleanup(k.Close)
 	return k
 }
+
+// Close stops the helper and waits for what it started.
+func (k *readyKubelet) Close() { k.close() }
 
 func (k *readyKubelet) handle(p *corev1.Pod) {
 	if !k.nodes[p.Spec.NodeName] {

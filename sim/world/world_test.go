@@ -59,6 +59,15 @@ func TestDeploymentWorld(t *testing.T) {
 	// heartbeats are what keeps the Nodes Ready.
 	cfg.LeaseRenewInterval = time.Second
 	cfg.ControllerManagerArgs = []string{"--node-monitor-period=1s", "--node-monitor-grace-period=5s"}
+	// The controller-manager's own kubeconfig (where a fault proxy would go).
+	kc, err := os.ReadFile(env.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ControllerManagerKubeconfig = filepath.Join(dir, "controller-manager.kubeconfig")
+	if err := os.WriteFile(cfg.ControllerManagerKubeconfig, kc, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	start := time.Now()
 	w, err := world.Start(ctx, cfg)
 	if err != nil {
@@ -79,6 +88,12 @@ func TestDeploymentWorld(t *testing.T) {
 	}
 	if len(w.Nodes) != 3 || len(w.PIDs()) != 2 {
 		t.Fatalf("nodes %v, pids %v", w.Nodes, w.PIDs())
+	}
+	for i, want := range []string{cfg.ControllerManagerKubeconfig, env.Kubeconfig} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", w.PIDs()[i]))
+		if err != nil || !strings.Contains(string(b), "--kubeconfig="+want+"\x00") {
+			t.Errorf("process %d: %v, not run with --kubeconfig=%s: %q", w.PIDs()[i], err, want, b)
+		}
 	}
 	cs := clientset(t, env)
 	unattended := &corev1.Node{
