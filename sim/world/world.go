@@ -24,8 +24,8 @@ import (
 var DefaultControllers = []string{
 	"deployment", "replicaset", "statefulset", "daemonset", "job", "cronjob",
 	"garbagecollector", "namespace", "serviceaccount", "serviceaccount-token",
-	"endpoint", "endpointslice", "nodelifecycle", "podgc", "ttl-after-finished",
-	"root-ca-cert-publisher",
+	"endpoint", "endpointslice", "nodelifecycle", "taint-eviction-controller",
+	"podgc", "ttl-after-finished", "root-ca-cert-publisher",
 }
 
 // None as Config.Controllers starts no kube-controller-manager.
