@@ -116,14 +116,23 @@ func (p *process) url() string {
 	return "https://127.0.0.1:" + strconv.Itoa(p.port)
 }
 
-// stop sends SIGTERM, waits up to the grace period, then kills, and waits
-// for the process to be gone.
-func (p *process) stop() error {
-	defer p.log.Close()
+// exitErr says how the process ended, or nil while it runs.
+func (p *process) exitErr() error {
 	select {
 	case <-p.exited:
-		return nil
+		return fmt.Errorf("%s exited (%v; log %s)", p.name, p.waitErr, p.log.Name())
 	default:
+		return nil
+	}
+}
+
+// stop sends SIGTERM, waits up to the grace period, then kills, and waits
+// for the process to be gone. A process that had already exited is an
+// error.
+func (p *process) stop() error {
+	defer p.log.Close()
+	if err := p.exitErr(); err != nil {
+		return err
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	t := time.NewTimer(p.grace)

@@ -53,7 +53,8 @@ type Config struct {
 	APIServer *envtest.APIServer
 	// ServiceAccountKeyFile is the private key the apiserver verifies
 	// service-account tokens with (its --service-account-signing-key-file);
-	// the controller-manager signs tokens with it.
+	// the controller-manager signs tokens with it. Without it the
+	// serviceaccount-token controller does not run.
 	ServiceAccountKeyFile string
 	// RootCAFile is the CA put into service-account token secrets and
 	// kube-root-ca.crt ConfigMaps.
@@ -333,9 +334,22 @@ func (w *World) ControllerManagerURL() string { return w.cm.url() }
 // SchedulerURL: see ControllerManagerURL.
 func (w *World) SchedulerURL() string { return w.sched.url() }
 
+// Exited returns an error naming each component that has exited (crashed,
+// or was killed) while the world runs, and nil while both run.
+func (w *World) Exited() error {
+	var errs []error
+	for _, p := range []*process{w.cm, w.sched} {
+		if p != nil {
+			errs = append(errs, p.exitErr())
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Stop stops the heartbeats and both components (SIGTERM, then SIGKILL
 // after Config.StopGrace) and waits for them to exit. The Nodes stay in
-// the apiserver. Calling Stop again returns the first result.
+// the apiserver. A component that had exited before Stop is reported.
+// Calling Stop again returns the first result.
 func (w *World) Stop() error {
 	w.stopOnce.Do(func() {
 		var wg sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,6 +195,9 @@ func TestDeploymentWorld(t *testing.T) {
 		t.Errorf("%d heartbeats failed", f)
 	}
 
+	if err := w.Exited(); err != nil {
+		t.Errorf("a component exited during the test: %v", err)
+	}
 	pids := w.PIDs()
 	t0 := time.Now()
 	if err := w.Stop(); err != nil {
@@ -269,9 +273,20 @@ func TestNoControllers(t *testing.T) {
 	if len(l.Items) != 0 {
 		t.Errorf("Controllers None: %d ReplicaSets appeared", len(l.Items))
 	}
+	// A component that dies during the run is reported, by Exited and Stop.
 	pids := w.PIDs()
-	if err := w.Stop(); err != nil {
-		t.Error(err)
+	if err := w.Exited(); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "Exited reports the killed scheduler", func() (bool, string) {
+		err := w.Exited()
+		return err != nil && strings.Contains(err.Error(), "kube-scheduler exited"), fmt.Sprint(err)
+	})
+	if err := w.Stop(); err == nil || !strings.Contains(err.Error(), "kube-scheduler exited") {
+		t.Errorf("Stop after the scheduler died: %v", err)
 	}
 	noProcessLeft(t, pids, cfg.Dir)
 }
