@@ -3,6 +3,7 @@ package world_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -277,3 +278,47 @@ func podReady(p *corev1.Pod) bool {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// listening returns the local addresses ("127.0.0.1:PORT", hex decoded)
+// of the TCP sockets pid listens on, from /proc.
+func listening(t testing.TB, pid int) []string {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	var addrs []string
+	for _, f := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			fs := strings.Fields(line)
+			if len(fs) < 10 || fs[3] != "0A" || !inodes[fs[9]] { // 0A: LISTEN
+				continue
+			}
+			addrs = append(addrs, decodeAddr(fs[1]))
+		}
+	}
+	return addrs
+}
+
+// decodeAddr turns /proc/net/tcp's "0100007F:1F90" into "127.0.0.1:8080"
+// (IPv6 addresses stay in hex, which never looks like 127.0.0.1).
+func decodeAddr(s string) string {
+	host, port, _ := strings.Cut(s, ":")
+	p, _ := strconv.ParseUint(port, 16, 16)
+	if len(host) != 8 {
+		return host + ":" + strconv.FormatUint(p, 10)
+	}
+	v, _ := strconv.ParseUint(host, 16, 32)
+	return fmt.Sprintf("%d.%d.%d.%d:%d", v&0xff, v>>8&0xff, v>>16&0xff, v>>24, p)
+}

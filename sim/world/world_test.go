@@ -90,6 +90,17 @@ func TestDeploymentWorld(t *testing.T) {
 	if len(w.Nodes) != 3 || len(w.PIDs()) != 2 {
 		t.Fatalf("nodes %v, pids %v", w.Nodes, w.PIDs())
 	}
+	for _, pid := range w.PIDs() {
+		addrs := listening(t, pid)
+		if len(addrs) == 0 {
+			t.Errorf("process %d listens on nothing", pid)
+		}
+		for _, a := range addrs {
+			if !strings.HasPrefix(a, "127.0.0.1:") {
+				t.Errorf("process %d listens on %s, want 127.0.0.1 only", pid, a)
+			}
+		}
+	}
 	for i, want := range []string{cfg.ControllerManagerKubeconfig, env.Kubeconfig} {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", w.PIDs()[i]))
 		if err != nil || !strings.Contains(string(b), "--kubeconfig="+want+"\x00") {
