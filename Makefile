@@ -11,7 +11,8 @@ CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 DRIFTLAB := $(BIN)/driftlab
 SCENARIO ?= scenarios/baseline.yaml
 OUT ?= runs/demo
-# Where kube-apiserver lives; scripts/envtest-assets.sh builds it once.
+# Where the control-plane binaries live (kube-apiserver, kube-controller-manager,
+# kube-scheduler); scripts/envtest-assets.sh builds each once (internal/assets).
 ASSETS = $$(K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh)
 
 .PHONY: all build demo test unit bench-cache bench-virtual pgo chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
@@ -22,7 +23,7 @@ all: build
 build:
 	$(GO) build -o $(DRIFTLAB) ./cmd/driftlab
 
-## envtest-assets: build kube-apiserver v$(K8S_VERSION) into bin/k8s (once; honours KUBEBUILDER_ASSETS)
+## envtest-assets: build kube-apiserver, kube-controller-manager and kube-scheduler v$(K8S_VERSION) into bin/k8s (once each; honours KUBEBUILDER_ASSETS)
 envtest-assets:
 	@K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh >/dev/null
 
@@ -90,7 +91,7 @@ test-failpoints: envtest-assets
 failpoints-check:
 	@$(FAILPOINTS) check
 
-## test: everything CI runs (fresh machine: builds kube-apiserver and controller-gen first).
+## test: everything CI runs (fresh machine: builds the control-plane binaries and controller-gen first).
 ## -p 1: one package's tests at a time, because fault tests measure latency
 ## ratios and two control planes on two cores measure each other.
 test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
