@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/internal/cli"
+	"github.com/driftlab/driftlab/lab"
 	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/harness"
@@ -21,10 +22,11 @@ func reference(t testing.TB, s *scenarios.Scenario) *harness.System {
 }
 
 // TestMain lets this test binary act as `driftlab operator ...` when the
-// harness re-executes it (it sets DRIFTLAB_OPERATOR_CHILD=1).
+// harness re-executes it (it sets DRIFTLAB_OPERATOR_CHILD=1), and runs the
+// tests with one shared control plane (lab.Main).
 func TestMain(m *testing.M) {
 	if os.Getenv("DRIFTLAB_OPERATOR_CHILD") == "1" {
 		os.Exit(cli.Main(os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	lab.Main(m, lab.Options{})
 }

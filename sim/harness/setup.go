@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -40,9 +41,13 @@ func (s *Setup) Start(ctx context.Context, env OperatorEnv) (Process, error) {
 		return nil, errors.New("harness: Setup.Func is nil")
 	}
 	logPath := filepath.Join(env.Dir, "operator.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
+	var logf io.WriteCloser = nopCloser{env.Log}
+	if env.Log == nil {
+		f, err := os.Create(logPath)
+		if err != nil {
+			return nil, err
+		}
+		logf = f
 	}
 	scheme := s.Scheme
 	if scheme == nil {
@@ -88,10 +93,14 @@ type inProc struct {
 	cancel  context.CancelFunc
 	done    chan struct{}
 	err     error // valid after done
-	log     *os.File
+	log     io.Closer
 	logPath string
 	stop    sync.Once
 }
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
 
 func (p *inProc) Log() string        { return p.logPath }
 func (p *inProc) Send(cmd any) error { return ErrNoCommands }

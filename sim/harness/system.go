@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -66,6 +67,9 @@ type OperatorEnv struct {
 	// Record adds a history record (the operator's own records, when it
 	// writes driftlab's record lines).
 	Record func(history.Record)
+	// Log, when set, takes an in-process operator's log instead of
+	// operator.log in Dir.
+	Log io.Writer
 }
 
 // Process is a started operator.

@@ -133,6 +133,23 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 	env.Progress("control plane up: etcd %s, kube-apiserver %s; while it runs: kubectl --kubeconfig %s get %s -A",
 		lenv.Startup.Etcd.Round(time.Millisecond), lenv.Startup.APIServer.Round(time.Millisecond), lenv.Kubeconfig, env.Subject.GVR.Resource)
 
+	plane, err := planeOf(env, lenv, plan, built, skipped, "")
+	if err != nil {
+		return nil, err
+	}
+	plane.Stop = func() error {
+		err := lenv.Stop()
+		return errors.Join(err, plan.Close()) // after etcd: the WAL mount must outlive it
+	}
+	return plane, nil
+}
+
+// planeOf is the run's plane on a running control plane: the subject's
+// resources resolved, the operator's kubeconfig (through its fault proxy
+// when one sits on its path), etcd's metrics and the truth watcher. ns,
+// when set, limits the truth to one namespace (a shared plane). The
+// caller sets Stop.
+func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]faults.Fault, skipped map[int]string, ns string) (*harness.Plane, error) {
 	mapper, err := harness.NewMapper(lenv.Admin)
 	if err != nil {
 		return nil, err
@@ -151,7 +168,6 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 		}
 	}
 	scheme := harness.SchemeOf(env.System)
-	ec := lenv.EtcdClient()
 	return &harness.Plane{
 		Admin: lenv.Admin, Kubeconfig: lenv.Kubeconfig, OperatorKubeconfig: opKubeconfig,
 		Faults: built, Skipped: skipped,
@@ -163,18 +179,16 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 		},
 		OperatorStarted: func(p harness.Process) { plan.Operator = p },
 		Truth: func(ctx context.Context, commit harness.CommitFunc, record func(history.Record), ready chan<- error) error {
+			ec := lenv.EtcdClient()
+			defer ec.Close()
 			head, err := ec.Get(ctx, "/registry/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 			if err != nil {
 				ready <- fmt.Errorf("reading etcd revision: %w", err)
 				return nil
 			}
 			tw := newTruthWatcher(env.Subject, scheme, custom, commit, record)
+			tw.namespace = ns
 			return tw.run(ctx, ec, head.Header.Revision, ready)
-		},
-		Stop: func() error {
-			_ = ec.Close()
-			err := lenv.Stop()
-			return errors.Join(err, plan.Close()) // after etcd: the WAL mount must outlive it
 		},
 	}, nil
 }

@@ -45,15 +45,19 @@ var builtinPrefixes = map[schema.GroupResource]string{
 // protobuf for built-in kinds, JSON for custom resources (as the system's
 // Go types when its scheme has them, else unstructured).
 type truthWatcher struct {
-	commit   harness.CommitFunc
+	// namespace, when set, keeps only namespaced objects of that
+	// namespace: the runs sharing a plane each see their own.
+	namespace string
+	commit    harness.CommitFunc
 	decoder  runtime.Decoder
 	prefixes []watchedPrefix
 	record   func(history.Record)
 }
 
 type watchedPrefix struct {
-	prefix string
-	index  int // in Subject.Watched
+	prefix     string
+	index      int // in Subject.Watched
+	namespaced bool
 }
 
 func newTruthWatcher(s *subject.Subject, scheme *runtime.Scheme, custom map[schema.GroupResource]bool, commit harness.CommitFunc, record func(history.Record)) *truthWatcher {
@@ -63,7 +67,7 @@ func newTruthWatcher(s *subject.Subject, scheme *runtime.Scheme, custom map[sche
 			continue
 		}
 		gr := wk.GVR.GroupResource()
-		w.prefixes = append(w.prefixes, watchedPrefix{prefix: RegistryPrefix(gr, custom[gr]), index: i})
+		w.prefixes = append(w.prefixes, watchedPrefix{prefix: RegistryPrefix(gr, custom[gr]), index: i, namespaced: wk.Namespaced})
 	}
 	// Longest first, so that a prefix never shadows a longer one.
 	sort.Slice(w.prefixes, func(i, j int) bool { return len(w.prefixes[i].prefix) > len(w.prefixes[j].prefix) })
@@ -91,6 +95,9 @@ func (w *truthWatcher) run(ctx context.Context, c *clientv3.Client, rev int64, r
 				continue
 			}
 			key := strings.TrimPrefix(k, p.prefix)
+			if w.namespace != "" && p.namespaced && !strings.HasPrefix(key, w.namespace+"/") {
+				continue
+			}
 			var obj any
 			if ev.Type != clientv3.EventTypeDelete {
 				if obj = w.decode(k, ev.Kv.Value); obj == nil {
