@@ -49,9 +49,9 @@ type truthWatcher struct {
 	// namespace: the runs sharing a plane each see their own.
 	namespace string
 	commit    harness.CommitFunc
-	decoder  runtime.Decoder
-	prefixes []watchedPrefix
-	record   func(history.Record)
+	decoder   runtime.Decoder
+	prefixes  []watchedPrefix
+	record    func(history.Record)
 }
 
 type watchedPrefix struct {
