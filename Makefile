@@ -10,10 +10,12 @@ BIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 DRIFTLAB := $(BIN)/driftlab
 SCENARIO ?= scenarios/baseline.yaml
+# The example operator, a module of its own as a user's would be (docs/tutorial.md).
+EXAMPLE := examples/webapp
 OUT ?= runs/demo
 # Where the control-plane binaries live (kube-apiserver, kube-controller-manager,
 # kube-scheduler); scripts/envtest-assets.sh builds each once (internal/assets).
-ASSETS = $$(K8S_VERSION=$(K8S_VERSION) scripts/envtest-assets.sh)
+ASSETS = $$(K8S_VERSION=$(K8S_VERSION) $(CURDIR)/scripts/envtest-assets.sh)
 
 .PHONY: all build demo test unit bench-cache bench-virtual pgo chromium manifests manifests-check envtest-assets controller-gen vet fmt-check clean deploy-manifests chaos
 
@@ -38,10 +40,11 @@ $(CONTROLLER_GEN):
 	GOBIN=$(BIN)/.cg $(GO) install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(BIN)/.cg/controller-gen $@ && rm -rf $(BIN)/.cg
 
-## manifests: regenerate deepcopy code and CRD YAML with controller-gen
+## manifests: regenerate deepcopy code and CRD YAML with controller-gen (the reference operator and examples/webapp)
 manifests: $(CONTROLLER_GEN)
 	$(CONTROLLER_GEN) object paths=./operator/api/...
 	$(CONTROLLER_GEN) crd paths=./operator/api/... output:crd:dir=./operator/config/crd
+	cd $(EXAMPLE) && $(CONTROLLER_GEN) object paths=./api/... && $(CONTROLLER_GEN) crd paths=./api/... output:crd:dir=./config/crd
 
 ## deploy-manifests: regenerate deploy/config (operator CRD copy, ClusterRole from deploy/rbac.go, Deployment)
 deploy-manifests: $(CONTROLLER_GEN)
@@ -65,6 +68,7 @@ fmt-check:
 # -pgo=off: vet needs no optimised build of cmd/driftlab's dependencies
 vet:
 	$(GO) vet -pgo=off ./...
+	cd $(EXAMPLE) && $(GO) vet ./...
 
 # Failpoint builds (README "Failpoints"): pinned failpoint-ctl and gofail in bin/,
 # etcd's gofail copy and go.work in build/etcd-failpoints (all ignored).
@@ -96,6 +100,8 @@ failpoints-check:
 ## ratios and two control planes on two cores measure each other.
 test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) CONTROLLER_GEN=$(CONTROLLER_GEN) $(GO) test -p 1 -count=1 -timeout 45m ./...
+	# the example operator's own tests, against driftlab's public API (package lab)
+	cd $(EXAMPLE) && KUBEBUILDER_ASSETS=$(ASSETS) CONTROLLER_GEN=$(CONTROLLER_GEN) $(GO) test -count=1 -timeout 20m ./...
 	# the lock-free cache variants are where a data race would hide
 	$(GO) test -race -count=1 ./operator/statecache/
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test

@@ -40,6 +40,9 @@ type (
 	Object = subject.Object
 	// Scenario is a scenario (scenarios.Load reads one).
 	Scenario = scenarios.Scenario
+	// Setup is Manager with more to say (the operator's rest.Config, the
+	// manager's options).
+	Setup = harness.Setup
 )
 
 // Latency modes and reflection rules of properties.

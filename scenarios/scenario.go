@@ -109,6 +109,8 @@ type Ready struct {
 	Log string `yaml:"log" json:"log,omitempty"`
 	// After waits this long after starting (or after HTTP or Log).
 	After Duration `yaml:"after" json:"after,omitempty"`
+	// Timeout bounds the wait (a `go run` compiles first). Default 2m.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
 }
 
 // Reference reports whether the scenario tests the reference operator
@@ -623,6 +625,9 @@ func (s *Scenario) validateOperator() error {
 			}
 		}
 		if err := checkDuration("operator.ready.after", o.Ready.After); err != nil {
+			return err
+		}
+		if err := checkDuration("operator.ready.timeout", o.Ready.Timeout); err != nil {
 			return err
 		}
 	}

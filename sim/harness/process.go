@@ -43,6 +43,9 @@ type Command struct {
 	ReadyHTTP  string
 	ReadyLog   string
 	ReadyAfter time.Duration
+	// ReadyTimeout, when set, bounds the wait instead of the run's
+	// Options.ReadyTimeout.
+	ReadyTimeout time.Duration
 	// Records says that its standard output carries driftlab history
 	// records as JSON lines (history.Emitter), which go to the history;
 	// other lines go to the log. The reference operator does this.
@@ -124,6 +127,7 @@ func (c *Command) Start(ctx context.Context, env OperatorEnv) (Process, error) {
 	p.httpURL = scenarios.ExpandTemplate(c.ReadyHTTP, vals)
 	p.byRecord = c.Records && c.ReadyHTTP == "" && c.ReadyLog == ""
 	p.after = c.ReadyAfter
+	p.timeout = c.ReadyTimeout
 	return p, nil
 }
 
@@ -151,6 +155,7 @@ type proc struct {
 	httpURL  string
 	byRecord bool
 	after    time.Duration
+	timeout  time.Duration
 }
 
 func (p *proc) Log() string { return p.logPath }
@@ -203,6 +208,9 @@ func (p *proc) Send(cmd any) error {
 
 // Ready waits for the readiness the command declares.
 func (p *proc) Ready(ctx context.Context, timeout time.Duration) error {
+	if p.timeout > 0 {
+		timeout = p.timeout
+	}
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	var poll <-chan time.Time

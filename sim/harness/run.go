@@ -2,8 +2,10 @@ package harness
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/go-logr/logr"
 	"io"
 	"maps"
 	"net"
@@ -23,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/scenarios"
@@ -117,7 +120,8 @@ type Options struct {
 	// Settle is how long the harness keeps watching after convergence.
 	// Default 1s.
 	Settle time.Duration
-	// ReadyTimeout bounds the operator's start. Default 60s.
+	// ReadyTimeout bounds the operator's start (a `go run` compiles
+	// first). Default 2m.
 	ReadyTimeout time.Duration
 	// StopGrace is how long the operator has to stop. Default 15s.
 	StopGrace time.Duration
@@ -138,7 +142,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 		o.Settle = time.Second
 	}
 	if o.ReadyTimeout == 0 {
-		o.ReadyTimeout = 60 * time.Second
+		o.ReadyTimeout = 2 * time.Minute
 	}
 	if o.StopGrace == 0 {
 		o.StopGrace = 15 * time.Second
@@ -147,6 +151,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 		return nil, err
 	}
 	began := time.Now()
+	quietLibraryLogs()
 	subj, err := subject.Compile(sys.Subject)
 	if err != nil {
 		return nil, err
@@ -386,6 +391,15 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 	return sum, nil
 }
 
+var quietOnce sync.Once
+
+// quietLibraryLogs routes controller-runtime's process-wide logger to
+// nowhere: the harness reports through history and progress, and an
+// operator run in this process gets a logger of its own (Setup).
+func quietLibraryLogs() {
+	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+}
+
 // OpRecord is the history record of one workload operation.
 func OpRecord(ns string, op workload.Op, err error) history.Record {
 	r := history.Record{Source: history.SourceWorkload, Kind: history.KindOp, Op: op.Kind, Object: ns + "/" + op.Name, Detail: op.String()}
@@ -407,9 +421,20 @@ func operatorEnv(plane *Plane, s *scenarios.Scenario, dir string, record func(hi
 	if kc == "" {
 		kc = plane.Kubeconfig
 	}
+	// Absolute: the operator may run in a directory of its own.
+	if abs, err := filepath.Abs(kc); err == nil {
+		kc = abs
+	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kc)
 	if err != nil {
 		return OperatorEnv{}, fmt.Errorf("loading the operator's kubeconfig %s: %w", kc, err)
+	}
+	// What controller-runtime's GetConfig gives an operator's main
+	// function: client-go's own default (5 requests a second) would
+	// throttle an in-process operator that the same code run as a
+	// process would not be.
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = 20, 30
 	}
 	metrics, err := FreeAddr()
 	if err != nil {

@@ -33,6 +33,9 @@ type Setup struct {
 	Scheme *runtime.Scheme
 	// Options, when set, adjusts the manager's options last.
 	Options func(*ctrl.Options)
+	// Config, when set, adjusts the operator's rest.Config (a request
+	// timeout its main function sets, say).
+	Config func(*rest.Config)
 }
 
 // Start builds the manager, calls Func and starts the manager.
@@ -65,7 +68,11 @@ func (s *Setup) Start(ctx context.Context, env OperatorEnv) (Process, error) {
 	if s.Options != nil {
 		s.Options(&opts)
 	}
-	mgr, err := ctrl.NewManager(rest.CopyConfig(env.Config), opts)
+	cfg := rest.CopyConfig(env.Config)
+	if s.Config != nil {
+		s.Config(cfg)
+	}
+	mgr, err := ctrl.NewManager(cfg, opts)
 	if err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("creating the operator's manager: %w", err)

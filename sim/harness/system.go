@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
@@ -116,19 +117,32 @@ func FromScenario(s *scenarios.Scenario) (System, error) {
 		if dir != "" && !filepath.IsAbs(dir) {
 			dir = filepath.Join(s.Dir(), dir)
 		}
-		c := &Command{Argv: o.Command, Env: o.Env, Dir: dir, ReadyHTTP: o.Ready.HTTP, ReadyLog: o.Ready.Log, ReadyAfter: o.Ready.After.Duration}
+		c := &Command{Argv: o.Command, Env: o.Env, Dir: dir, ReadyHTTP: o.Ready.HTTP, ReadyLog: o.Ready.Log, ReadyAfter: o.Ready.After.Duration, ReadyTimeout: o.Ready.Timeout.Duration}
 		if c.ReadyHTTP == "" && c.ReadyLog == "" && usesProbe(o.Command) {
 			c.ReadyHTTP = "http://{{.ProbeAddr}}/readyz"
 		}
 		sys.Operator = c
 		if sys.Name == "" {
-			sys.Name = filepath.Base(o.Command[0])
+			sys.Name = commandName(o.Command)
 		}
 	default:
 		return System{}, &scenarios.FieldError{File: s.File, Field: "operator.command",
 			Msg: fmt.Sprintf("the scenario tests %s, so it needs its operator: set operator.command (or operator.external: true on the cluster backend)", s.Subject.Kind)}
 	}
 	return sys, nil
+}
+
+// commandName names an operator after its command: the program, or the
+// package of a `go run`.
+func commandName(argv []string) string {
+	if filepath.Base(argv[0]) == "go" && len(argv) > 2 && argv[1] == "run" {
+		for _, a := range argv[2:] {
+			if !strings.HasPrefix(a, "-") {
+				return filepath.Base(strings.TrimSuffix(a, "/..."))
+			}
+		}
+	}
+	return filepath.Base(argv[0])
 }
 
 func usesProbe(argv []string) bool {

@@ -9,14 +9,11 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	"sync"
 	"time"
 
-	"github.com/go-logr/logr"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/clientcmd"
-	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/internal/promread"
@@ -57,7 +54,6 @@ func Run(ctx context.Context, s *scenarios.Scenario, o RunOptions) (*report.Summ
 	if o.Dir == "" {
 		return nil, errors.New("local: RunOptions.Dir is required")
 	}
-	quietLibraryLogs()
 	return harness.Run(ctx, s, o.System, &Backend{KubeAPIServer: o.KubeAPIServer, AuditLog: o.AuditLog},
 		harness.Options{Dir: o.Dir, Progress: o.Progress, Settle: o.Settle})
 }
@@ -191,15 +187,6 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 			return tw.run(ctx, ec, head.Header.Revision, ready)
 		},
 	}, nil
-}
-
-var quietOnce sync.Once
-
-// quietLibraryLogs routes controller-runtime's harness-side logger to
-// nowhere: the harness reports through history and progress, and the
-// operator keeps its own log.
-func quietLibraryLogs() {
-	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
 }
 
 // proxiedKubeconfig writes operator.kubeconfig: the admin kubeconfig with

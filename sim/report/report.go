@@ -248,7 +248,9 @@ func (s *Summary) Print(w io.Writer) {
 		sort.Strings(keys)
 		parts := make([]string, 0, len(keys))
 		for _, k := range keys {
-			parts = append(parts, fmt.Sprintf("%s %d", k, s.Counts[k]))
+			if s.Counts[k] > 0 || k == history.KindOp {
+				parts = append(parts, fmt.Sprintf("%s %d", k, s.Counts[k]))
+			}
 		}
 		fmt.Fprintf(w, "  history: %s\n", strings.Join(parts, ", "))
 	}
