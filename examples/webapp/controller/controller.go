@@ -46,7 +46,9 @@ type Reconciler struct {
 
 // Setup adds the WebApp controller to mgr: what main does, and what a
 // driftlab test hands to lab.Manager.
-func Setup(mgr ctrl.Manager) error { return (&Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr) }
+func Setup(mgr ctrl.Manager) error {
+	return (&Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+}
 
 // SetupBroken is Setup with the seeded bug.
 func SetupBroken(mgr ctrl.Manager) error {
