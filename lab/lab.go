@@ -15,6 +15,7 @@ import (
 	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/driftlab/driftlab/internal/assets"
@@ -22,6 +23,7 @@ import (
 	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/harness"
 	"github.com/driftlab/driftlab/sim/htmlreport"
+	"github.com/driftlab/driftlab/sim/kubelet"
 	"github.com/driftlab/driftlab/sim/local"
 )
 
@@ -43,6 +45,11 @@ type Options struct {
 	// `driftlab assets` builds it ($KUBEBUILDER_ASSETS, bin/k8s/*/ up from
 	// the working directory, the per-user cache).
 	KubeAPIServer string
+	// World, when set, starts kube-controller-manager, kube-scheduler and
+	// simulated Nodes with the plane, for every run on it (Deployments
+	// get Pods, owned objects are garbage collected). A scenario that asks
+	// for a world on a plane without one gets a plane of its own.
+	World *scenarios.World
 }
 
 // Plane is a local control plane (an embedded etcd and a kube-apiserver
@@ -82,7 +89,12 @@ func Start(ctx context.Context, o Options) (*Plane, error) {
 			return nil, fmt.Errorf("lab: %w (build it with `go run github.com/driftlab/driftlab/cmd/driftlab assets`)", err)
 		}
 	}
-	sh, err := local.StartShared(ctx, local.Config{Dir: filepath.Join(dir, "plane"), KubeAPIServer: apisrv, CRDs: o.CRDs, CRDPaths: o.CRDPaths})
+	if o.World != nil && o.World.Nodes == 0 {
+		w := *o.World
+		w.Nodes = 3
+		o.World = &w
+	}
+	sh, err := local.StartShared(ctx, local.Config{Dir: filepath.Join(dir, "plane"), KubeAPIServer: apisrv, CRDs: o.CRDs, CRDPaths: o.CRDPaths, World: o.World})
 	if err != nil {
 		return nil, fmt.Errorf("lab: starting the control plane: %w", err)
 	}
@@ -111,6 +123,38 @@ func (p *Plane) Kubeconfig() string { return p.shared.Env.Kubeconfig }
 
 // Dir is where the plane keeps its logs and the runs' bundles.
 func (p *Plane) Dir() string { return p.dir }
+
+// Nodes are the plane's simulated Nodes (a plane started with a World).
+func (p *Plane) Nodes() []string {
+	if w := p.shared.Env.World; w != nil {
+		return w.Nodes
+	}
+	return nil
+}
+
+// Kubelet runs the simulated kubelet for a namespace of the plane until
+// the test ends, for a test that drives the plane itself rather than
+// through Run: Pods bound to the plane's Nodes (or, without a world, all
+// of them) become Ready after the scenario's default delay, graceful
+// deletions finish.
+func (p *Plane) Kubelet(t testing.TB, namespace string) {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(p.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	k := &kubelet.Kubelet{Client: cs, Namespace: namespace, Nodes: p.Nodes(),
+		Sampler: kubelet.Sampler{Dist: scenarios.Distribution{Distribution: "uniform", Min: scenarios.Duration{Duration: 100 * time.Millisecond}, Max: scenarios.Duration{Duration: 500 * time.Millisecond}}, Seed: 1}}
+	done := make(chan error, 1)
+	go func() { done <- k.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("lab: the kubelet: %v", err)
+		}
+	})
+}
 
 var (
 	sharedMu  sync.Mutex

@@ -43,6 +43,9 @@ type (
 	// Setup is Manager with more to say (the operator's rest.Config, the
 	// manager's options).
 	Setup = harness.Setup
+	// World is kube-controller-manager, kube-scheduler and simulated
+	// Nodes around the apiserver (Options.World, a scenario's world:).
+	World = scenarios.World
 )
 
 // Latency modes and reflection rules of properties.

@@ -37,6 +37,9 @@ const (
 const (
 	LinkAPIServerEtcd     = "apiserver-etcd"
 	LinkOperatorAPIServer = "operator-apiserver"
+	// LinkControllerManagerAPIServer is kube-controller-manager's link to
+	// the apiserver (a scenario with a world).
+	LinkControllerManagerAPIServer = "controller-manager-apiserver"
 )
 
 // Fault is one injected fault: a type, a schedule and the type's parameters.
@@ -176,7 +179,7 @@ var FaultTypes = map[string]FaultType{
 			}
 		},
 		Validate: func(f *Fault, field string) error {
-			if err := oneOf(field+".link", f.Link, []string{LinkAPIServerEtcd, LinkOperatorAPIServer}); err != nil {
+			if err := oneOf(field+".link", f.Link, []string{LinkAPIServerEtcd, LinkOperatorAPIServer, LinkControllerManagerAPIServer}); err != nil {
 				return err
 			}
 			if f.Loss < 0 || f.Loss >= 1 {

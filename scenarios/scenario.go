@@ -41,6 +41,11 @@ type Scenario struct {
 	Operator Operator `yaml:"operator" json:"operator"`
 	// Kubelet configures the simulated kubelet.
 	Kubelet Kubelet `yaml:"kubelet" json:"kubelet"`
+	// World, when set, runs what envtest does not (local backend):
+	// kube-controller-manager, kube-scheduler and simulated Nodes, so that
+	// Deployments get ReplicaSets and Pods, owned objects are garbage
+	// collected and namespaces finish deleting.
+	World *World `yaml:"world" json:"world,omitempty"`
 	// Workload is what the harness does to the cluster.
 	Workload Workload `yaml:"workload" json:"workload"`
 	// Faults are the injected faults and their schedule.
@@ -135,6 +140,23 @@ type Kubelet struct {
 	// ReadyDelay is the time from a Pod's creation until the simulated
 	// kubelet reports it Running and Ready.
 	ReadyDelay Distribution `yaml:"readyDelay" json:"readyDelay"`
+}
+
+// World is the rest of a control plane around the apiserver.
+type World struct {
+	// Controllers are kube-controller-manager's controllers, as its
+	// --controllers flag names them; default the usual set (deployment,
+	// replicaset, statefulset, job, daemonset, garbagecollector,
+	// namespace, serviceaccount-token, endpointslice, ...); [none] starts
+	// no controller-manager.
+	Controllers []string `yaml:"controllers" json:"controllers,omitempty"`
+	// Nodes is how many simulated Nodes there are, kept Ready by
+	// heartbeats; the scheduler binds Pods to them and the simulated
+	// kubelet runs what is bound. Default 3.
+	Nodes int `yaml:"nodes" json:"nodes"`
+	// NoScheduler starts no kube-scheduler (Pods then stay unbound and
+	// the kubelet serves none).
+	NoScheduler bool `yaml:"noScheduler" json:"noScheduler,omitempty"`
 }
 
 // Distribution is a seeded distribution of durations.
@@ -374,6 +396,9 @@ func (s *Scenario) setDefaults(present map[string]bool) error {
 	if rd.Max.Duration == 0 && !has("kubelet.readyDelay.max") {
 		rd.Max = rd.Min
 	}
+	if s.World != nil && s.World.Nodes == 0 && !has("world.nodes") {
+		s.World.Nodes = 3
+	}
 	w := &s.Workload
 	if w.Duration.Duration == 0 && !has("workload.duration") {
 		w.Duration.Duration = 20 * time.Second
@@ -462,6 +487,19 @@ func (s *Scenario) validate() error {
 	if s.Subject != nil {
 		if err := s.Subject.Validate("subject"); err != nil {
 			return err
+		}
+	}
+	if wd := s.World; wd != nil {
+		if wd.Nodes < 0 || wd.Nodes > 100 {
+			return fieldErr("world.nodes", "must be within 0..100, got %d", wd.Nodes)
+		}
+		for i, c := range wd.Controllers {
+			if c == "" || strings.ContainsAny(c, " ,\t") {
+				return fieldErr(fmt.Sprintf("world.controllers[%d]", i), "%q is not a controller name (kube-controller-manager --controllers)", c)
+			}
+			if c == "none" && len(wd.Controllers) > 1 {
+				return fieldErr(fmt.Sprintf("world.controllers[%d]", i), "none stands alone")
+			}
 		}
 	}
 	rd := s.Kubelet.ReadyDelay
@@ -596,6 +634,9 @@ func (s *Scenario) validateOperator() error {
 		}
 		if len(o.Command) > 0 && o.External {
 			return fieldErr("operator.external", "an external operator is not started: leave out command")
+		}
+		if s.World != nil && o.External && s.World.Controllers != nil && len(s.World.Controllers) == 1 && s.World.Controllers[0] == "none" && o.Name == "kube-controller-manager" {
+			return fieldErr("world.controllers", "the operator under test is kube-controller-manager, and the world starts none")
 		}
 		for i, a := range o.Command {
 			if err := checkTemplate(a); err != nil {

@@ -11,8 +11,12 @@ import (
 	"example.com/webapp/controller"
 )
 
-// One control plane for all the tests of this package.
-func TestMain(m *testing.M) { lab.Main(m, lab.Options{}) }
+// One control plane for all the tests of this package, with a world
+// (kube-controller-manager, kube-scheduler, three simulated Nodes) and the
+// WebApp CRD installed.
+func TestMain(m *testing.M) {
+	lab.Main(m, lab.Options{World: &lab.World{Nodes: 3}, CRDPaths: []string{"config/crd"}})
+}
 
 // webapp is the operator under test: the subject (kind, CRDs, properties)
 // from the scenario file, the controller run in this process.
@@ -25,6 +29,15 @@ func webapp(t *testing.T, s *lab.Scenario, setup func(ctrl.Manager) error) *lab.
 func TestBaseline(t *testing.T) {
 	s := lab.Load(t, "scenarios/baseline.yaml")
 	out := lab.Shared(t).Run(t, s, webapp(t, s, controller.Setup))
+	require.True(t, out.Passed(), out.Explain())
+}
+
+// With Deployments, in the world: availableReplicas must follow the Ready
+// Pods through the Deployment and its ReplicaSets, and the Deployment's
+// own status.
+func TestDeployments(t *testing.T) {
+	s := lab.Load(t, "scenarios/deployments.yaml")
+	out := lab.Shared(t).Run(t, s, webapp(t, s, controller.SetupDeployments))
 	require.True(t, out.Passed(), out.Explain())
 }
 

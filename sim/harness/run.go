@@ -98,6 +98,9 @@ type Plane struct {
 	// NoKubelet switches the simulated kubelet off (a cluster's kubelets
 	// run the Pods).
 	NoKubelet bool
+	// Nodes are simulated Nodes (a world): the kubelet runs only the Pods
+	// bound to them. None: it runs every Pod of the namespace.
+	Nodes []string
 	// WorkloadStart, when set, runs when the workload starts (the cluster
 	// backend creates its chaos objects).
 	WorkloadStart func(ctx context.Context) error
@@ -302,7 +305,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 	}
 	if !plane.NoKubelet {
 		kl := &kubelet.Kubelet{Client: cs, Sampler: kubelet.Sampler{Dist: s.Kubelet.ReadyDelay, Seed: s.Seed}, Record: rec.Add,
-			Namespace: s.Workload.Namespace, LabelKeys: subj.PodLabelKeys()}
+			Namespace: s.Workload.Namespace, LabelKeys: subj.PodLabelKeys(), Nodes: plane.Nodes}
 		wg.Add(1)
 		go func() { defer wg.Done(); fail(kl.Run(runCtx)) }()
 	}

@@ -63,10 +63,19 @@ type Kubelet struct {
 	// LabelKeys, when set, limits it to Pods that carry all these labels
 	// (the subject's Pod selector keys).
 	LabelKeys []string
+	// Nodes, when set, are the simulated Nodes it is the kubelet of: it
+	// serves the Pods the scheduler bound to them, and finishes their
+	// graceful deletion (deletes them once their deletion begins), as a
+	// kubelet does once their containers stopped. Without Nodes it serves
+	// every Pod at once, bound or not (a plane without a scheduler).
+	Nodes []string
 
 	mu      sync.Mutex
 	seen    map[string]int // pod name -> incarnations seen
+	started map[types.UID]bool
 	pending map[types.UID]*time.Timer
+	deleted map[types.UID]bool
+	nodes   map[string]bool
 	wg      sync.WaitGroup
 }
 
@@ -75,7 +84,13 @@ type Kubelet struct {
 // flight.
 func (k *Kubelet) Run(ctx context.Context) error {
 	k.seen = map[string]int{}
+	k.started = map[types.UID]bool{}
 	k.pending = map[types.UID]*time.Timer{}
+	k.deleted = map[types.UID]bool{}
+	k.nodes = map[string]bool{}
+	for _, n := range k.Nodes {
+		k.nodes[n] = true
+	}
 	opts := []informers.SharedInformerOption{informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.LabelSelector = strings.Join(k.LabelKeys, ",")
 	})}
@@ -87,7 +102,12 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc: func(obj any) {
 			if p, ok := obj.(*corev1.Pod); ok {
-				k.schedule(ctx, p)
+				k.observe(ctx, p)
+			}
+		},
+		UpdateFunc: func(_, obj any) {
+			if p, ok := obj.(*corev1.Pod); ok {
+				k.observe(ctx, p)
 			}
 		},
 		DeleteFunc: func(obj any) {
@@ -116,19 +136,99 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	return nil
 }
 
-func (k *Kubelet) schedule(ctx context.Context, p *corev1.Pod) {
-	if p.DeletionTimestamp != nil || isReady(p) {
+// serves reports whether the Pod is this kubelet's: bound to one of its
+// Nodes, or any Pod when it has none.
+func (k *Kubelet) serves(p *corev1.Pod) bool {
+	if len(k.nodes) == 0 {
+		return true
+	}
+	return k.nodes[p.Spec.NodeName]
+}
+
+// observe reacts to what a Pod is now: a deletion begun, or a Pod to run.
+func (k *Kubelet) observe(ctx context.Context, p *corev1.Pod) {
+	if !k.serves(p) {
 		return
 	}
+	if p.DeletionTimestamp != nil {
+		k.cancel(p.UID)
+		if len(k.nodes) > 0 {
+			k.finishDeletion(ctx, p)
+		}
+		return
+	}
+	if isReady(p) || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		return
+	}
+	k.schedule(ctx, p)
+}
+
+// finishDeletion deletes a bound Pod whose graceful deletion began: its
+// containers are gone at once.
+func (k *Kubelet) finishDeletion(ctx context.Context, p *corev1.Pod) {
+	k.mu.Lock()
+	if k.deleted[p.UID] {
+		k.mu.Unlock()
+		return
+	}
+	k.deleted[p.UID] = true
+	k.mu.Unlock()
+	k.wg.Add(1)
+	go func() {
+		defer k.wg.Done()
+		uid := p.UID
+		err := k.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: ptrTo(int64(0)), Preconditions: &metav1.Preconditions{UID: &uid}})
+		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) && ctx.Err() == nil && k.Record != nil {
+			k.Record(history.Record{Source: history.SourceKubelet, Kind: KindKubeletDeleted, Pod: p.Namespace + "/" + p.Name, Err: err.Error()})
+		}
+	}()
+}
+
+// KindKubeletDeleted is the record of a graceful deletion the simulated
+// kubelet could not finish.
+const KindKubeletDeleted = "kubelet-deleted"
+
+func ptrTo[T any](v T) *T { return &v }
+
+func (k *Kubelet) schedule(ctx context.Context, p *corev1.Pod) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if _, ok := k.pending[p.UID]; ok {
+	if k.started[p.UID] {
 		return
 	}
+	k.started[p.UID] = true
 	n := k.seen[p.Namespace+"/"+p.Name]
 	k.seen[p.Namespace+"/"+p.Name] = n + 1
 	d := k.Sampler.Delay(p.Name, n)
 	ns, name, uid := p.Namespace, p.Name, p.UID
+	// A Pod whose containers end (a Job's) succeeds after it ran as long
+	// again as it took to start.
+	runs := p.Spec.RestartPolicy == corev1.RestartPolicyAlways || p.Spec.RestartPolicy == ""
+	k.wg.Add(1)
+	k.pending[uid] = time.AfterFunc(d, func() {
+		defer k.wg.Done()
+		k.mu.Lock()
+		_, live := k.pending[uid]
+		delete(k.pending, uid)
+		k.mu.Unlock()
+		if !live || ctx.Err() != nil {
+			return
+		}
+		k.markReady(ctx, ns, name, uid)
+		if !runs {
+			k.complete(ctx, ns, name, uid, d)
+		}
+	})
+}
+
+// complete marks a terminating Pod Succeeded after d.
+func (k *Kubelet) complete(ctx context.Context, ns, name string, uid types.UID, d time.Duration) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
 	k.wg.Add(1)
 	k.pending[uid] = time.AfterFunc(d, func() {
 		defer k.wg.Done()
@@ -137,10 +237,14 @@ func (k *Kubelet) schedule(ctx context.Context, p *corev1.Pod) {
 		delete(k.pending, uid)
 		k.mu.Unlock()
 		if live && ctx.Err() == nil {
-			k.markReady(ctx, ns, name, uid)
+			k.writeStatus(ctx, ns, name, uid, func(now metav1.Time, p *corev1.Pod) corev1.PodStatus { return SucceededStatus(now, p) }, KindKubeletSucceeded)
 		}
 	})
 }
+
+// KindKubeletSucceeded is the record of a Pod the simulated kubelet
+// completed (its containers exited 0).
+const KindKubeletSucceeded = "kubelet-succeeded"
 
 func (k *Kubelet) cancel(uid types.UID) {
 	k.mu.Lock()
@@ -154,15 +258,24 @@ func (k *Kubelet) cancel(uid types.UID) {
 }
 
 func (k *Kubelet) markReady(ctx context.Context, ns, name string, uid types.UID) {
+	k.writeStatus(ctx, ns, name, uid, ReadyStatus, history.KindKubeletReady)
+}
+
+// writeStatus writes the status status gives the Pod, retrying conflicts,
+// and records it as kind.
+func (k *Kubelet) writeStatus(ctx context.Context, ns, name string, uid types.UID, status func(metav1.Time, *corev1.Pod) corev1.PodStatus, kind string) {
 	now := metav1.Now()
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
 		var p *corev1.Pod
 		p, err = k.Client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil || p.UID != uid {
-			break // gone or replaced: nothing to report
+		if err == nil && p.UID != uid {
+			return // replaced: nothing to report
 		}
-		p.Status = ReadyStatus(now, p)
+		if err != nil {
+			break
+		}
+		p.Status = status(now, p)
 		_, err = k.Client.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{FieldManager: "driftlab-kubelet"})
 		if !apierrors.IsConflict(err) {
 			break
@@ -172,7 +285,7 @@ func (k *Kubelet) markReady(ctx context.Context, ns, name string, uid types.UID)
 		return
 	}
 	if k.Record != nil {
-		rec := history.Record{Source: history.SourceKubelet, Kind: history.KindKubeletReady, Pod: ns + "/" + name}
+		rec := history.Record{Source: history.SourceKubelet, Kind: kind, Pod: ns + "/" + name}
 		if err != nil {
 			rec.Err = err.Error()
 		}
@@ -217,6 +330,26 @@ func ReadyStatus(now metav1.Time, p *corev1.Pod) corev1.PodStatus {
 }
 
 var started = true
+
+// SucceededStatus is the status of a Pod whose containers all exited 0 at
+// now.
+func SucceededStatus(now metav1.Time, p *corev1.Pod) corev1.PodStatus {
+	st := ReadyStatus(now, p)
+	st.Phase = corev1.PodSucceeded
+	for i := range st.Conditions {
+		if c := &st.Conditions[i]; c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+			c.Status, c.Reason = corev1.ConditionFalse, "PodCompleted"
+		}
+	}
+	for i := range st.ContainerStatuses {
+		c := &st.ContainerStatuses[i]
+		c.Ready, c.Started = false, &notStarted
+		c.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 0, Reason: "Completed", StartedAt: *st.StartTime, FinishedAt: now}}
+	}
+	return st
+}
+
+var notStarted = false
 
 // PodIP is a Pod's simulated IP: 10.x.y.z from a hash of its namespace and
 // name.

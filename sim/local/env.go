@@ -17,9 +17,12 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/driftlab/driftlab/internal/embedetcd"
+	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/world"
 )
 
 // Config configures the local control plane. The zero value of each field
@@ -46,6 +49,13 @@ type Config struct {
 	// apiserver runs.
 	CRDs     []*apiextensionsv1.CustomResourceDefinition
 	CRDPaths []string
+	// World, when set, starts kube-controller-manager, kube-scheduler and
+	// simulated Nodes once the CRDs are installed.
+	World *scenarios.World
+	// ControllerManagerProxy, when set, is given kube-apiserver's address
+	// ("host:port") and returns the one kube-controller-manager must use
+	// instead (a fault proxy).
+	ControllerManagerProxy func(upstream string) (string, error)
 }
 
 // Startup is how long each part of the control plane took to start.
@@ -53,6 +63,8 @@ type Startup struct {
 	Etcd      time.Duration
 	APIServer time.Duration
 	CRDs      time.Duration
+	// World is the world's, when it has one.
+	World world.Startup
 }
 
 // Env is a running local control plane.
@@ -71,6 +83,8 @@ type Env struct {
 	Startup Startup
 	// CRDs are the CRDs installed.
 	CRDs []*apiextensionsv1.CustomResourceDefinition
+	// World is the running world (Config.World), or nil.
+	World *world.World
 
 	cp      *envtest.ControlPlane
 	dataDir string
@@ -207,7 +221,51 @@ func Start(ctx context.Context, cfg Config) (env *Env, err error) {
 		return env, err
 	}
 	env.Startup.CRDs = time.Since(t2)
+	if cfg.World != nil {
+		if err = env.startWorld(ctx, cfg); err != nil {
+			return env, err
+		}
+	}
 	return env, nil
+}
+
+// startWorld starts the world around the running apiserver.
+func (env *Env) startWorld(ctx context.Context, cfg Config) error {
+	wc := world.Config{Dir: cfg.Dir, Admin: env.Admin, Kubeconfig: env.Kubeconfig, APIServer: env.APIServer,
+		Controllers: cfg.World.Controllers, Nodes: cfg.World.Nodes, NoScheduler: cfg.World.NoScheduler, StartTimeout: cfg.StartTimeout}
+	if cfg.ControllerManagerProxy != nil {
+		u, err := url.Parse(env.Admin.Host)
+		if err != nil {
+			return err
+		}
+		addr, err := cfg.ControllerManagerProxy(u.Host)
+		if err != nil {
+			return err
+		}
+		if wc.ControllerManagerKubeconfig, err = kubeconfigVia(env.Kubeconfig, addr, filepath.Join(cfg.Dir, "controller-manager.kubeconfig")); err != nil {
+			return err
+		}
+	}
+	w, err := world.Start(ctx, wc)
+	if err != nil {
+		return fmt.Errorf("starting the world (kube-controller-manager, kube-scheduler, Nodes): %w", err)
+	}
+	env.World = w
+	env.Startup.World = w.Startup
+	return nil
+}
+
+// kubeconfigVia writes a copy of a kubeconfig whose server is addr (a
+// fault proxy in front of kube-apiserver) to path.
+func kubeconfigVia(kubeconfig, addr, path string) (string, error) {
+	kc, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil {
+		return "", err
+	}
+	for _, c := range kc.Clusters {
+		c.Server = "https://" + addr
+	}
+	return path, clientcmd.WriteToFile(*kc, path)
 }
 
 // InstallCRDs installs CRDs, given as objects and as files or directories
@@ -277,9 +335,16 @@ func (env *Env) startEtcd(ctx context.Context, cfg Config) error {
 // EtcdClient returns an in-process etcd client (no network); close it after use.
 func (env *Env) EtcdClient() *clientv3.Client { return v3client.New(env.Etcd.Server) }
 
-// Stop stops kube-apiserver, then etcd, and removes the etcd data directory.
+// Stop stops the world, kube-apiserver, then etcd, and removes the etcd
+// data directory.
 func (env *Env) Stop() error {
 	var errs []error
+	if env.World != nil {
+		if err := env.World.Stop(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the world: %w", err))
+		}
+		env.World = nil
+	}
 	if env.APIServer != nil {
 		if err := env.APIServer.Stop(); err != nil {
 			errs = append(errs, fmt.Errorf("stopping kube-apiserver: %w", err))

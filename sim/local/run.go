@@ -13,7 +13,6 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/internal/promread"
@@ -107,7 +106,16 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 		}
 	}()
 	cfg := Config{Dir: env.Dir, KubeAPIServer: b.KubeAPIServer, WALDir: plan.WALDir, MaxConcurrentStreams: plan.MaxConcurrentStreams,
-		CRDs: env.System.CRDs, CRDPaths: env.System.CRDPaths}
+		CRDs: env.System.CRDs, CRDPaths: env.System.CRDPaths, World: s.World}
+	if plan.Wants(scenarios.LinkControllerManagerAPIServer) {
+		if s.World == nil {
+			err = fmt.Errorf("a network fault on %s needs a world (world:) with a controller-manager", scenarios.LinkControllerManagerAPIServer)
+			return nil, err
+		}
+		cfg.ControllerManagerProxy = func(up string) (string, error) {
+			return plan.StartProxy(scenarios.LinkControllerManagerAPIServer, up)
+		}
+	}
 	if b.AuditLog != "" {
 		if cfg.AuditPolicyFile, cfg.AuditLogPath, err = auditFiles(env.Dir, b.AuditLog, env.Subject.GVR.GroupResource()); err != nil {
 			return nil, err
@@ -126,6 +134,7 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 	sum.Startup.EtcdMs = report.Ms(lenv.Startup.Etcd)
 	sum.Startup.APIServerMs = report.Ms(lenv.Startup.APIServer)
 	sum.Startup.CRDsMs = report.Ms(lenv.Startup.CRDs)
+	setWorldStartup(sum, lenv)
 	env.Progress("control plane up: etcd %s, kube-apiserver %s; while it runs: kubectl --kubeconfig %s get %s -A",
 		lenv.Startup.Etcd.Round(time.Millisecond), lenv.Startup.APIServer.Round(time.Millisecond), lenv.Kubeconfig, env.Subject.GVR.Resource)
 
@@ -138,6 +147,17 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 		return errors.Join(err, plan.Close()) // after etcd: the WAL mount must outlive it
 	}
 	return plane, nil
+}
+
+// setWorldStartup puts the world's start-up times in the summary.
+func setWorldStartup(sum *report.Summary, lenv *Env) {
+	if lenv.World == nil {
+		return
+	}
+	w := lenv.Startup.World
+	sum.Startup.KubeControllerManagerMs = report.Ms(w.ControllerManager)
+	sum.Startup.KubeSchedulerMs = report.Ms(w.Scheduler)
+	sum.Startup.NodesMs = report.Ms(w.Nodes)
 }
 
 // planeOf is the run's plane on a running control plane: the subject's
@@ -159,13 +179,25 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 	}
 	opKubeconfig := ""
 	if plan.Wants(scenarios.LinkOperatorAPIServer) {
-		if opKubeconfig, err = proxiedKubeconfig(plan, lenv, env.Dir); err != nil {
+		u, err := url.Parse(lenv.Admin.Host)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := plan.StartProxy(scenarios.LinkOperatorAPIServer, u.Host)
+		if err != nil {
+			return nil, err
+		}
+		if opKubeconfig, err = kubeconfigVia(lenv.Kubeconfig, addr, filepath.Join(env.Dir, "operator.kubeconfig")); err != nil {
 			return nil, err
 		}
 	}
 	scheme := harness.SchemeOf(env.System)
+	var nodes []string
+	if lenv.World != nil {
+		nodes = lenv.World.Nodes
+	}
 	return &harness.Plane{
-		Admin: lenv.Admin, Kubeconfig: lenv.Kubeconfig, OperatorKubeconfig: opKubeconfig,
+		Admin: lenv.Admin, Kubeconfig: lenv.Kubeconfig, OperatorKubeconfig: opKubeconfig, Nodes: nodes,
 		Faults: built, Skipped: skipped,
 		Metrics: func() map[string]float64 { return promread.Snapshot(etcdMetrics...) },
 		Effects: func(r *report.FaultResult, spec scenarios.Fault, recs []history.Record) {
@@ -189,24 +221,3 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 	}, nil
 }
 
-// proxiedKubeconfig writes operator.kubeconfig: the admin kubeconfig with
-// the server moved to a fault proxy in front of kube-apiserver.
-func proxiedKubeconfig(plan *faults.Plan, env *Env, dir string) (string, error) {
-	u, err := url.Parse(env.Admin.Host)
-	if err != nil {
-		return "", err
-	}
-	addr, err := plan.StartProxy(scenarios.LinkOperatorAPIServer, u.Host)
-	if err != nil {
-		return "", err
-	}
-	kc, err := clientcmd.LoadFromFile(env.Kubeconfig)
-	if err != nil {
-		return "", err
-	}
-	for _, c := range kc.Clusters {
-		c.Server = "https://" + addr
-	}
-	path := filepath.Join(dir, "operator.kubeconfig")
-	return path, clientcmd.WriteToFile(*kc, path)
-}

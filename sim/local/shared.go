@@ -37,7 +37,7 @@ type Shared struct {
 
 // ErrNeedsOwnPlane is what a shared plane's backend returns for a run
 // whose faults must be set up before the control plane starts.
-var ErrNeedsOwnPlane = errors.New("the scenario's faults need a control plane of their own (wal-fsync-delay, network-retransmit on apiserver-etcd, watcher-exhaustion's maxConcurrentStreams)")
+var ErrNeedsOwnPlane = errors.New("the scenario needs a control plane of its own: a world the shared plane lacks, or faults set up before it starts (wal-fsync-delay, network-retransmit on apiserver-etcd or controller-manager-apiserver, watcher-exhaustion's maxConcurrentStreams)")
 
 // StartShared starts a control plane to share.
 func StartShared(ctx context.Context, cfg Config) (*Shared, error) {
@@ -65,7 +65,8 @@ func (*sharedBackend) Name() string { return "local" }
 // NeedsOwnPlane reports whether a plan claimed what must exist before the
 // control plane starts.
 func NeedsOwnPlane(plan *faults.Plan) bool {
-	return plan.WALDir != "" || plan.MaxConcurrentStreams != 0 || plan.Wants(scenarios.LinkAPIServerEtcd)
+	return plan.WALDir != "" || plan.MaxConcurrentStreams != 0 || plan.Wants(scenarios.LinkAPIServerEtcd) ||
+		plan.Wants(scenarios.LinkControllerManagerAPIServer)
 }
 
 func (b *sharedBackend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane, err error) {
@@ -75,6 +76,9 @@ func (b *sharedBackend) Start(ctx context.Context, env *harness.Env) (_ *harness
 	built, skipped, err := faults.Build(s.Faults, plan)
 	if err == nil && NeedsOwnPlane(plan) {
 		err = ErrNeedsOwnPlane
+	}
+	if err == nil && s.World != nil && lenv.World == nil {
+		err = ErrNeedsOwnPlane // a world is started with its plane
 	}
 	if err != nil {
 		_ = plan.Close()
@@ -91,6 +95,9 @@ func (b *sharedBackend) Start(ctx context.Context, env *harness.Env) (_ *harness
 		return nil, err
 	}
 	env.Summary.Startup.CRDsMs = report.Ms(time.Since(t0))
+	if s.World == nil && lenv.World != nil {
+		env.Progress("the shared plane's world runs too (kube-controller-manager, kube-scheduler, %d Nodes)", len(lenv.World.Nodes))
+	}
 	c, err := client.New(lenv.Admin, client.Options{Scheme: harness.SchemeOf(env.System)})
 	if err != nil {
 		return nil, err

@@ -23,6 +23,11 @@ type Startup struct {
 	APIServerMs float64 `json:"apiserver_ms"`
 	CRDsMs      float64 `json:"crds_ms,omitempty"`
 	OperatorMs  float64 `json:"operator_ms,omitempty"`
+	// The world (scenario world:): kube-controller-manager, kube-scheduler
+	// and the simulated Nodes, which start side by side.
+	KubeControllerManagerMs float64 `json:"kube_controller_manager_ms,omitempty"`
+	KubeSchedulerMs         float64 `json:"kube_scheduler_ms,omitempty"`
+	NodesMs                 float64 `json:"nodes_ms,omitempty"`
 }
 
 // Summary is summary.json: the result of one run.
@@ -231,8 +236,13 @@ func (s *Summary) Print(w io.Writer) {
 		}
 	}
 	if s.Startup != (Startup{}) {
-		fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms\n",
+		fmt.Fprintf(w, "  start-up: etcd %.0fms  kube-apiserver %.0fms  CRDs %.0fms  operator %.0fms",
 			s.Startup.EtcdMs, s.Startup.APIServerMs, s.Startup.CRDsMs, s.Startup.OperatorMs)
+		if s.Startup.KubeControllerManagerMs > 0 || s.Startup.KubeSchedulerMs > 0 {
+			fmt.Fprintf(w, "  kube-controller-manager %.0fms  kube-scheduler %.0fms  nodes %.0fms",
+				s.Startup.KubeControllerManagerMs, s.Startup.KubeSchedulerMs, s.Startup.NodesMs)
+		}
+		fmt.Fprintln(w)
 	}
 	if s.TraceHash != "" {
 		fmt.Fprintf(w, "  trace_hash: %s\n", s.TraceHash)

@@ -43,7 +43,8 @@ type Spec struct {
 	// lower-case kind + "-".
 	NamePrefix string `yaml:"namePrefix" json:"namePrefix,omitempty"`
 	// Template is the object the workload creates (apiVersion, kind,
-	// metadata.name and namespace are filled in).
+	// metadata.name and namespace are filled in, and {{name}} in any
+	// string is the object's name).
 	Template Object `yaml:"template" json:"template,omitempty"`
 	// Replicas is the field path the workload's initialReplicas and scale
 	// set ("spec.replicas"); empty means the workload does not scale.

@@ -157,6 +157,9 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	if s.Subject != nil {
 		return nil, fmt.Errorf("virtual: scenario %s tests %s: the virtual backend runs the reference operator only so far (run it on the local or cluster backend)", s.Name, s.Subject.Kind)
 	}
+	if s.World != nil {
+		return nil, fmt.Errorf("virtual: scenario %s asks for a world (controller-manager, scheduler, Nodes), which the virtual backend does not model (run it on the local backend)", s.Name)
+	}
 	subj, err := referenceSubject()
 	if err != nil {
 		return nil, err

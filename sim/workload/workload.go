@@ -280,6 +280,7 @@ func (t *Target) object(op Op) (*unstructured.Unstructured, error) {
 	if m == nil {
 		m = map[string]any{}
 	}
+	fillName(m, op.Name)
 	u := &unstructured.Unstructured{Object: m}
 	if !op.OtherKind() && t.Replicas != nil {
 		if err := unstructured.SetNestedField(u.Object, int64(op.Replicas), t.Replicas...); err != nil {
@@ -287,6 +288,29 @@ func (t *Target) object(op Op) (*unstructured.Unstructured, error) {
 		}
 	}
 	return u, nil
+}
+
+// fillName replaces {{name}} in every string of an object with the
+// object's name (a label its Pods carry, a selector).
+func fillName(v any, name string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if s, ok := e.(string); ok {
+				x[k] = strings.ReplaceAll(s, "{{name}}", name)
+				continue
+			}
+			fillName(e, name)
+		}
+	case []any:
+		for i, e := range x {
+			if s, ok := e.(string); ok {
+				x[i] = strings.ReplaceAll(s, "{{name}}", name)
+				continue
+			}
+			fillName(e, name)
+		}
+	}
 }
 
 // jsonCompatible converts a template decoded from YAML or written in Go

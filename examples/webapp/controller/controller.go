@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -42,6 +43,11 @@ type Reconciler struct {
 	// Pods it owns, so a Pod becoming Ready does not start a reconcile,
 	// and the status says so only when something else changes the WebApp.
 	IgnorePods bool
+	// Deployments runs each WebApp's Pods through a Deployment it owns
+	// instead of creating them itself: the Deployment's status is the
+	// WebApp's, and deleting the WebApp is left to garbage collection
+	// (it needs a kube-controller-manager: a driftlab world).
+	Deployments bool
 }
 
 // Setup adds the WebApp controller to mgr: what main does, and what a
@@ -55,10 +61,19 @@ func SetupBroken(mgr ctrl.Manager) error {
 	return (&Reconciler{Client: mgr.GetClient(), IgnorePods: true}).SetupWithManager(mgr)
 }
 
-// SetupWithManager watches WebApps and the Pods and ConfigMaps they own.
+// SetupDeployments is Setup with the WebApps' Pods run by Deployments.
+func SetupDeployments(mgr ctrl.Manager) error {
+	return (&Reconciler{Client: mgr.GetClient(), Deployments: true}).SetupWithManager(mgr)
+}
+
+// SetupWithManager watches WebApps and the Pods (or Deployments) and
+// ConfigMaps they own.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	b := ctrl.NewControllerManagedBy(mgr).For(&webappv1.WebApp{}).Owns(&corev1.ConfigMap{})
-	if !r.IgnorePods {
+	switch {
+	case r.Deployments:
+		b = b.Owns(&appsv1.Deployment{})
+	case !r.IgnorePods:
 		b = b.Owns(&corev1.Pod{})
 	}
 	return b.Complete(r)
@@ -73,6 +88,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	if err := r.configMap(ctx, &app); err != nil {
 		return r.failed(ctx, "config map", err)
+	}
+	if r.Deployments {
+		d, err := r.deployment(ctx, &app)
+		if err != nil {
+			return r.failed(ctx, "deployment", err)
+		}
+		return r.writeStatus(ctx, &app, d.Status.AvailableReplicas)
 	}
 	var pods corev1.PodList
 	if err := r.List(ctx, &pods, client.InNamespace(app.Namespace), client.MatchingLabels{webappv1.LabelApp: app.Name}); err != nil {
@@ -126,14 +148,33 @@ func (r *Reconciler) configMap(ctx context.Context, app *webappv1.WebApp) error 
 }
 
 func (r *Reconciler) pod(app *webappv1.WebApp, name string) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: name, Labels: map[string]string{webappv1.LabelApp: app.Name}},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: app.Spec.Image,
-			Env: []corev1.EnvVar{{Name: "GREETING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: app.Name + "-config"}, Key: "greeting"}}}}}}},
-	}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: name, Labels: map[string]string{webappv1.LabelApp: app.Name}},
+		Spec: podSpec(app)}
 	_ = controllerutil.SetControllerReference(app, p, r.Scheme())
 	return p
+}
+
+func podSpec(app *webappv1.WebApp) corev1.PodSpec {
+	return corev1.PodSpec{Containers: []corev1.Container{{Name: "web", Image: app.Spec.Image,
+		Env: []corev1.EnvVar{{Name: "GREETING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: app.Name + "-config"}, Key: "greeting"}}}}}}}
+}
+
+// deployment keeps the WebApp's Deployment at its spec.
+func (r *Reconciler) deployment(ctx context.Context, app *webappv1.WebApp) (*appsv1.Deployment, error) {
+	d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: app.Namespace, Name: app.Name}}
+	_, err := controllerutil.CreateOrUpdate(ctx, r.Client, d, func() error {
+		labels := map[string]string{webappv1.LabelApp: app.Name}
+		replicas := app.Spec.Replicas
+		d.Spec.Replicas = &replicas
+		if d.Spec.Selector == nil { // immutable once set
+			d.Spec.Selector = &metav1.LabelSelector{MatchLabels: labels}
+		}
+		d.Spec.Template.Labels = labels
+		d.Spec.Template.Spec = podSpec(app)
+		return controllerutil.SetControllerReference(app, d, r.Scheme())
+	})
+	return d, err
 }
 
 func (r *Reconciler) writeStatus(ctx context.Context, app *webappv1.WebApp, available int32) (ctrl.Result, error) {

@@ -17,10 +17,11 @@ import (
 
 func main() {
 	var metrics, probes string
-	var broken bool
+	var broken, deployments bool
 	flag.StringVar(&metrics, "metrics-bind-address", "127.0.0.1:8080", "metrics endpoint (\"0\" disables it)")
 	flag.StringVar(&probes, "health-probe-bind-address", "127.0.0.1:8081", "health probes (/healthz, /readyz)")
 	flag.BoolVar(&broken, "broken", false, "the seeded bug: do not watch the Pods the operator owns")
+	flag.BoolVar(&deployments, "deployments", false, "run each WebApp's Pods through a Deployment (needs a controller-manager)")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse() // controller-runtime registers --kubeconfig
@@ -36,8 +37,11 @@ func main() {
 		os.Exit(1)
 	}
 	setup := controller.Setup
-	if broken {
+	switch {
+	case broken:
 		setup = controller.SetupBroken
+	case deployments:
+		setup = controller.SetupDeployments
 	}
 	if err := setup(mgr); err != nil {
 		ctrl.Log.Error(err, "setting up the controller")
