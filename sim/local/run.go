@@ -220,4 +220,3 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 		},
 	}, nil
 }
-
