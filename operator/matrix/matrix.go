@@ -225,6 +225,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
+			if !s.Reference() || s.World != nil {
+				continue // another operator's (deployment-world): no seeded bugs to catch
+			}
 			o.Scenarios = append(o.Scenarios, s)
 		}
 	}

@@ -145,6 +145,12 @@ const ManyRunsGCPercent = 1600
 func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	began := time.Now() // wall time, for the summary only; never on the simulated path
 	o = o.withDefaults()
+	if s.Subject != nil {
+		return nil, fmt.Errorf("virtual: scenario %s tests %s: the virtual backend runs the reference operator only so far (run it on the local or cluster backend)", s.Name, s.Subject.Kind)
+	}
+	if s.World != nil {
+		return nil, fmt.Errorf("virtual: scenario %s asks for a world (controller-manager, scheduler, Nodes), which the virtual backend does not model (run it on the local backend)", s.Name)
+	}
 	cache, err := statecache.New(s.Operator.Cache)
 	if err != nil {
 		return nil, fmt.Errorf("virtual: %w", err)
@@ -154,12 +160,6 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		return nil, fmt.Errorf("virtual: %w", err)
 	}
 
-	if s.Subject != nil {
-		return nil, fmt.Errorf("virtual: scenario %s tests %s: the virtual backend runs the reference operator only so far (run it on the local or cluster backend)", s.Name, s.Subject.Kind)
-	}
-	if s.World != nil {
-		return nil, fmt.Errorf("virtual: scenario %s asks for a world (controller-manager, scheduler, Nodes), which the virtual backend does not model (run it on the local backend)", s.Name)
-	}
 	subj, err := referenceSubject()
 	if err != nil {
 		return nil, err
