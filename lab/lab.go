@@ -31,9 +31,8 @@ import (
 type Options struct {
 	// Dir receives the plane's logs and, under runs/, each run's bundle.
 	// Default: $DRIFTLAB_TEST_ARTIFACTS when set, else a temporary
-	// directory removed by Stop (failed runs' bundles are then reported
-	// with their path before it goes; set KeepRuns or the variable to keep
-	// them).
+	// directory that Stop removes unless a run failed (the bundles of
+	// failed runs, with report.html, stay for you to read).
 	Dir string
 	// KeepRuns keeps every run's bundle, not only those of failed runs.
 	KeepRuns bool
@@ -62,6 +61,7 @@ type Plane struct {
 	keep    bool
 	apisrv  string
 	runs    atomic.Int64
+	failed  atomic.Int64
 	stopped atomic.Bool
 }
 
@@ -109,8 +109,11 @@ func (p *Plane) Stop() error {
 		return nil
 	}
 	err := p.shared.Stop()
-	if p.tempDir {
+	switch {
+	case p.tempDir && p.failed.Load() == 0:
 		err = errors.Join(err, os.RemoveAll(p.dir))
+	case p.tempDir:
+		fmt.Fprintf(os.Stderr, "lab: %d failed runs: their bundles and reports are kept under %s\n", p.failed.Load(), filepath.Join(p.dir, "runs"))
 	}
 	return err
 }
@@ -325,6 +328,7 @@ func (p *Plane) run(t testing.TB, s *scenarios.Scenario, sys *System, opts ...Ru
 	}
 	out := &Outcome{Summary: sum, Dir: dir, Err: runErr, Wall: time.Since(t0)}
 	if !out.Passed() {
+		p.failed.Add(1)
 		if page, err := htmlreport.Write(dir, htmlreport.Options{}); err == nil {
 			out.Report = page
 		}

@@ -190,3 +190,23 @@ func runChild(name string) int {
 	}
 	return 0
 }
+
+// RunFile runs the scenario file at path on the shared plane with op as
+// its operator: the subject and CRDs come from the file, the operator
+// from the test. It is Load, FromScenario and Shared(t).Run in one:
+//
+//	out := lab.RunFile(t, "testdata/webapp.yaml", lab.Manager(controller.Setup, scheme))
+//	require.True(t, out.Passed(), out.Explain())
+func RunFile(t testing.TB, path string, op harness.Operator, opts ...RunOption) *Outcome {
+	t.Helper()
+	s := Load(t, path)
+	name := s.Operator.Name
+	if name == "" {
+		name = s.Name
+	}
+	sys, err := FromScenario(s, name, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Shared(t).Run(t, s, sys, opts...)
+}
