@@ -227,7 +227,11 @@ type runConfig struct {
 	setSeed   bool
 	progress  bool
 	own       bool
+	keep      bool
 }
+
+// Keep keeps the run's bundle even when it passes.
+func Keep() RunOption { return func(c *runConfig) { c.keep = true } }
 
 // Namespace runs in this namespace instead of a fresh one.
 func Namespace(ns string) RunOption { return func(c *runConfig) { c.namespace = ns } }
@@ -333,7 +337,7 @@ func (p *Plane) run(t testing.TB, s *scenarios.Scenario, sys *System, opts ...Ru
 			out.Report = page
 		}
 		t.Logf("lab: %s failed; its bundle: %s", s.Name, dir)
-	} else if !p.keep {
+	} else if !p.keep && !rc.keep {
 		_ = os.RemoveAll(dir)
 		out.Dir = ""
 	}

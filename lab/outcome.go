@@ -2,9 +2,12 @@ package lab
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
 )
@@ -108,3 +111,17 @@ func (o *Outcome) Explain() string {
 
 // String is Explain.
 func (o *Outcome) String() string { return o.Explain() }
+
+// Records reads the run's history (history.jsonl in its bundle); the
+// bundle must still be there (a failed run's, or a plane that keeps runs).
+func (o *Outcome) Records() ([]history.Record, error) {
+	if o.Dir == "" {
+		return nil, fmt.Errorf("lab: the run's bundle was removed (it passed); keep runs with Options.KeepRuns")
+	}
+	f, err := os.Open(filepath.Join(o.Dir, "history.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return history.Read(f)
+}

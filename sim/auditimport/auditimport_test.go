@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/workload"
 )
@@ -145,4 +147,64 @@ func TestSeveralNamespacesNeedAChoice(t *testing.T) {
 	if s.Workload.Namespace != "cart" || len(s.Workload.Operations) != 1 || s.Workload.Operations[0].Name != "carts" {
 		t.Fatalf("namespace %s operations %+v", s.Workload.Namespace, s.Workload.Operations)
 	}
+}
+
+// webappLine is an audit event of a WebApp (another operator's kind).
+func webappLine(id, verb, name string, at time.Time, replicas int, greeting string) string {
+	obj := "null"
+	if verb != "delete" {
+		obj = fmt.Sprintf(`{"apiVersion":"webapp.example.com/v1","kind":"WebApp","metadata":{"name":%q,"namespace":"web"},"spec":{"replicas":%d,"greeting":%q}}`, name, replicas, greeting)
+	}
+	return fmt.Sprintf(`{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":%q,"stage":"ResponseComplete",`+
+		`"verb":%q,"user":{"username":"alice"},"objectRef":{"resource":"webapps","namespace":"web","name":%q,"apiGroup":"webapp.example.com","apiVersion":"v1"},`+
+		`"responseStatus":{"metadata":{},"code":200},"responseObject":%s,"requestReceivedTimestamp":%q}`,
+		id, verb, name, obj, at.UTC().Format(microTime))
+}
+
+// TestImportAnyKindIntoAScenario: the requests to another operator's kind
+// become operations of a scenario of that subject: a replica change a
+// scale, another spec change a merge patch; KVClusters are left out.
+func TestImportAnyKindIntoAScenario(t *testing.T) {
+	base, err := scenarios.Parse("webapp.yaml", []byte(`name: webapp
+subject:
+  apiVersion: webapp.example.com/v1
+  kind: WebApp
+  replicas: spec.replicas
+  properties: [{name: gen, reported: status.observedGeneration, truth: {field: metadata.generation}}]
+operator: {command: [webapp]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	log := strings.Join([]string{
+		webappLine("1", "create", "shop", t0, 2, "hi"),
+		webappLine("2", "patch", "shop", t0.Add(time.Second), 3, "hi"),
+		webappLine("3", "update", "shop", t0.Add(2*time.Second), 3, "hello"),
+		line("4", "create", "orders", "", 201, t0.Add(2500*time.Millisecond), 3, "", "alice"),
+		webappLine("5", "delete", "shop", t0.Add(3*time.Second), 0, ""),
+	}, "\n")
+	tgt := Target{Resource: schemaGR("webapp.example.com", "webapps"), Kind: "WebApp", Replicas: []string{"spec", "replicas"}}
+	s, st, err := Import(strings.NewReader(log), Options{Name: "webapp-replay", Target: tgt, Into: base})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Subject == nil || s.Subject.Kind != "WebApp" || len(s.Operator.Command) == 0 || s.Workload.Namespace != "web" {
+		t.Fatalf("the scenario is not the one it went into: %+v", s)
+	}
+	var got []string
+	for _, op := range workload.Generate(s.Workload, 1, s.NamePrefix()) {
+		got = append(got, fmt.Sprintf("%s@%s", op.String(), op.At))
+	}
+	want := []string{"create shop replicas=2@0s", "scale shop replicas=3@1s", `patch shop {"spec":{"greeting":"hello"}}@2s`, "delete shop@3s"}
+	if strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("operations\n %s\nwant\n %s", strings.Join(got, "; "), strings.Join(want, "; "))
+	}
+	if st.Skipped["not a WebApp"] != 1 {
+		t.Fatalf("the KVCluster request was not left out: %v", st.Skipped)
+	}
+}
+
+func schemaGR(group, resource string) schema.GroupResource {
+	return schema.GroupResource{Group: group, Resource: resource}
 }
