@@ -119,7 +119,7 @@ func TestBaselinePasses(t *testing.T) {
 	for _, r := range recs {
 		kinds[r.Source+"/"+r.Kind]++
 	}
-	for _, k := range []string{"workload/op", "truth/pod-ready", "truth/cluster-status", "operator/event",
+	for _, k := range []string{"harness/subject", "workload/op", "truth/pod-ready", "truth/truth", "truth/reported", "operator/event",
 		"operator/reconcile-start", "operator/reconcile-end", "operator/status-write", "kubelet/kubelet-ready"} {
 		if kinds[k] == 0 {
 			t.Errorf("history.jsonl has no %s records (have %v)", k, kinds)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/driftlab/driftlab/operator"
 	kvv1 "github.com/driftlab/driftlab/operator/api/v1alpha1"
+	"github.com/driftlab/driftlab/operator/config/crd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -33,7 +34,11 @@ func TestStartStop(t *testing.T) {
 	defer goleak.VerifyNone(t, leakOptions()...)
 
 	dir := t.TempDir()
-	env, err := Start(context.Background(), Config{Dir: dir})
+	crds, err := crd.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := Start(context.Background(), Config{Dir: dir, CRDs: crds})
 	if err != nil {
 		t.Fatal(err)
 	}
