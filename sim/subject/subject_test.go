@@ -1,6 +1,8 @@
 package subject
 
 import (
+	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -355,3 +357,61 @@ func TestCanonicalValues(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPlanAgrees: the offset reads and the compiled plans of typed
+// objects give what the walk by field names gives, for values zero and
+// not, present and missing, over seeded random Deployments.
+func TestFastPlanAgrees(t *testing.T) {
+	paths := []string{"metadata.generation", "metadata.name", "spec.replicas", "status.availableReplicas", "status.observedGeneration",
+		"status.conditions[type=Available].status", "status.conditions[type=Available].reason", "status.conditions[type=Progressing].observedGeneration",
+		"spec.paused", "spec.template.spec.hostNetwork", "spec.minReadySeconds"}
+	r := newRand(7)
+	fast := 0
+	for i := 0; i < 2000; i++ {
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: []string{"", "web"}[r.IntN(2)], Generation: int64(r.IntN(3))}}
+		if r.IntN(2) == 0 {
+			d.Spec.Replicas = ptr(int32(r.IntN(3)))
+		}
+		d.Spec.Paused = r.IntN(2) == 0
+		d.Spec.MinReadySeconds = int32(r.IntN(2))
+		d.Spec.Template.Spec.HostNetwork = r.IntN(2) == 0
+		d.Status.AvailableReplicas = int32(r.IntN(3))
+		d.Status.ObservedGeneration = int64(r.IntN(2))
+		for j := 0; j < r.IntN(3); j++ {
+			d.Status.Conditions = append(d.Status.Conditions, appsv1.DeploymentCondition{
+				Type:   []appsv1.DeploymentConditionType{appsv1.DeploymentAvailable, appsv1.DeploymentProgressing}[r.IntN(2)],
+				Status: []corev1.ConditionStatus{"", corev1.ConditionTrue, corev1.ConditionFalse}[r.IntN(3)],
+				Reason: []string{"", "x"}[r.IntN(2)],
+			})
+		}
+		for _, ps := range paths {
+			p, err := ParsePath(ps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The reference: the walk by field names.
+			rv, ok := p.getTyped(reflect.ValueOf(d))
+			want := ""
+			if ok {
+				want = canonicalValue(rv)
+			}
+			pl := p.planFor(reflect.TypeOf(d))
+			if pl.fast.ok {
+				if got, fok := pl.fast.read(reflect.ValueOf(d).UnsafePointer()); fok {
+					fast++
+					if !ok || got != want {
+						t.Fatalf("%s on %+v: fast %q, reflective %q (ok %v)", ps, d.Status, got, want, ok)
+					}
+				}
+			}
+			if got, gok := p.Canonical(d); got != want || gok != ok {
+				t.Fatalf("%s: Canonical %q %v, want %q %v", ps, got, gok, want, ok)
+			}
+		}
+	}
+	if fast == 0 {
+		t.Fatal("no path took the fast read: the test checks nothing")
+	}
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }

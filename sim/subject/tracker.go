@@ -48,7 +48,9 @@ type objState struct {
 	reported      []string // canonical JSON per property; "" missing
 	selector      []labelReq
 	ready, total  int
-	members       map[string]bool // member Pod keys -> counted as Ready
+	// deleted: gone, though Pods may still name it as their owner (they
+	// are matched again at their next commit).
+	deleted bool
 }
 
 type podState struct {
@@ -57,6 +59,35 @@ type podState struct {
 	live   bool // not being deleted
 	ns     string
 	labels map[string]string // as committed (committed objects are not changed)
+	// countedIn is the object whose counts hold this Pod (as Ready when
+	// countedReady), nil when none does.
+	countedIn    *objState
+	countedReady bool
+}
+
+// uncount takes the Pod out of the counts that hold it.
+func (p *podState) uncount() {
+	if o := p.countedIn; o != nil {
+		o.total--
+		if p.countedReady {
+			o.ready--
+		}
+		p.countedIn = nil
+	}
+}
+
+// count puts the Pod in o's counts, as it now is (a Pod being deleted is
+// not counted).
+func (p *podState) count(o *objState) {
+	p.uncount()
+	if o == nil || !p.live {
+		return
+	}
+	p.countedIn, p.countedReady = o, p.ready
+	o.total++
+	if p.ready {
+		o.ready++
+	}
 }
 
 type ownerNode struct {
@@ -102,11 +133,7 @@ func (t *Tracker) commitObject(dst []history.Record, key string, obj any, rev in
 		}
 		delete(t.objects, key)
 		delete(t.byUID, o.uid)
-		for pk := range o.members {
-			if p := t.pods[pk]; p != nil && p.owner == o {
-				p.owner = nil
-			}
-		}
+		o.deleted = true
 		return append(dst, history.Record{Source: history.SourceTruth, Kind: history.KindObjectDeleted, Object: key, RV: rev})
 	}
 	m, err := meta.Accessor(obj)
@@ -119,7 +146,7 @@ func (t *Tracker) commitObject(dst []history.Record, key string, obj any, rev in
 			dst = t.commitObject(dst, key, nil, rev)
 		}
 		ns, name := splitKey(key)
-		o = &objState{key: key, ns: ns, name: name, uid: m.GetUID(), truth: make([]string, n), reported: make([]string, n), members: map[string]bool{}}
+		o = &objState{key: key, ns: ns, name: name, uid: m.GetUID(), truth: make([]string, n), reported: make([]string, n)}
 		for _, r := range t.s.selector {
 			o.selector = append(o.selector, labelReq{key: r.key, value: expand(r.value, ns, name)})
 		}
@@ -144,15 +171,15 @@ func (t *Tracker) adoptPods(o *objState) {
 	if len(o.selector) == 0 {
 		return
 	}
-	for pk, p := range t.pods {
-		if p.owner != nil || !p.live || p.ns != o.ns {
+	for _, p := range t.pods {
+		if p.owner != nil && !p.owner.deleted || !p.live || p.ns != o.ns {
 			continue
 		}
 		if t.s.nameLabel != "" && p.labels[t.s.nameLabel] != o.name || t.s.nameLabel == "" && !matches(o.selector, p.labels) {
 			continue
 		}
 		p.owner = o
-		o.set(pk, p.ready, p.live)
+		p.count(o)
 	}
 }
 
@@ -342,11 +369,17 @@ func (t *Tracker) commitPod(dst []history.Record, key string, obj any, rev int64
 	prevReady, prevLive, seen := false, false, p != nil
 	if p != nil {
 		prevOwner, prevReady, prevLive = p.owner, p.ready, p.live
+		if prevOwner != nil && prevOwner.deleted {
+			prevOwner = nil
+		}
 	}
 	var owner *objState
 	ready, live := false, false
 	if obj == nil {
-		delete(t.pods, key)
+		if p != nil {
+			p.uncount()
+			delete(t.pods, key)
+		}
 	} else {
 		m, err := meta.Accessor(obj)
 		if err != nil {
@@ -359,6 +392,7 @@ func (t *Tracker) commitPod(dst []history.Record, key string, obj any, rev int64
 			t.pods[key] = p
 		}
 		p.owner, p.ready, p.live, p.ns, p.labels = owner, ready, live, m.GetNamespace(), m.GetLabels()
+		p.count(owner)
 	}
 	// Pod records, for the Pods of some object.
 	rec := func(kind, obj string) {
@@ -379,42 +413,15 @@ func (t *Tracker) commitPod(dst []history.Record, key string, obj any, rev int64
 	case obj == nil && prevOwner != nil:
 		rec(history.KindPodDeleted, prevOwner.key)
 	}
-	// Counts and truths of the objects whose Pods changed.
-	if prevOwner != nil && (prevOwner != owner || prevReady != ready || prevLive != live) {
-		if t.objects[prevOwner.key] == prevOwner {
-			prevOwner.remove(key)
-			if prevOwner != owner {
-				dst = t.truths(dst, prevOwner, key, rev, false)
-			}
-		}
+	// The truths of the objects whose Pods changed.
+	changed := prevOwner != owner || prevReady != ready || prevLive != live
+	if prevOwner != nil && prevOwner != owner {
+		dst = t.truths(dst, prevOwner, key, rev, false)
 	}
-	if owner != nil && (prevOwner != owner || prevReady != ready || prevLive != live) {
-		owner.set(key, ready, live)
+	if owner != nil && changed {
 		dst = t.truths(dst, owner, key, rev, false)
 	}
 	return dst
-}
-
-func (o *objState) remove(pod string) {
-	if r, ok := o.members[pod]; ok {
-		o.total--
-		if r {
-			o.ready--
-		}
-		delete(o.members, pod)
-	}
-}
-
-func (o *objState) set(pod string, ready, live bool) {
-	o.remove(pod)
-	if !live {
-		return
-	}
-	o.members[pod] = ready
-	o.total++
-	if ready {
-		o.ready++
-	}
 }
 
 // ownerOf finds the object a Pod belongs to: through owner references
@@ -597,12 +604,19 @@ type funcInput struct {
 	o     *objState
 	upto  int
 	paths map[string]*Path
+	last  *Path
 }
 
 func (in *funcInput) Object() any { return in.o.obj }
 
 func (in *funcInput) Field(path string) (any, bool) {
-	p, ok := in.paths[path]
+	var p *Path
+	var ok bool
+	if in.last != nil && in.last.text == path { // a function reads the same field each time
+		p, ok = in.last, true
+	} else {
+		p, ok = in.paths[path]
+	}
 	if !ok {
 		var err error
 		if p, err = ParsePath(path); err != nil {
@@ -613,6 +627,7 @@ func (in *funcInput) Field(path string) (any, bool) {
 		}
 		in.paths[path] = p
 	}
+	in.last = p
 	v, ok := p.Canonical(in.o.obj)
 	if !ok {
 		return nil, false
