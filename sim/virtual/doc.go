@@ -28,9 +28,9 @@
 // them at once. A write commits Options.CommitLatency after it is issued
 // (where a WAL fsync delay will act); commits never overtake each other.
 //
-// Each commit goes, at its commit time, to the truth recorder (the same
-// rules as the local backend's etcd watcher: cluster-spec, cluster-status,
-// pod-created, pod-ready, pod-unready, pod-deleted, cluster-deleted) and to
+// Each commit goes, at its commit time, to the truth recorder (the tracker
+// every backend uses, sim/subject, with the reference operator's subject:
+// object, truth and reported records, and the Pods' records) and to
 // every watch: the operator's two informers (KVClusters; Pods that carry
 // the cluster label) and the simulated kubelet's. Each watch delays every
 // event by a seeded draw in [DeliveryMin, DeliveryMax] and keeps its order.
