@@ -205,6 +205,7 @@ type faultView struct {
 
 type pageView struct {
 	Title, Scenario, Description, Backend, Status, Verdict, VerdictClass string
+	Operator, Subject                                                    string
 	Seed                                                                 uint64
 	Manifest                                                             *bundle.Manifest
 	Summary                                                              *report.Summary
@@ -228,10 +229,16 @@ func render(d *data) ([]byte, error) {
 		Manifest: d.manifest, Summary: d.summary, Notes: d.notes, Latency: d.outcome.Latency, Outside: d.outcome.Outside,
 		HasFaults: len(d.outcome.Windows) > 0 || len(d.faults) > 0}
 	v.Title = "driftlab: " + v.Scenario
+	// What was tested: the history's subject record says it for any run,
+	// also one without a summary.
+	v.Operator, v.Subject = d.outcome.Operator, d.outcome.Kind
 	passed := d.outcome.Passed()
 	v.Invariants = d.outcome.Results
 	if d.summary != nil {
 		v.Backend, v.Seed, v.TraceHash = d.summary.Backend, d.summary.Seed, d.summary.TraceHash
+		if d.summary.Operator != "" {
+			v.Operator, v.Subject = d.summary.Operator, d.summary.Subject
+		}
 		passed = d.summary.Passed
 		v.Invariants = d.summary.Invariants
 		v.Metrics = sortedKV(d.summary.Metrics)

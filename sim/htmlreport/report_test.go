@@ -89,7 +89,8 @@ func TestReportShowsAFailingRun(t *testing.T) {
 	}
 	b, _ := os.ReadFile(page)
 	html := string(b)
-	for _, want := range []string{`class="badge fail"`, "never reflected", "Invariant violations", "never converged"} {
+	for _, want := range []string{`class="badge fail"`, "never reflected", "Invariant violations", "never converged",
+		`id="operator">driftlab reference operator`, `id="subject">kv.driftlab.io/v1alpha1, Kind=KVCluster`} {
 		if !strings.Contains(html, want) {
 			t.Errorf("report of a frozen-status run lacks %q", want)
 		}
