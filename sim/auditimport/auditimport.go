@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -118,8 +119,28 @@ func NameFrom(path string) string {
 }
 
 type event struct {
-	at time.Time
-	ev *auditv1.Event
+	at   time.Time
+	ev   *auditv1.Event
+	line int // in the log
+}
+
+// MaxSpan is the longest stretch of time an imported log may cover, from
+// its first kept request to its last: the workload replays it in real (or
+// simulated) time, so a longer one is almost surely a log with a wrong
+// timestamp, and a span of centuries does not fit a time.Duration.
+const MaxSpan = 30 * 24 * time.Hour
+
+// source is the audit event an operation was made from, for errors that
+// name the event rather than a line of the generated scenario.
+type source struct {
+	line    int
+	auditID string
+	verb    string
+	name    string
+}
+
+func (src source) String() string {
+	return fmt.Sprintf("audit event %s (line %d: %s %s)", src.auditID, src.line, src.verb, src.name)
 }
 
 // Import reads an audit log and returns a scenario whose workload is the
@@ -184,7 +205,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 		}
 		seen[string(ev.AuditID)] = true
 		namespaces[ref.Namespace] = true
-		evs = append(evs, event{ev.RequestReceivedTimestamp.Time, ev})
+		evs = append(evs, event{ev.RequestReceivedTimestamp.Time, ev, st.Lines})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, st, fmt.Errorf("%s: %w", o.Source, err)
@@ -203,18 +224,34 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
 	t0 := evs[0].at
 	st.First = t0
-	st.Span = evs[len(evs)-1].at.Sub(t0)
+	first, last := evs[0], evs[len(evs)-1]
+	// Compared in seconds: Time.Sub saturates at about 292 years.
+	if last.at.Unix()-t0.Unix() > int64(MaxSpan/time.Second) {
+		return nil, st, fmt.Errorf("%s: the kept requests span %s to %s (from %s to %s), more than the %s an import may cover: check the timestamps",
+			o.Source, t0.UTC().Format(time.RFC3339), last.at.UTC().Format(time.RFC3339), sourceOf(first), sourceOf(last), MaxSpan)
+	}
+	st.Span = last.at.Sub(t0)
 
-	var ops []scenarios.Operation
+	var (
+		ops  []scenarios.Operation
+		srcs []source // srcs[i] made ops[i]
+	)
 	state := map[string]*kvState{}
+	var cur source
 	add := func(op scenarios.Operation, user string) {
 		ops = append(ops, op)
+		srcs = append(srcs, cur)
 		st.Kept++
 		st.Users[user]++
+	}
+	prepend := func(op scenarios.Operation) {
+		ops = append([]scenarios.Operation{op}, ops...)
+		srcs = append([]source{cur}, srcs...)
 	}
 	for _, e := range evs {
 		ev := e.ev
 		name := ev.ObjectRef.Name
+		cur = sourceOf(e)
 		at := scenarios.Duration{Duration: e.at.Sub(t0).Round(time.Millisecond)}
 		user := ev.User.Username
 		switch ev.Verb {
@@ -230,7 +267,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			add(scenarios.Operation{At: at, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)}, user)
 		case "delete":
 			if state[name] == nil { // existed before the log began
-				ops = append([]scenarios.Operation{{Op: "create", Cluster: name, Replicas: 1}}, ops...)
+				prepend(scenarios.Operation{Op: "create", Cluster: name, Replicas: 1})
 				st.skip("cluster deleted but not created in the log: created at 0s with 1 replica instead")
 			}
 			delete(state, name)
@@ -244,7 +281,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			if prev == nil { // existed before the log began
 				prev = &kvState{replicas: obj.Spec.Replicas} // its annotations are replayed as changes
 				state[name] = prev
-				ops = append([]scenarios.Operation{{At: scenarios.Duration{}, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)}}, ops...)
+				prepend(scenarios.Operation{At: scenarios.Duration{}, Op: "create", Cluster: name, Replicas: int(obj.Spec.Replicas)})
 				st.skip("cluster existed before the log began: created at 0s instead")
 			}
 			changed := false
@@ -283,7 +320,16 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			}
 		}
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At.Duration < ops[j].At.Duration })
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return ops[order[i]].At.Duration < ops[order[j]].At.Duration })
+	sortedOps, sortedSrcs := make([]scenarios.Operation, len(ops)), make([]source, len(ops))
+	for k, i := range order {
+		sortedOps[k], sortedSrcs[k] = ops[i], srcs[i]
+	}
+	ops, srcs = sortedOps, sortedSrcs
 
 	ns := "default"
 	for n := range namespaces {
@@ -298,19 +344,54 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 		dur, ns)
 	s, err := scenarios.Parse(o.Name+".yaml", []byte(y))
 	if err != nil {
-		return nil, st, fmt.Errorf("auditimport: %w", err)
+		return nil, st, fromEvents(o, err, srcs)
 	}
 	s.Workload.Operations = ops
 	s.File = ""
 	// Validate the whole scenario as a loader would see it.
 	out, err := scenarios.Encode(s)
 	if err != nil {
-		return nil, st, err
+		return nil, st, fromEvents(o, err, srcs)
 	}
 	if s, err = scenarios.Parse(o.Name+".yaml", out); err != nil {
-		return nil, st, err
+		return nil, st, fromEvents(o, err, srcs)
 	}
 	return s, st, nil
+}
+
+func sourceOf(e event) source {
+	return source{line: e.line, auditID: string(e.ev.AuditID), verb: e.ev.Verb, name: e.ev.ObjectRef.Name}
+}
+
+// fromEvents turns an error about the generated scenario into one about
+// the log: a field of workload.operations[i] is reported at the audit event
+// that operation came from (its line in the log and its audit ID), never at
+// a line of the generated YAML, which the user has not seen.
+func fromEvents(o Options, err error, srcs []source) error {
+	var fe *scenarios.FieldError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("%s: %w", o.Source, err)
+	}
+	const prefix = "workload.operations["
+	if rest, ok := strings.CutPrefix(fe.Field, prefix); ok {
+		if n, tail, ok := strings.Cut(rest, "]"); ok {
+			if i, aerr := strconv.Atoi(n); aerr == nil && i >= 0 && i < len(srcs) {
+				src := srcs[i]
+				field := "operation"
+				if tail = strings.TrimPrefix(tail, "."); tail != "" {
+					field += " field " + tail
+				}
+				return fmt.Errorf("%s:%d: audit event %s (%s %s) gives an operation the scenario format refuses: %s: %s", o.Source, src.line, src.auditID, src.verb, src.name, field, fe.Msg)
+			}
+		}
+	}
+	switch fe.Field {
+	case "name":
+		return fmt.Errorf("%s: scenario name %q (--name, or derived from the log's file name): %s", o.Source, o.Name, fe.Msg)
+	case "":
+		return fmt.Errorf("%s: the imported scenario is refused: %s", o.Source, fe.Msg)
+	}
+	return fmt.Errorf("%s: the imported scenario is refused: %s: %s", o.Source, fe.Field, fe.Msg)
 }
 
 // object decodes the KVCluster an event left behind: its response object,
