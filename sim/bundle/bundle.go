@@ -172,9 +172,16 @@ type Writer struct {
 // When dir already holds a bundle (make demo reuses runs/demo), the files its
 // manifest lists and its report are removed first, so nothing of the old run
 // is mistaken for the new one's.
+//
+// A directory that exists, is not empty and holds no bundle (no
+// manifest.json of this format) is refused with a *DirError, so a run never
+// overwrites files that are not its own; so is a dir that cannot be made.
 func Begin(dir string, s *scenarios.Scenario, backend string, v Versions, command []string) (*Writer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := usableDir(dir); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &DirError{Dir: dir, Err: err}
 	}
 	if err := removeOld(dir); err != nil {
 		return nil, err
@@ -194,6 +201,45 @@ func Begin(dir string, s *scenarios.Scenario, backend string, v Versions, comman
 		return nil, err
 	}
 	return w, w.writeManifest()
+}
+
+// DirError is a run directory that Begin cannot use: it cannot be made, or
+// it holds files that are not a bundle's. It is the caller's input that is
+// wrong, not the run.
+type DirError struct {
+	Dir string
+	Err error
+}
+
+func (e *DirError) Error() string { return fmt.Sprintf("run directory %s: %v", e.Dir, e.Err) }
+func (e *DirError) Unwrap() error { return e.Err }
+
+// usableDir accepts a directory that does not exist yet, is empty, or holds
+// a bundle (its manifest.json decodes with this format), and refuses
+// anything else with a *DirError.
+func usableDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return &DirError{Dir: dir, Err: err}
+	case !st.IsDir():
+		return &DirError{Dir: dir, Err: errors.New("exists and is not a directory")}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return &DirError{Dir: dir, Err: err}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	var m Manifest
+	if err == nil && json.Unmarshal(data, &m) == nil && m.Format == FormatVersion && m.Status != "" {
+		return nil
+	}
+	return &DirError{Dir: dir, Err: fmt.Errorf("is not empty and holds no driftlab bundle (no %s); refusing to write into it: pick a new or empty directory", ManifestFile)}
 }
 
 // removeOld removes a previous bundle's listed and derived files from dir.
