@@ -34,6 +34,9 @@ the "faults" check is not judged. Exit code 1 when a bug goes uncaught, the
 correct operator raises a violation or a run fails; progress on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkWorkers(workers); err != nil {
+				return err
+			}
 			o := matrix.Options{Backend: backend, Seeds: seeds, CleanSeeds: cleanSeeds, Workers: workers,
 				Bugs: bugList, Variants: variants, SkipClean: skipClean, SkipBugs: cleanOnly, KubeAPIServer: apiserver, Progress: cmd.ErrOrStderr()}
 			for _, name := range scens {
