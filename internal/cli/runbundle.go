@@ -92,11 +92,23 @@ func checkOut(out string, s *scenarios.Scenario) error {
 	return &exitError{ExitUsage, fmt.Errorf("--out %s: the last element is %d bytes, more than the %d a file name may have", out, len(base), maxNameBytes)}
 }
 
+// maxReportHistory is the largest history.jsonl a run writes report.html
+// for by itself: the report reads the whole history, so a long virtual
+// soak, which streams its history to the file, would otherwise take
+// gigabytes at its very end.
+const maxReportHistory = 64 << 20
+
 // writeReport writes report.html (and report.png) for a run directory,
 // reporting problems on req.Log without failing the run.
 func writeReport(ctx context.Context, dir string, screenshot bool, req runRequest) {
-	if _, err := os.Stat(filepath.Join(dir, bundle.HistoryFile)); err != nil {
+	st, err := os.Stat(filepath.Join(dir, bundle.HistoryFile))
+	if err != nil {
 		fmt.Fprintf(req.Log, "driftlab: no report.html: the run left no %s\n", bundle.HistoryFile)
+		return
+	}
+	if st.Size() > maxReportHistory {
+		fmt.Fprintf(req.Log, "driftlab: no report.html: %s is %d MB, and the report holds the whole history in memory (about 7 bytes per byte of it); \"driftlab report %s\" writes it\n",
+			bundle.HistoryFile, st.Size()>>20, dir)
 		return
 	}
 	page, err := htmlreport.Write(dir, htmlreport.Options{})

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -367,17 +368,39 @@ func writeJSONFile(path string, v any) error {
 	return writeAtomic(path, append(b, '\n'))
 }
 
+// readHistory reads the fault and metrics records of a history (all that
+// Finish needs), one line at a time, so that finishing the bundle of a long
+// run does not hold its history in memory.
 func readHistory(path string) ([]history.Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	recs, err := history.Read(f)
-	if err != nil {
-		return recs, fmt.Errorf("%s: %w", path, err)
+	var out []history.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		// Only these kinds are kept; a line without their words is none of them.
+		if !bytes.Contains(b, []byte("fault-")) && !bytes.Contains(b, []byte("-metrics")) {
+			continue
+		}
+		var rec history.Record
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return out, fmt.Errorf("%s: history line %d: %w", path, line, err)
+		}
+		switch rec.Kind {
+		case history.KindFaultStart, history.KindFaultStop, history.KindFaultSkipped, history.KindEtcdMetrics, history.KindRuntime:
+			out = append(out, rec)
+		}
 	}
-	return recs, nil
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
 }
 
 func checksum(dir, rel string) (File, error) {

@@ -2,6 +2,7 @@ package sweep
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -222,7 +223,10 @@ func Run(s *scenarios.Scenario, o Options) Result {
 				if o.Swarm {
 					run, on = Swarm(s, sc.Seed)
 				}
-				res, err := virtual.RunSafe(run, virtual.Options{Verdict: true}) // a harness bug fails this seed, not the sweep
+				res, err := virtual.RunSafe(run, virtual.Options{Verdict: true, Context: o.Context}) // a harness bug fails this seed, not the sweep
+				if errors.Is(err, virtual.ErrInterrupted) {
+					return // cut short: neither passed nor failed
+				}
 				f, bad := judge(run, o.Scenario, o.Swarm, res, err)
 				if o.Swarm {
 					f.FaultsOn, f.Subset = on, DescribeSubset(s, on)
