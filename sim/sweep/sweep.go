@@ -253,6 +253,9 @@ func Run(s *scenarios.Scenario, o Options) Result {
 	close(stopBar)
 	<-barDone
 	sort.Slice(fails, func(i, j int) bool { return fails[i].Seed < fails[j].Seed })
+	if fails == nil {
+		fails = []Failure{} // "failures": [] in JSON, not null
+	}
 	r := Result{Runs: int(done.Load()), Planned: planned, Failures: fails, Elapsed: time.Since(start), SimTime: time.Duration(simNanos.Load()),
 		ByInvariant: map[string]int{}}
 	r.Interrupted = r.Runs < planned
