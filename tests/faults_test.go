@@ -209,8 +209,10 @@ func TestIncidentWatchLag(t *testing.T) {
 	if sum.Latency.P99 < 2000 {
 		t.Errorf("p99 %.0fms: want seconds, as in the incident", sum.Latency.P99)
 	}
-	if sum.LatencyOutside.Count > 0 && sum.LatencyOutside.P99 >= 1000 {
-		t.Errorf("samples outside the fault windows are slow too (p99 %.0fms): the lag is not the faults'", sum.LatencyOutside.P99)
+	// Against the run's own samples outside the windows, not a number: the
+	// lag is the faults' when the samples outside are much faster.
+	if sum.LatencyOutside.Count > 0 && 2*sum.LatencyOutside.P99 >= sum.Latency.P99 {
+		t.Errorf("samples outside the fault windows are slow too (p99 %.0fms, all samples %.0fms): the lag is not the faults'", sum.LatencyOutside.P99, sum.Latency.P99)
 	}
 	for _, f := range sum.Faults {
 		if f.Window == nil || f.Window.Latency.Max < 2000 {
