@@ -108,8 +108,8 @@ func TestKilledVirtualRunLeavesPartialHistory(t *testing.T) {
 	}
 }
 
-// TestInterruptedVirtualRunStops: SIGINT stops a virtual run of a
-// simulated day at once: the bundle says interrupted, and the exit code is
+// TestInterruptedVirtualRunStops: SIGINT stops a virtual run of two
+// simulated hours at once: the bundle says interrupted, and the exit code is
 // not 0. (It needs internal/cli/run.go to hand its context to virtual.Run,
 // Options.Context; without that the run goes on to the end, and the test
 // says so and skips.)
@@ -117,7 +117,7 @@ func TestInterruptedVirtualRunStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := filepath.Join(t.TempDir(), "interrupted")
-	cmd, out := startVirtualRun(t, ctx, soakScenario(t, "24h"), dir)
+	cmd, out := startVirtualRun(t, ctx, soakScenario(t, "2h"), dir)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
