@@ -279,7 +279,7 @@ func (w *Writer) Dir() string { return w.dir }
 // says the run was stopped by a signal.
 func (w *Writer) Finish(sum *report.Summary, runErr error, interrupted bool) error {
 	var errs []error
-	recs, herr := readHistory(filepath.Join(w.dir, HistoryFile))
+	recs, herr := readFaultsAndMetrics(filepath.Join(w.dir, HistoryFile))
 	if herr != nil && !errors.Is(herr, fs.ErrNotExist) {
 		errs = append(errs, herr)
 	}
@@ -368,10 +368,23 @@ func writeJSONFile(path string, v any) error {
 	return writeAtomic(path, append(b, '\n'))
 }
 
-// readHistory reads the fault and metrics records of a history (all that
-// Finish needs), one line at a time, so that finishing the bundle of a long
-// run does not hold its history in memory.
 func readHistory(path string) ([]history.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	recs, err := history.Read(f)
+	if err != nil {
+		return recs, fmt.Errorf("%s: %w", path, err)
+	}
+	return recs, nil
+}
+
+// readFaultsAndMetrics reads the fault and metrics records of a history
+// (all that Finish needs), one line at a time, so that finishing the bundle
+// of a long run does not hold its history in memory.
+func readFaultsAndMetrics(path string) ([]history.Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
