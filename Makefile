@@ -104,7 +104,18 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	cd $(EXAMPLE) && KUBEBUILDER_ASSETS=$(ASSETS) CONTROLLER_GEN=$(CONTROLLER_GEN) $(GO) test -count=1 -timeout 20m ./...
 	# the lock-free cache variants are where a data race would hide
 	$(GO) test -race -count=1 ./operator/statecache/
+	# the harness's goroutines under the race detector, short mode (no control plane):
+	# the virtual run's record stream, sweep and matrix workers, fault proxies and mounts
+	$(GO) test -race -short -count=1 $(RACE_PKGS)
+	# each fuzz target for a few seconds (what they find goes to testdata/fuzz as seed corpus)
+	$(GO) test -run '^$$' -fuzz '^FuzzParseEncodeRoundTrip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./scenarios/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseRun$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./scenarios/
+	$(GO) test -run '^$$' -fuzz '^FuzzImport$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./sim/auditimport/
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
+
+# Packages make test runs again under -race -short, and how long each fuzz target runs.
+RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./sim/matrix/ ./sim/shrink/ ./sim/local/ ./sim/kubelet/ ./faults/... ./internal/cli/
+FUZZTIME ?= 5s
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
 chromium:

@@ -80,6 +80,15 @@ func checkFaultRun(t *testing.T, sum *report.Summary, f report.FaultResult, minR
 	}
 }
 
+// minDriftRatio is how much more status drift a fault's window must show
+// than the run outside every window (GC pressure asks x1.2). A fault that
+// does nothing stays at x0.61-x1.07 (TestDriftRatioNeedsAnEffect). Under two
+// CPU hogs, five rounds measured x2.78-x8.87 for wal-fsync-delay, whose
+// backlog drains past the window's end into "outside", x3.99-x7.87 for
+// watcher-exhaustion and x7.86-x10.85 for network-retransmit; x3 failed
+// once, so the limit is x2.
+const minDriftRatio = 2
+
 // driftRatio is the mean number of clusters out of sync inside the
 // fault's window over that outside every window (floored at 0.001).
 func driftRatio(t *testing.T, sum *report.Summary, f report.FaultResult) float64 {
@@ -146,7 +155,7 @@ func TestFaultWALFsyncDelay(t *testing.T) {
 	if diff := math.Abs(measured - injected); diff > math.Max(2, 0.05*injected)+before {
 		t.Errorf("measured %.2fms vs injected %.2fms: off by more than 5%% or 2ms", measured, injected)
 	}
-	checkFaultRun(t, sum, f, 3)
+	checkFaultRun(t, sum, f, minDriftRatio)
 }
 
 // TestFaultNetworkRetransmit: the proxy between kube-apiserver and etcd
@@ -159,7 +168,7 @@ func TestFaultNetworkRetransmit(t *testing.T) {
 	if e["retransmits"] == 0 || e["stall_total_ms"] < 200 {
 		t.Fatalf("no retransmission stall was injected: %v", e)
 	}
-	checkFaultRun(t, sum, f, 3)
+	checkFaultRun(t, sum, f, minDriftRatio)
 }
 
 // TestFaultWatcherExhaustion: etcd reports slow (unsynced or victim)
@@ -172,7 +181,7 @@ func TestFaultWatcherExhaustion(t *testing.T) {
 	if e["slow_watchers_peak"] <= 0 || e["rewatches"] <= 0 {
 		t.Fatalf("no slow watchers: %v", e)
 	}
-	checkFaultRun(t, sum, f, 3)
+	checkFaultRun(t, sum, f, minDriftRatio)
 }
 
 // TestFaultGCAssistPressure: the operator's own runtime/metrics show GC
@@ -209,8 +218,10 @@ func TestIncidentWatchLag(t *testing.T) {
 	if sum.Latency.P99 < 2000 {
 		t.Errorf("p99 %.0fms: want seconds, as in the incident", sum.Latency.P99)
 	}
-	if sum.LatencyOutside.Count > 0 && sum.LatencyOutside.P99 >= 1000 {
-		t.Errorf("samples outside the fault windows are slow too (p99 %.0fms): the lag is not the faults'", sum.LatencyOutside.P99)
+	// Against the run's own samples outside the windows, not a number: the
+	// lag is the faults' when the samples outside are much faster.
+	if sum.LatencyOutside.Count > 0 && 2*sum.LatencyOutside.P99 >= sum.Latency.P99 {
+		t.Errorf("samples outside the fault windows are slow too (p99 %.0fms, all samples %.0fms): the lag is not the faults'", sum.LatencyOutside.P99, sum.Latency.P99)
 	}
 	for _, f := range sum.Faults {
 		if f.Window == nil || f.Window.Latency.Max < 2000 {

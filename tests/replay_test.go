@@ -139,7 +139,7 @@ func opRecords(t *testing.T, path string) []string {
 	var out []string
 	for _, r := range recs {
 		if r.Kind == history.KindOp {
-			out = append(out, r.Op+" "+r.Cluster+" "+r.Detail)
+			out = append(out, r.Op+" "+r.Object+" "+r.Detail)
 		}
 	}
 	return out
@@ -282,8 +282,9 @@ func TestInterruptedRunLeavesAnInterruptedBundle(t *testing.T) {
 }
 
 // TestReplayIncompleteBundle: a bundle whose process died (Begin, never
-// Finish) still replays from its scenario.yaml, says the recording is
-// incomplete, and has nothing to compare with.
+// Finish) still replays from its scenario.yaml, but says the recording is
+// incomplete and exits 2: there is nothing to compare with, so the replay
+// proves nothing.
 func TestReplayIncompleteBundle(t *testing.T) {
 	s, err := scenarios.Builtin("baseline")
 	if err != nil {
@@ -297,7 +298,7 @@ func TestReplayIncompleteBundle(t *testing.T) {
 	}
 	var stdout, stderr bytes.Buffer
 	code := cli.Main([]string{"replay", "--no-report", "--out", filepath.Join(dir, "replay"), rec}, &stdout, &stderr)
-	if code != 0 || !strings.Contains(stderr.String(), "the recorded run is incomplete") || !strings.Contains(stdout.String(), "nothing to compare with") {
+	if code != cli.ExitUsage || !strings.Contains(stderr.String(), "the recorded run is incomplete") || !strings.Contains(stderr.String(), "is incomplete: its run never finished") {
 		t.Fatalf("exit %d\nstdout %s\nstderr %s", code, stdout.String(), stderr.String())
 	}
 	if !strings.Contains(stdout.String(), "seed 11") {

@@ -70,8 +70,11 @@ func TestPressureRaisesAssistAndSchedulingLatency(t *testing.T) {
 		t.Errorf("GC assist CPU did not rise: %.4fs under pressure vs %.4fs baseline", under.AssistCPU, base.AssistCPU)
 	}
 	t.Logf("scheduling delays >= 1ms: %d baseline, %d under pressure, %d after", base.SchedSlow, under.SchedSlow, after.SchedSlow)
-	if under.SchedSlow <= base.SchedSlow || under.SchedMax <= base.SchedMax {
-		t.Errorf("scheduling latency did not rise: %d delays >= 1ms (max %.3fms) vs %d (max %.3fms)",
+	// The count of delays, not the longest one: on a loaded machine one
+	// hiccup of another process (33 ms) made the baseline's maximum larger
+	// than the pressure window's. The count at least doubles, by at least 4.
+	if under.SchedSlow < 2*base.SchedSlow+4 {
+		t.Errorf("scheduling latency did not rise: %d delays >= 1ms (max %.3fms) vs %d (max %.3fms) in the baseline window",
 			under.SchedSlow, under.SchedMax*1e3, base.SchedSlow, base.SchedMax*1e3)
 	}
 	if after.AssistCPU > under.AssistCPU/2 {

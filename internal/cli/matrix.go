@@ -30,10 +30,15 @@ Prints bug x scenario ("k:CSL": caught at the k-th seed by drift-convergence,
 drift-staleness, latency; "-": not caught) and cache x scenario (seeds with a
 violation / seeds). Judged: drift-convergence, drift-staleness and latency,
 except invariants a scenario is built to fail (incident-watch-lag: latency);
-the "faults" check is not judged. Exit code 1 when a bug goes uncaught, the
+the "faults" check is not judged. A bug the backend cannot express
+(lock-across-io on virtual: a virtual reconcile never blocks) is shown as
+"n/a" with the reason and not run. Exit code 1 when a bug goes uncaught, the
 correct operator raises a violation or a run fails; progress on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkWorkers(workers); err != nil {
+				return err
+			}
 			o := matrix.Options{Backend: backend, Seeds: seeds, CleanSeeds: cleanSeeds, Workers: workers,
 				Bugs: bugList, Variants: variants, SkipClean: skipClean, SkipBugs: cleanOnly, KubeAPIServer: apiserver, Progress: cmd.ErrOrStderr()}
 			for _, name := range scens {

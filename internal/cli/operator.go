@@ -39,6 +39,9 @@ Seeded bugs (off by default):
 %s`, cacheHelp(), bugHelp()),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if workers < 1 {
+				return &exitError{ExitUsage, fmt.Errorf("--workers %d: want at least 1", workers)}
+			}
 			var pressure *operator.GCPressure
 			if gcPressure != "" {
 				var err error

@@ -38,8 +38,9 @@ recording: invariant outcomes and latency percentiles, with the differences.
 The replay writes a bundle of its own (--out).
 
 Exit code 0: reproduced (same trace hash, or the same verdicts); 1: the
-replay differs; 2: bad input (a bundle that fails verification); 3: the run
-failed.`,
+replay differs; 2: bad input (a bundle that fails verification, or an
+incomplete one: its run was killed and left no outcome to compare with);
+3: the run failed.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := bundle.Open(args[0])
@@ -91,6 +92,9 @@ failed.`,
 			}
 			if runErr != nil {
 				return &exitError{ExitRunFailed, fmt.Errorf("replay failed (artifacts kept in %s): %w", out, runErr)}
+			}
+			if m.Status == bundle.StatusIncomplete {
+				return &exitError{ExitUsage, fmt.Errorf("the recorded bundle %s is incomplete: its run never finished (killed, or still running), so it has no outcome; the replay ran into %s but has nothing to be compared with", b.Dir, out)}
 			}
 			recorded, err := b.Summary()
 			if err != nil {

@@ -125,7 +125,7 @@ var backends = map[string]func(runRequest) (*report.Summary, error){
 		return local.Run(r.Ctx, r.Scenario, local.RunOptions{Dir: r.Out, System: sys, KubeAPIServer: r.KubeAPIServer, Progress: r.Progress, AuditLog: r.AuditLog})
 	},
 	"virtual": func(r runRequest) (*report.Summary, error) {
-		res, err := virtual.Run(r.Scenario, virtual.Options{Dir: r.Out})
+		res, err := virtual.Run(r.Scenario, virtual.Options{Dir: r.Out, Context: r.Ctx})
 		if res == nil {
 			return nil, err
 		}

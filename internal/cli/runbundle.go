@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/htmlreport"
 	"github.com/driftlab/driftlab/sim/local"
@@ -49,7 +51,14 @@ func runBundled(req runRequest, backend string, run func(runRequest) (*report.Su
 			apiserver, _ = local.FindKubeAPIServer()
 		}
 	}
+	if err := checkOut(req.Out, req.Scenario); err != nil {
+		return nil, err
+	}
 	bw, err := bundle.Begin(req.Out, req.Scenario, backend, bundle.CurrentVersions(apiserver), command)
+	var de *bundle.DirError
+	if errors.As(err, &de) {
+		return nil, &exitError{ExitUsage, fmt.Errorf("--out %s: %w", req.Out, de.Err)}
+	}
 	if err != nil {
 		return nil, &exitError{ExitRunFailed, fmt.Errorf("starting the run bundle in %s: %w", req.Out, err)}
 	}
@@ -64,11 +73,42 @@ func runBundled(req runRequest, backend string, run func(runRequest) (*report.Su
 	return sum, runErr
 }
 
+// maxNameBytes is the longest file name the usual file systems take.
+const maxNameBytes = 255
+
+// checkOut refuses a run directory whose name is too long to be made: as a
+// field error on the scenario's name when the name is what makes it too
+// long (the default runs/<name>-<time>), else as a usage error on --out.
+func checkOut(out string, s *scenarios.Scenario) error {
+	base := filepath.Base(out)
+	if len(base) <= maxNameBytes {
+		return nil
+	}
+	if s.Name != "" && strings.Contains(base, s.Name) && len(base)-len(s.Name) < maxNameBytes {
+		room := maxNameBytes - (len(base) - len(s.Name))
+		return &exitError{ExitUsage, scenarios.FieldErrorAt(s, "name", fmt.Sprintf(
+			"%d bytes is too long to name the run directory %s (at most %d bytes here); shorten it or pass --out", len(s.Name), filepath.Join(filepath.Dir(out), "<name>"+strings.TrimPrefix(base, s.Name)), room))}
+	}
+	return &exitError{ExitUsage, fmt.Errorf("--out %s: the last element is %d bytes, more than the %d a file name may have", out, len(base), maxNameBytes)}
+}
+
+// maxReportHistory is the largest history.jsonl a run writes report.html
+// for by itself: the report reads the whole history, so a long virtual
+// soak, which streams its history to the file, would otherwise take
+// gigabytes at its very end.
+const maxReportHistory = 64 << 20
+
 // writeReport writes report.html (and report.png) for a run directory,
 // reporting problems on req.Log without failing the run.
 func writeReport(ctx context.Context, dir string, screenshot bool, req runRequest) {
-	if _, err := os.Stat(filepath.Join(dir, bundle.HistoryFile)); err != nil {
+	st, err := os.Stat(filepath.Join(dir, bundle.HistoryFile))
+	if err != nil {
 		fmt.Fprintf(req.Log, "driftlab: no report.html: the run left no %s\n", bundle.HistoryFile)
+		return
+	}
+	if st.Size() > maxReportHistory {
+		fmt.Fprintf(req.Log, "driftlab: no report.html: %s is %d MB, and the report holds the whole history in memory (about 7 bytes per byte of it); \"driftlab report %s\" writes it\n",
+			bundle.HistoryFile, st.Size()>>20, dir)
 		return
 	}
 	page, err := htmlreport.Write(dir, htmlreport.Options{})

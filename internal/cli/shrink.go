@@ -50,6 +50,9 @@ shrink was interrupted (the smallest failing scenario found so far is
 written).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if maxRuns < 1 {
+				return &exitError{ExitUsage, fmt.Errorf("--max-runs %d: want at least 1 (the first run counts)", maxRuns)}
+			}
 			tuneGCForRuns() // a shrink replays the scenario hundreds of times
 			path, fromRun := args[0], false
 			if st, err := os.Stat(path); err == nil && st.IsDir() {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/sweep"
@@ -66,10 +68,17 @@ runs failed with it on and with it off.`,
 			if seeds < 1 {
 				return &exitError{ExitUsage, fmt.Errorf("--seeds %d: want at least 1", seeds)}
 			}
+			if err := checkWorkers(workers); err != nil {
+				return err
+			}
 			tuneGCForRuns()
 			stderr := cmd.ErrOrStderr()
+			// Ctrl-C or SIGTERM: the runs under way finish, no new one
+			// starts, and what was done is printed and written.
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			r := sweep.Run(s, sweep.Options{Seeds: seeds, Shard: i, Shards: n, Workers: workers, Swarm: swarm,
-				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0], Live: 3})
+				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0], Live: 3, Context: ctx})
 			printSweep(cmd.OutOrStdout(), s, r, i, n, swarm, show)
 			if out != "" {
 				b, _ := json.MarshalIndent(r, "", "  ")
@@ -77,7 +86,10 @@ runs failed with it on and with it off.`,
 					return &exitError{ExitRunFailed, err}
 				}
 			}
-			if len(r.Failures) > 0 {
+			switch {
+			case r.Interrupted:
+				return &exitError{ExitRunFailed, fmt.Errorf("interrupted after %d of %d runs (%d failing); the figures above cover those runs", r.Runs, r.Planned, len(r.Failures))}
+			case len(r.Failures) > 0:
 				return &exitError{ExitFailed, nil}
 			}
 			return nil
@@ -101,6 +113,9 @@ func printSweep(w io.Writer, s *scenarios.Scenario, r sweep.Result, shard, shard
 	mode := ""
 	if swarm {
 		mode = ", swarm"
+	}
+	if r.Interrupted {
+		mode += fmt.Sprintf(", interrupted: %d of %d runs done", r.Runs, r.Planned)
 	}
 	fmt.Fprintf(w, "%d runs of %s (shard %d/%d%s) in %.2fs: %d failing; %.0f simulated seconds per wall second\n",
 		r.Runs, s.Name, shard, shards, mode, r.Elapsed.Seconds(), len(r.Failures), r.SimTime.Seconds()/max(r.Elapsed.Seconds(), 1e-9))
@@ -144,6 +159,14 @@ func share(n, of int) string {
 		return "   -   (0 runs)"
 	}
 	return fmt.Sprintf("%5.1f%% (%d/%d)", 100*float64(n)/float64(of), n, of)
+}
+
+// checkWorkers refuses a negative --workers (0 means all cores).
+func checkWorkers(workers int) error {
+	if workers < 0 {
+		return &exitError{ExitUsage, fmt.Errorf("--workers %d: want 0 (all cores) or more", workers)}
+	}
+	return nil
 }
 
 // isTerminal reports whether w is a terminal (a character device), where a

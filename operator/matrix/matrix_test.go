@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
@@ -157,5 +158,37 @@ func TestRunRejectsBadOptions(t *testing.T) {
 	}
 	if _, err := Run(ctx, Options{Backend: BackendLocal}); err == nil {
 		t.Error("local backend without a run directory accepted")
+	}
+}
+
+// TestBugTheBackendCannotExpressIsNotApplicable: lock-across-io on the
+// virtual backend is shown as n/a with the reason, does not run, and does
+// not make the matrix fail (it exited 1 by default before).
+func TestBugTheBackendCannotExpressIsNotApplicable(t *testing.T) {
+	s, err := scenarios.Builtin("baseline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(context.Background(), Options{Backend: BackendVirtual, Seeds: 2, SkipClean: true,
+		Bugs: []string{bugs.LockAcrossIO, bugs.FreezeStatus}, Scenarios: []*scenarios.Scenario{s}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.OK() || len(res.Uncaught) != 0 || !slices.Equal(res.NotApplicable, []string{bugs.LockAcrossIO}) {
+		t.Fatalf("OK %v, uncaught %v, n/a %v", res.OK(), res.Uncaught, res.NotApplicable)
+	}
+	if c := res.Bugs[0].Cells[0]; c.Seeds != 0 {
+		t.Fatalf("the n/a bug ran %d seeds", c.Seeds)
+	}
+	var b bytes.Buffer
+	res.Print(&b)
+	out := b.String()
+	if f := strings.Fields(strings.Split(out, "\n")[2]); !slices.Equal(f, []string{bugs.LockAcrossIO, "n/a", "n/a"}) {
+		t.Errorf("row lock-across-io: %v\n%s", f, out)
+	}
+	for _, want := range []string{"lock-across-io: n/a on virtual: a virtual reconcile runs atomically", "every seeded bug the virtual backend can express caught (n/a: lock-across-io)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -38,13 +38,15 @@ func codes(invs []string) string {
 // and no cell contains a space, so the output splits on whitespace.
 func (r *Result) Print(w io.Writer) {
 	if len(r.Bugs) > 0 {
-		fmt.Fprintf(w, "seeded bugs x scenarios, %s backend, up to %d seeds each; k:XYZ = caught at the k-th seed by C drift-convergence, S drift-staleness, L latency; - = not caught\n", r.Backend, r.Seeds)
+		fmt.Fprintf(w, "seeded bugs x scenarios, %s backend, up to %d seeds each; k:XYZ = caught at the k-th seed by C drift-convergence, S drift-staleness, L latency; - = not caught; n/a = the backend cannot express the bug\n", r.Backend, r.Seeds)
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintf(tw, "bug\t%s\tcaught\n", strings.Join(r.Scenarios, "\t"))
 		for _, row := range r.Bugs {
 			cells := make([]string, len(row.Cells))
 			for i, c := range row.Cells {
 				switch {
+				case row.NotApplicable != "":
+					cells[i] = "n/a"
 				case c.CaughtAfter > 0:
 					cells[i] = fmt.Sprintf("%d:%s", c.CaughtAfter, codes(c.Invariants))
 				case c.Errors > 0:
@@ -54,7 +56,10 @@ func (r *Result) Print(w io.Writer) {
 				}
 			}
 			verdict := "yes"
-			if !row.Caught {
+			switch {
+			case row.NotApplicable != "":
+				verdict = "n/a"
+			case !row.Caught:
 				verdict = "NO"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Bug, strings.Join(cells, "\t"), verdict)
@@ -80,6 +85,10 @@ func (r *Result) Print(w io.Writer) {
 		tw.Flush()
 	}
 	for _, row := range r.Bugs {
+		if row.NotApplicable != "" {
+			fmt.Fprintf(w, "  %s: n/a on %s: %s\n", row.Bug, r.Backend, row.NotApplicable)
+			continue
+		}
 		for _, c := range row.Cells {
 			if c.CaughtAfter > 0 {
 				fmt.Fprintf(w, "  %s on %s: seed %d: %s\n", row.Bug, c.Scenario, c.Seed, c.Detail)
@@ -105,7 +114,12 @@ func (r *Result) Print(w io.Writer) {
 	switch {
 	case r.OK():
 		var parts []string
-		if len(r.Bugs) > 0 {
+		switch {
+		case len(r.NotApplicable) > 0 && len(r.NotApplicable) == len(r.Bugs):
+			parts = append(parts, fmt.Sprintf("no seeded bug the %s backend can express (n/a: %s)", r.Backend, strings.Join(r.NotApplicable, ", ")))
+		case len(r.NotApplicable) > 0:
+			parts = append(parts, fmt.Sprintf("every seeded bug the %s backend can express caught (n/a: %s)", r.Backend, strings.Join(r.NotApplicable, ", ")))
+		case len(r.Bugs) > 0:
 			parts = append(parts, "every seeded bug caught")
 		}
 		if len(r.Clean) > 0 {

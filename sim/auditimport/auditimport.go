@@ -3,11 +3,13 @@ package auditimport
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,8 +147,28 @@ func NameFrom(path string) string {
 }
 
 type event struct {
-	at time.Time
-	ev *auditv1.Event
+	at   time.Time
+	ev   *auditv1.Event
+	line int // in the log
+}
+
+// MaxSpan is the longest stretch of time an imported log may cover, from
+// its first kept request to its last: the workload replays it in real (or
+// simulated) time, so a longer one is almost surely a log with a wrong
+// timestamp, and a span of centuries does not fit a time.Duration.
+const MaxSpan = 30 * 24 * time.Hour
+
+// source is the audit event an operation was made from, for errors that
+// name the event rather than a line of the generated scenario.
+type source struct {
+	line    int
+	auditID string
+	verb    string
+	name    string
+}
+
+func (src source) String() string {
+	return fmt.Sprintf("audit event %s (line %d: %s %s)", src.auditID, src.line, src.verb, src.name)
 }
 
 // Import reads an audit log and returns a scenario whose workload is the
@@ -216,7 +238,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 		}
 		seen[string(ev.AuditID)] = true
 		namespaces[ref.Namespace] = true
-		evs = append(evs, event{ev.RequestReceivedTimestamp.Time, ev})
+		evs = append(evs, event{ev.RequestReceivedTimestamp.Time, ev, st.Lines})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, st, fmt.Errorf("%s: %w", o.Source, err)
@@ -235,20 +257,36 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	sort.SliceStable(evs, func(i, j int) bool { return evs[i].at.Before(evs[j].at) })
 	t0 := evs[0].at
 	st.First = t0
-	st.Span = evs[len(evs)-1].at.Sub(t0)
+	first, last := evs[0], evs[len(evs)-1]
+	// Compared in seconds: Time.Sub saturates at about 292 years.
+	if last.at.Unix()-t0.Unix() > int64(MaxSpan/time.Second) {
+		return nil, st, fmt.Errorf("%s: the kept requests span %s to %s (from %s to %s), more than the %s an import may cover: check the timestamps",
+			o.Source, t0.UTC().Format(time.RFC3339), last.at.UTC().Format(time.RFC3339), sourceOf(first), sourceOf(last), MaxSpan)
+	}
+	st.Span = last.at.Sub(t0)
 
-	var ops []scenarios.Operation
+	var (
+		ops  []scenarios.Operation
+		srcs []source // srcs[i] made ops[i]
+	)
 	state := map[string]*objState{}
+	var cur source
 	add := func(op scenarios.Operation, user string) {
 		ops = append(ops, op)
+		srcs = append(srcs, cur)
 		st.Kept++
 		st.Users[user]++
+	}
+	prepend := func(op scenarios.Operation) {
+		ops = append([]scenarios.Operation{op}, ops...)
+		srcs = append([]source{cur}, srcs...)
 	}
 	create := func(at scenarios.Duration, name string, s *objState) scenarios.Operation {
 		return scenarios.Operation{At: at, Op: "create", Name: name, Replicas: int(s.replicas)}
 	}
 	for _, e := range evs {
 		ev := e.ev
+		cur = sourceOf(e)
 		name := ev.ObjectRef.Name
 		at := scenarios.Duration{Duration: e.at.Sub(t0).Round(time.Millisecond)}
 		user := ev.User.Username
@@ -265,7 +303,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			add(create(at, name, state[name]), user)
 		case "delete":
 			if state[name] == nil { // existed before the log began
-				ops = append([]scenarios.Operation{{Op: "create", Name: name, Replicas: 1}}, ops...)
+				prepend(scenarios.Operation{Op: "create", Name: name, Replicas: 1})
 				st.skip("object deleted but not created in the log: created at 0s with 1 replica instead")
 			}
 			delete(state, name)
@@ -280,7 +318,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			if prev == nil { // existed before the log began
 				prev = &objState{replicas: now.replicas, spec: now.spec} // its annotations are replayed as changes
 				state[name] = prev
-				ops = append([]scenarios.Operation{create(scenarios.Duration{}, name, prev)}, ops...)
+				prepend(create(scenarios.Duration{}, name, prev))
 				st.skip("object existed before the log began: created at 0s instead")
 			}
 			changed := false
@@ -322,7 +360,16 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 			}
 		}
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At.Duration < ops[j].At.Duration })
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return ops[order[i]].At.Duration < ops[order[j]].At.Duration })
+	sortedOps, sortedSrcs := make([]scenarios.Operation, len(ops)), make([]source, len(ops))
+	for k, i := range order {
+		sortedOps[k], sortedSrcs[k] = ops[i], srcs[i]
+	}
+	ops, srcs = sortedOps, sortedSrcs
 
 	ns := "default"
 	for n := range namespaces {
@@ -342,7 +389,7 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 		y := fmt.Sprintf("name: %s\ndescription: %q\n", o.Name, desc)
 		var err error
 		if s, err = scenarios.Parse(o.Name+".yaml", []byte(y)); err != nil {
-			return nil, st, fmt.Errorf("auditimport: %w", err)
+			return nil, st, fromEvents(o, err, srcs)
 		}
 	}
 	s.Workload.Duration = scenarios.Duration{Duration: dur}
@@ -353,13 +400,49 @@ func Import(r io.Reader, o Options) (*scenarios.Scenario, *Stats, error) {
 	// Validate the whole scenario as a loader would see it.
 	out, err := scenarios.Encode(s)
 	if err != nil {
-		return nil, st, err
+		return nil, st, fromEvents(o, err, srcs)
 	}
 	if s, err = scenarios.Parse(o.Name+".yaml", out); err != nil {
-		return nil, st, err
+		return nil, st, fromEvents(o, err, srcs)
 	}
 	return s, st, nil
 }
+func sourceOf(e event) source {
+	return source{line: e.line, auditID: string(e.ev.AuditID), verb: e.ev.Verb, name: e.ev.ObjectRef.Name}
+}
+
+// fromEvents turns an error about the generated scenario into one about
+// the log: a field of workload.operations[i] is reported at the audit event
+// that operation came from (its line in the log and its audit ID), never at
+// a line of the generated YAML, which the user has not seen.
+func fromEvents(o Options, err error, srcs []source) error {
+	var fe *scenarios.FieldError
+	if !errors.As(err, &fe) {
+		return fmt.Errorf("%s: %w", o.Source, err)
+	}
+	const prefix = "workload.operations["
+	if rest, ok := strings.CutPrefix(fe.Field, prefix); ok {
+		if n, tail, ok := strings.Cut(rest, "]"); ok {
+			if i, aerr := strconv.Atoi(n); aerr == nil && i >= 0 && i < len(srcs) {
+				src := srcs[i]
+				field := "operation"
+				if tail = strings.TrimPrefix(tail, "."); tail != "" {
+					field += " field " + tail
+				}
+				return fmt.Errorf("%s:%d: audit event %s (%s %s) gives an operation the scenario format refuses: %s: %s", o.Source, src.line, src.auditID, src.verb, src.name, field, fe.Msg)
+			}
+		}
+	}
+	switch fe.Field {
+	case "name":
+		return fmt.Errorf("%s: scenario name %q (--name, or derived from the log's file name): %s", o.Source, o.Name, fe.Msg)
+	case "":
+		return fmt.Errorf("%s: the imported scenario is refused: %s", o.Source, fe.Msg)
+	}
+	return fmt.Errorf("%s: the imported scenario is refused: %s: %s", o.Source, fe.Field, fe.Msg)
+}
+
+
 
 // object decodes the object an event left behind: its response object,
 // else its request object when that is a whole object (create, update).

@@ -208,3 +208,43 @@ operator: {command: [webapp]}
 func schemaGR(group, resource string) schema.GroupResource {
 	return schema.GroupResource{Group: group, Resource: resource}
 }
+
+// TestLogSpanningCenturiesIsRefused: a timestamp centuries off used to
+// overflow the workload's duration to a negative number; now the import
+// is refused, naming both ends' audit events.
+func TestLogSpanningCenturiesIsRefused(t *testing.T) {
+	t0 := time.Date(1800, 1, 1, 0, 0, 0, 0, time.UTC)
+	log := strings.Join([]string{
+		line("a", "create", "orders", "", 201, t0, 3, "", "alice"),
+		line("b", "patch", "orders", "", 200, time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC), 5, "", "alice"),
+	}, "\n")
+	s, _, err := Import(strings.NewReader(log), Options{Source: "old.log"})
+	if err == nil {
+		t.Fatalf("imported a log spanning 400 years: workload.duration %v", s.Workload.Duration)
+	}
+	for _, want := range []string{"old.log", "audit event a (line 1", "audit event b (line 2", "more than the 720h0m0s"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// TestErrorsNameTheAuditEvent: an operation the scenario format refuses
+// (1,500 replicas) is reported at the line and audit ID of the event it
+// came from, not at a line of the generated YAML.
+func TestErrorsNameTheAuditEvent(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	log := strings.Join([]string{
+		line("c1", "create", "orders", "", 201, t0, 3, "", "alice"),
+		"",
+		line("p2", "patch", "orders", "", 200, t0.Add(time.Second), 1500, "", "alice"),
+	}, "\n")
+	_, _, err := Import(strings.NewReader(log), Options{Source: "prod.log"})
+	if err == nil {
+		t.Fatal("imported a scale to 1500 replicas")
+	}
+	want := "prod.log:3: audit event p2 (patch orders) gives an operation the scenario format refuses: operation field replicas: must be within 0..1000, got 1500"
+	if err.Error() != want {
+		t.Fatalf("error\n %q\nwant\n %q", err, want)
+	}
+}

@@ -1,6 +1,7 @@
 package bundle
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -172,9 +173,16 @@ type Writer struct {
 // When dir already holds a bundle (make demo reuses runs/demo), the files its
 // manifest lists and its report are removed first, so nothing of the old run
 // is mistaken for the new one's.
+//
+// A directory that exists, is not empty and holds no bundle (no
+// manifest.json of this format) is refused with a *DirError, so a run never
+// overwrites files that are not its own; so is a dir that cannot be made.
 func Begin(dir string, s *scenarios.Scenario, backend string, v Versions, command []string) (*Writer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := usableDir(dir); err != nil {
 		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, &DirError{Dir: dir, Err: err}
 	}
 	if err := removeOld(dir); err != nil {
 		return nil, err
@@ -194,6 +202,45 @@ func Begin(dir string, s *scenarios.Scenario, backend string, v Versions, comman
 		return nil, err
 	}
 	return w, w.writeManifest()
+}
+
+// DirError is a run directory that Begin cannot use: it cannot be made, or
+// it holds files that are not a bundle's. It is the caller's input that is
+// wrong, not the run.
+type DirError struct {
+	Dir string
+	Err error
+}
+
+func (e *DirError) Error() string { return fmt.Sprintf("run directory %s: %v", e.Dir, e.Err) }
+func (e *DirError) Unwrap() error { return e.Err }
+
+// usableDir accepts a directory that does not exist yet, is empty, or holds
+// a bundle (its manifest.json decodes with this format), and refuses
+// anything else with a *DirError.
+func usableDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return &DirError{Dir: dir, Err: err}
+	case !st.IsDir():
+		return &DirError{Dir: dir, Err: errors.New("exists and is not a directory")}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return &DirError{Dir: dir, Err: err}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+	var m Manifest
+	if err == nil && json.Unmarshal(data, &m) == nil && m.Format == FormatVersion && m.Status != "" {
+		return nil
+	}
+	return &DirError{Dir: dir, Err: fmt.Errorf("is not empty and holds no driftlab bundle (no %s); refusing to write into it: pick a new or empty directory", ManifestFile)}
 }
 
 // removeOld removes a previous bundle's listed and derived files from dir.
@@ -232,7 +279,7 @@ func (w *Writer) Dir() string { return w.dir }
 // says the run was stopped by a signal.
 func (w *Writer) Finish(sum *report.Summary, runErr error, interrupted bool) error {
 	var errs []error
-	recs, herr := readHistory(filepath.Join(w.dir, HistoryFile))
+	recs, herr := readFaultsAndMetrics(filepath.Join(w.dir, HistoryFile))
 	if herr != nil && !errors.Is(herr, fs.ErrNotExist) {
 		errs = append(errs, herr)
 	}
@@ -332,6 +379,41 @@ func readHistory(path string) ([]history.Record, error) {
 		return recs, fmt.Errorf("%s: %w", path, err)
 	}
 	return recs, nil
+}
+
+// readFaultsAndMetrics reads the fault and metrics records of a history
+// (all that Finish needs), one line at a time, so that finishing the bundle
+// of a long run does not hold its history in memory.
+func readFaultsAndMetrics(path string) ([]history.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []history.Record
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		// Only these kinds are kept; a line without their words is none of them.
+		if !bytes.Contains(b, []byte("fault-")) && !bytes.Contains(b, []byte("-metrics")) {
+			continue
+		}
+		var rec history.Record
+		if err := json.Unmarshal(b, &rec); err != nil {
+			return out, fmt.Errorf("%s: history line %d: %w", path, line, err)
+		}
+		switch rec.Kind {
+		case history.KindFaultStart, history.KindFaultStop, history.KindFaultSkipped, history.KindEtcdMetrics, history.KindRuntime:
+			out = append(out, rec)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return out, fmt.Errorf("%s: %w", path, err)
+	}
+	return out, nil
 }
 
 func checksum(dir, rel string) (File, error) {

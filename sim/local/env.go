@@ -89,6 +89,8 @@ type Env struct {
 	cp      *envtest.ControlPlane
 	dataDir string
 	logs    []io.Closer
+	// apiLog is kube-apiserver.log (also in logs).
+	apiLog *os.File
 }
 
 // FindKubeAPIServer locates the kube-apiserver binary: $KUBEBUILDER_ASSETS,
@@ -180,15 +182,22 @@ func Start(ctx context.Context, cfg Config) (env *Env, err error) {
 		return env, err
 	}
 	env.logs = append(env.logs, apiLog)
+	env.apiLog = apiLog
 	env.APIServer = &envtest.APIServer{
 		EtcdURL:      apiEtcd,
 		Path:         cfg.KubeAPIServer,
 		StartTimeout: cfg.StartTimeout,
-		StopTimeout:  20 * time.Second,
+		StopTimeout:  apiserverStopTimeout,
 		Out:          apiLog,
 		Err:          apiLog,
 	}
 	env.APIServer.SecureServing.Address = "127.0.0.1"
+	// kube-apiserver does not end open watches when it shuts down unless
+	// told to: a client still watching through the run's kubeconfig (the
+	// README invites kubectl) kept its HTTP server draining for its 60 s
+	// request timeout, past StopTimeout. With a grace period it closes them
+	// (rate-limited) and exits.
+	env.APIServer.Configure().Set("shutdown-watch-termination-grace-period", apiserverWatchGrace.String())
 	if cfg.AuditPolicyFile != "" && cfg.AuditLogPath != "" {
 		env.APIServer.Configure().
 			Set("audit-policy-file", cfg.AuditPolicyFile).
@@ -294,6 +303,20 @@ func InstallCRDs(cfg *rest.Config, crds []*apiextensionsv1.CustomResourceDefinit
 	return out, nil
 }
 
+// How kube-apiserver is stopped: it ends open watches within
+// apiserverWatchGrace of SIGTERM, and is killed after apiserverStopTimeout.
+const (
+	apiserverWatchGrace  = 2 * time.Second
+	apiserverStopTimeout = 20 * time.Second
+)
+
+// noteInAPIServerLog appends a line to kube-apiserver.log.
+func (env *Env) noteInAPIServerLog(line string) {
+	if env.apiLog != nil {
+		fmt.Fprintln(env.apiLog, line)
+	}
+}
+
 func (env *Env) startEtcd(ctx context.Context, cfg Config) error {
 	dataDir, err := os.MkdirTemp("", "driftlab-etcd-")
 	if err != nil {
@@ -347,7 +370,15 @@ func (env *Env) Stop() error {
 	}
 	if env.APIServer != nil {
 		if err := env.APIServer.Stop(); err != nil {
-			errs = append(errs, fmt.Errorf("stopping kube-apiserver: %w", err))
+			if strings.Contains(err.Error(), "timeout waiting for process") {
+				// envtest killed it after StopTimeout (SIGKILL): it is gone,
+				// and it keeps nothing the run needs (the truth is read from
+				// the in-process etcd), so a client that held it open must not
+				// fail the run. Its log says so.
+				env.noteInAPIServerLog(fmt.Sprintf("driftlab: kube-apiserver did not stop within %s of SIGTERM and was killed (%v); the run is not affected", apiserverStopTimeout, err))
+			} else {
+				errs = append(errs, fmt.Errorf("stopping kube-apiserver: %w", err))
+			}
 		}
 		env.APIServer = nil
 	}

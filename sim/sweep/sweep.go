@@ -1,6 +1,8 @@
 package sweep
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"runtime"
@@ -40,6 +42,10 @@ type Options struct {
 	// (seed, invariant, detail, replay command), so that a long sweep shows
 	// its first failures at once. Default 0.
 	Live int
+	// Context, when set and cancelled, stops the sweep: no new run starts,
+	// the runs under way finish, and the Result holds the runs done so far
+	// with Interrupted set. Default: never cancelled.
+	Context context.Context
 }
 
 // Failure is one failing seed.
@@ -72,7 +78,14 @@ type FaultStats struct {
 
 // Result is the outcome of a sweep.
 type Result struct {
-	Runs     int           `json:"runs"`
+	// Runs is how many runs were carried out; Planned how many the sweep
+	// (this shard) was to carry out. They differ when it was interrupted.
+	Runs    int `json:"runs"`
+	Planned int `json:"planned"`
+	// Interrupted says the sweep was stopped (Options.Context) before
+	// every planned run: Failures and the figures cover the runs done.
+	Interrupted bool `json:"interrupted,omitempty"`
+
 	Failures []Failure     `json:"failures"`
 	Elapsed  time.Duration `json:"elapsed_ns"`
 	// SimTime is the simulated time of all runs together.
@@ -85,27 +98,62 @@ type Result struct {
 	Swarm []FaultStats `json:"swarm,omitempty"`
 }
 
-// ParseShard parses "i/n".
+// ParseShard parses "i/n": two decimal integers and nothing else (no
+// sign, space or trailing text), with 0 <= i < n.
 func ParseShard(s string) (shard, shards int, err error) {
 	if s == "" {
 		return 0, 1, nil
 	}
-	if _, err := fmt.Sscanf(s, "%d/%d", &shard, &shards); err != nil || shards < 1 || shard < 0 || shard >= shards {
-		return 0, 0, fmt.Errorf("--shard %q: want i/n with 0 <= i < n (for example 3/8)", s)
+	bad := fmt.Errorf("--shard %q: want i/n with 0 <= i < n (for example 3/8)", s)
+	a, b, ok := strings.Cut(s, "/")
+	if !ok || !decimal(a) || !decimal(b) {
+		return 0, 0, bad
+	}
+	shard, err1 := strconv.Atoi(a)
+	shards, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || shards < 1 || shard >= shards {
+		return 0, 0, bad
 	}
 	return shard, shards, nil
 }
 
-// Seeds lists the seeds of shard i of n of a sweep of count seeds from
-// first upwards.
-func Seeds(first uint64, count, shard, shards int) []uint64 {
-	var seeds []uint64
-	for i := 0; i < count; i++ {
-		if i%shards == shard {
-			seeds = append(seeds, first+uint64(i))
+// decimal reports whether s is a non-empty run of ASCII digits.
+func decimal(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
 		}
 	}
+	return true
+}
+
+// Seeds lists the seeds of shard i of n of a sweep of count seeds from
+// first upwards. Run does not build this list: it computes the k-th seed
+// of its shard when a worker asks for it (ShardSeed), so the number of
+// seeds costs no memory.
+func Seeds(first uint64, count, shard, shards int) []uint64 {
+	seeds := make([]uint64, 0, ShardSize(count, shard, shards))
+	for k := range ShardSize(count, shard, shards) {
+		seeds = append(seeds, ShardSeed(first, k, shard, shards))
+	}
 	return seeds
+}
+
+// ShardSize is how many of count seeds fall in shard i of n (offsets i,
+// i+n, i+2n, ... below count).
+func ShardSize(count, shard, shards int) int {
+	if count <= shard {
+		return 0
+	}
+	return (count-shard-1)/shards + 1
+}
+
+// ShardSeed is the k-th seed of shard i of n, counting from first.
+func ShardSeed(first uint64, k, shard, shards int) uint64 {
+	return first + uint64(shard) + uint64(k)*uint64(shards)
 }
 
 // Run sweeps the seeds of s.
@@ -122,7 +170,10 @@ func Run(s *scenarios.Scenario, o Options) Result {
 	if o.Scenario == "" {
 		o.Scenario = s.Name
 	}
-	seeds := Seeds(s.Seed, o.Seeds, o.Shard, o.Shards)
+	if o.Context == nil {
+		o.Context = context.Background()
+	}
+	planned := ShardSize(o.Seeds, o.Shard, o.Shards)
 	start := time.Now()
 	var (
 		next     atomic.Int64
@@ -137,7 +188,7 @@ func Run(s *scenarios.Scenario, o Options) Result {
 	for i := range stats {
 		stats[i] = FaultStats{Index: i, Fault: Describe(&s.Faults[i])}
 	}
-	p := &progress{w: o.Progress, lines: o.ProgressLines, total: len(seeds), start: start}
+	p := &progress{w: o.Progress, lines: o.ProgressLines, total: planned, start: start}
 	stopBar := make(chan struct{})
 	barDone := make(chan struct{})
 	go func() {
@@ -159,17 +210,23 @@ func Run(s *scenarios.Scenario, o Options) Result {
 		go func() {
 			defer wg.Done()
 			for {
+				if o.Context.Err() != nil {
+					return
+				}
 				i := int(next.Add(1)) - 1
-				if i >= len(seeds) {
+				if i >= planned {
 					return
 				}
 				sc := *s
-				sc.Seed = seeds[i]
+				sc.Seed = ShardSeed(s.Seed, i, o.Shard, o.Shards)
 				run, on := &sc, []int(nil)
 				if o.Swarm {
-					run, on = Swarm(s, seeds[i])
+					run, on = Swarm(s, sc.Seed)
 				}
-				res, err := virtual.RunSafe(run, virtual.Options{Verdict: true}) // a harness bug fails this seed, not the sweep
+				res, err := virtual.RunSafe(run, virtual.Options{Verdict: true, Context: o.Context}) // a harness bug fails this seed, not the sweep
+				if errors.Is(err, virtual.ErrInterrupted) {
+					return // cut short: neither passed nor failed
+				}
 				f, bad := judge(run, o.Scenario, o.Swarm, res, err)
 				if o.Swarm {
 					f.FaultsOn, f.Subset = on, DescribeSubset(s, on)
@@ -196,8 +253,12 @@ func Run(s *scenarios.Scenario, o Options) Result {
 	close(stopBar)
 	<-barDone
 	sort.Slice(fails, func(i, j int) bool { return fails[i].Seed < fails[j].Seed })
-	r := Result{Runs: len(seeds), Failures: fails, Elapsed: time.Since(start), SimTime: time.Duration(simNanos.Load()),
+	if fails == nil {
+		fails = []Failure{} // "failures": [] in JSON, not null
+	}
+	r := Result{Runs: int(done.Load()), Planned: planned, Failures: fails, Elapsed: time.Since(start), SimTime: time.Duration(simNanos.Load()),
 		ByInvariant: map[string]int{}}
+	r.Interrupted = r.Runs < planned
 	for _, f := range fails {
 		if f.Err != "" {
 			r.ByInvariant["run-error"]++

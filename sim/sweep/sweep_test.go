@@ -2,6 +2,8 @@ package sweep
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -71,5 +73,65 @@ func TestLiveFailuresAndLogProgress(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if strings.Contains(out, "\r") || !strings.HasPrefix(lines[len(lines)-1], "sweep: 6/6 seeds, 6 failing, ") {
 		t.Fatalf("log progress should be plain lines ending with the total:\n%q", out)
+	}
+}
+
+func TestParseShardIsStrict(t *testing.T) {
+	for _, bad := range []string{"1/2xyz", "1/2/3", "+1/2", "1/+2", " 1/2", "1/ 2", "-1/2", "1/0", "/2", "1/", "1"} {
+		if i, n, err := ParseShard(bad); err == nil {
+			t.Errorf("ParseShard(%q) = %d, %d: accepted", bad, i, n)
+		}
+	}
+}
+
+// TestShardSeedsMatchTheList: the seeds a worker computes one at a time
+// are those of the list (offset i mod n == shard), in order.
+func TestShardSeedsMatchTheList(t *testing.T) {
+	for count := 0; count < 12; count++ {
+		for shards := 1; shards < 5; shards++ {
+			for shard := 0; shard < shards; shard++ {
+				var want []uint64
+				for i := 0; i < count; i++ {
+					if i%shards == shard {
+						want = append(want, 7+uint64(i))
+					}
+				}
+				got := Seeds(7, count, shard, shards)
+				if fmt.Sprint(got) != fmt.Sprint(want) {
+					t.Fatalf("count %d shard %d/%d: %v, want %v", count, shard, shards, got, want)
+				}
+			}
+		}
+	}
+}
+
+// cancelOnWrite cancels a context on the first write (the first failure
+// a sweep reports live).
+type cancelOnWrite struct {
+	cancel context.CancelFunc
+}
+
+func (c cancelOnWrite) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("FAIL seed")) {
+		c.cancel()
+	}
+	return len(p), nil
+}
+
+// TestInterruptedSweepKeepsWhatWasDone: a sweep of two billion seeds
+// (which would not fit in memory as a list) is cancelled after its first
+// failure: it returns at once, marked interrupted, with the runs done and
+// their failures.
+func TestInterruptedSweepKeepsWhatWasDone(t *testing.T) {
+	s, _ := scenarios.Builtin("baseline")
+	s.Operator.Bugs = []string{bugs.FreezeStatus} // every seed fails
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := Run(s, Options{Seeds: 2_000_000_000, Workers: 2, Context: ctx, Live: 1, Progress: cancelOnWrite{cancel}})
+	if !r.Interrupted || r.Planned != 2_000_000_000 || r.Runs < 1 || r.Runs > 100 {
+		t.Fatalf("interrupted %v, %d of %d runs", r.Interrupted, r.Runs, r.Planned)
+	}
+	if len(r.Failures) != r.Runs {
+		t.Fatalf("%d failures for %d runs of a bug every seed shows", len(r.Failures), r.Runs)
 	}
 }

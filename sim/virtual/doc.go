@@ -76,11 +76,15 @@
 // # Speed
 //
 // A run reuses what it can without changing what it models: its records
-// go into a pooled buffer; a second goroutine (recordStream) sorts the
+// go into pooled chunks of 512; a second goroutine (recordStream) sorts the
 // final ones by (time, order), checks them with invariant.Checker, hashes
-// and counts them while the run goes on; Options.Verdict (what sweep,
-// shrink and the matrix use) drops the sorted records instead of copying
-// them out. The Pod informer keeps an index by namespace and cluster
+// and counts them, and writes them to Options.Dir's history.jsonl, while the
+// run goes on, then gives the chunk back. Only a run that returns its
+// Records (no Dir, no Options.Verdict, what sweep, shrink and the matrix
+// use) keeps them, so a run's memory does not grow with its records, and a
+// killed run leaves its history up to shortly before it died.
+// Options.Context interrupts a run between two slices of a few thousand
+// events. The Pod informer keeps an index by namespace and cluster
 // label that answers the operator's member listing (checked against a
 // full scan under checkShared); patches are validated in one pass and
 // merged into the typed object without a JSON round trip, and the

@@ -372,7 +372,7 @@ func TestRecordStreamIsStableSort(t *testing.T) {
 	inv := builtin(t, "baseline", 1).Invariants
 	for _, n := range []int{0, 1, streamBatch - 1, streamBatch, 5*streamBatch + 17} {
 		var recs []history.Record
-		st := newRecordStream(nil, inv)
+		st := newRecordStream(nil, inv, true, nil)
 		now := time.Duration(0)
 		for i := range n {
 			now += time.Duration(r.IntN(3)) * time.Millisecond
@@ -380,10 +380,14 @@ func TestRecordStreamIsStableSort(t *testing.T) {
 			if r.IntN(4) == 0 {
 				ahead = time.Duration(r.IntN(40)) * time.Millisecond
 			}
-			recs = append(recs, history.Record{T: now + ahead, Source: history.SourceOperator, Kind: history.KindReconcileEnd, Detail: strconv.Itoa(i)})
-			st.made(recs, now)
+			rec := history.Record{T: now + ahead, Source: history.SourceOperator, Kind: history.KindReconcileEnd, Detail: strconv.Itoa(i)}
+			recs = append(recs, rec)
+			st.add(rec, now)
 		}
-		out, hash, counts, sorted := st.finish(recs)
+		out, hash, counts, sorted, err := st.finish()
+		if err != nil {
+			t.Fatal(err)
+		}
 		want := slices.Clone(recs)
 		slices.SortStableFunc(want, func(a, b history.Record) int { return cmp.Compare(a.T, b.T) })
 		if !slices.EqualFunc(sorted, want, func(a, b history.Record) bool { return a.T == b.T && a.Detail == b.Detail }) {

@@ -1,10 +1,9 @@
 package virtual
 
 import (
-	"bufio"
 	"cmp"
+	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -67,7 +66,14 @@ type Options struct {
 	// ends with an error. Default 20,000,000.
 	MaxEvents int
 	// Dir, when set, receives history.jsonl, summary.json and latency.hlog.
+	// The history is written as the run goes (a run killed with SIGKILL
+	// leaves the records up to a moment before), and the run does not keep
+	// it in memory: Result.Records is nil.
 	Dir string
+	// Context, when set and cancelled (Ctrl-C), ends the run within a few
+	// thousand events: the records so far are checked and written, and Run
+	// returns its Result with an error wrapping ErrInterrupted.
+	Context context.Context
 	// Verdict, when set, returns no Records and no Outcome.Histogram: the
 	// sorted history stays in the buffer the next run in the process
 	// reuses instead of being copied out, and the histogram goes back to
@@ -106,7 +112,7 @@ func (o Options) withDefaults() Options {
 type Result struct {
 	// Records is the history, ordered by T (stable: records of one instant
 	// keep the order in which they happened), as in history.jsonl; nil
-	// with Options.Verdict.
+	// with Options.Verdict or Options.Dir (it is then in history.jsonl).
 	Records []history.Record
 	// Outcome is invariant.Check of Records.
 	Outcome *invariant.Outcome
@@ -136,6 +142,14 @@ type Result struct {
 // 200 MB instead of 97 MB with two workers. The library never changes the
 // GC target itself: the process that runs it decides.
 const ManyRunsGCPercent = 1600
+
+// ErrInterrupted is wrapped by the error of a run that Options.Context
+// ended early.
+var ErrInterrupted = errors.New("interrupted")
+
+// interruptEvery is how many kernel events run between two looks at
+// Options.Context (about 50 ms of a baseline run on one core).
+const interruptEvery = 1 << 14
 
 // Run executes a scenario on the virtual backend and checks its invariants.
 // Everything is decided by the scenario and its seed: a run is replayed
@@ -167,9 +181,23 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	k := newKernel(s.Seed)
 	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth(), subject: subj.Info(operator.Name)}
 	ops := workload.Generate(s.Workload, s.Seed, s.NamePrefix())
-	buf := getRunBuffer()
-	w.records = buf.records
-	w.stream = newRecordStream(buf.sorted, s.Invariants)
+	var sink *historySink
+	if o.Dir != "" {
+		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+			return nil, err
+		}
+		if sink, err = createHistory(filepath.Join(o.Dir, "history.jsonl")); err != nil {
+			return nil, err
+		}
+	}
+	keep := !o.Verdict && o.Dir == ""
+	var buf *runBuffer
+	if keep {
+		buf = getRunBuffer()
+	} else {
+		buf = &runBuffer{}
+	}
+	w.stream = newRecordStream(buf.sorted, s.Invariants, keep, sink)
 	defer w.stream.stop() // also when the run ends early
 	latency := o.CommitLatency
 	w.store = newStore(k, func(objKey) time.Duration { return latency })
@@ -207,24 +235,32 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		w.faults.schedule()
 	}
 
-	if k.run(o.MaxEvents) {
-		return nil, fmt.Errorf("virtual: %s seed %d: event budget of %d exhausted at %v (a reconcile loop that never settles?)",
-			s.Name, s.Seed, o.MaxEvents, k.now)
+	var interrupted error
+	if o.Context == nil {
+		if k.run(o.MaxEvents) {
+			return nil, exhausted(s, o, k)
+		}
+	} else {
+		for k.run(min(k.ran+interruptEvery, o.MaxEvents)) {
+			if k.ran >= o.MaxEvents {
+				return nil, exhausted(s, o, k)
+			}
+			if o.Context.Err() != nil {
+				interrupted = fmt.Errorf("virtual: %w at %v simulated (%d events): %w", ErrInterrupted, k.now, k.ran, context.Cause(o.Context))
+				break
+			}
+		}
 	}
-	if w.phase != phaseDone {
+	if w.phase != phaseDone && interrupted == nil {
 		harnessBug("the agenda ran dry at %v before the run ended (phase %d)", k.now, w.phase)
 	}
 
 	res := &Result{Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
-	outcome, hash, counts, recs := w.stream.finish(w.records)
-	buf.records, buf.sorted = w.records, recs
-	w.records = nil
+	outcome, hash, counts, recs, herr := w.stream.finish()
 	res.Outcome, res.TraceHash = outcome, hex.EncodeToString(hash)
-	if o.Verdict && o.Dir == "" {
-		defer putRunBuffer(buf) // after the last read of recs
-	} else {
-		recs = slices.Clone(recs)
-		res.Records = recs
+	if keep {
+		buf.sorted = recs
+		res.Records = slices.Clone(recs)
 		putRunBuffer(buf)
 	}
 	sum := &report.Summary{Scenario: s.Name, File: s.File, Backend: Backend, Seed: s.Seed, Dir: o.Dir, TraceHash: res.TraceHash,
@@ -236,17 +272,29 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	for _, r := range sum.Invariants {
 		sum.Passed = sum.Passed && r.Passed
 	}
+	if interrupted != nil {
+		sum.Passed = false
+		sum.Error = interrupted.Error()
+	}
 	sum.DurationMs = report.Ms(time.Since(began))
 	res.Summary = sum
 	if o.Verdict && o.Dir == "" {
 		res.Outcome.RecycleHistogram()
+	}
+	if herr != nil {
+		return res, herr
 	}
 	if o.Dir != "" {
 		if err := res.write(o.Dir); err != nil {
 			return res, err
 		}
 	}
-	return res, nil
+	return res, interrupted
+}
+
+func exhausted(s *scenarios.Scenario, o Options, k *kernel) error {
+	return fmt.Errorf("virtual: %s seed %d: event budget of %d exhausted at %v (a reconcile loop that never settles?)",
+		s.Name, s.Seed, o.MaxEvents, k.now)
 }
 
 var (
@@ -280,16 +328,13 @@ func faultResults(fm *faultModel, out *invariant.Outcome) []report.FaultResult {
 	})
 }
 
-// runBuffer is where a run gathers its records (in the order made) and
-// their sorted copy (recordStream). When the run ends the sorted records
-// are copied to a slice of their exact size (not for a verdict run), and
-// the buffer goes back to runBuffers for the next run in the process (a
-// sweep runs many): a run allocates its history once, at the size it
+// runBuffer is where a run that returns its Records gathers them in time
+// order (recordStream.out). When the run ends they are copied to a slice
+// of their exact size, and the buffer goes back to runBuffers for the next
+// run in the process: a run allocates its history once, at the size it
 // turned out to be, rather than growing it (or guessing its size too
 // large).
 type runBuffer struct {
-	records []history.Record
-	// sorted holds the run's records in time order (recordStream.out).
 	sorted []history.Record
 }
 
@@ -320,19 +365,14 @@ func getRunBuffer() *runBuffer {
 		runBuffers.free = runBuffers.free[:n-1]
 		return b
 	}
-	return &runBuffer{records: make([]history.Record, 0, 4096)}
+	return &runBuffer{sorted: make([]history.Record, 0, 4096)}
 }
 
 // putRunBuffer returns a buffer, cleared so that it keeps no run's
 // strings alive.
 func putRunBuffer(b *runBuffer) {
-	if cap(b.records) > maxKeptRecords {
-		return
-	}
-	clear(b.records)
-	b.records = b.records[:0]
 	if cap(b.sorted) > maxKeptRecords {
-		b.sorted = nil
+		return
 	}
 	clear(b.sorted)
 	b.sorted = b.sorted[:0]
@@ -362,28 +402,9 @@ func sortKeys(keys []recordKey) {
 	}
 }
 
-// write stores the run bundle in dir: history.jsonl, summary.json,
-// latency.hlog and trace.sha256.
+// write stores the rest of the run bundle in dir (the stream wrote
+// history.jsonl): summary.json, latency.hlog and trace.sha256.
 func (r *Result) write(dir string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	f, err := os.Create(filepath.Join(dir, "history.jsonl"))
-	if err != nil {
-		return err
-	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	enc := json.NewEncoder(bw)
-	for i := range r.Records {
-		if err := enc.Encode(&r.Records[i]); err != nil {
-			f.Close()
-			return err
-		}
-	}
-	err = errors.Join(bw.Flush(), f.Close())
-	if err != nil {
-		return fmt.Errorf("writing history: %w", err)
-	}
 	if err := r.Summary.WriteJSON(filepath.Join(dir, "summary.json")); err != nil {
 		return err
 	}

@@ -1,7 +1,12 @@
 package virtual
 
 import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"math"
+	"os"
 	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
@@ -10,47 +15,48 @@ import (
 	"github.com/driftlab/driftlab/sim/report"
 )
 
-// recordStream checks the invariants (invariant.Checker), hashes the trace
-// and counts the records of a run on a second goroutine while the run goes
-// on, so that on a machine with a second core a run ends about when its
-// last event does.
+// recordStream checks the invariants (invariant.Checker), hashes the trace,
+// counts the records and writes history.jsonl on a second goroutine while
+// the run goes on, so that on a machine with a second core a run ends about
+// when its last event does, and so that a run keeps in memory only the
+// records not yet final: its memory does not grow with simulated time (the
+// checker keeps what it needs, a few numbers per latency sample).
 //
 // A record is never made with a time before the kernel's clock (world.record
 // enforces it), so once the clock is at t, every record already made with
 // a time before t is final: no later record sorts before it. Every
-// streamBatch records the run hands the records made so far and its clock
-// to the checking goroutine, which sorts the new ones, with those it held
-// back before, by (time, order made), takes those before the clock and
-// holds back the rest. What it takes, in order, is exactly the stable sort
-// of all records by time.
-//
-// The two goroutines share the run's record slice without a lock: the run
-// only appends, past the length it handed over, and the checker only reads
-// below it; an append that moves the slice leaves the old array, which the
-// checker may still be reading, unchanged.
+// streamBatch records the run hands the chunk of records made since the
+// last one, and its clock, to the checking goroutine, which sorts them,
+// with those it held back before, by (time, order made), takes those
+// before the clock and holds back (copies) the rest. What it takes, in
+// order, is exactly the stable sort of all records by time. It then gives
+// the chunk's array back for the run to fill again.
 type recordStream struct {
 	ch   chan streamChunk
 	done chan struct{}
-	// handed counts the records handed over so far (the run's side).
-	handed int
+	// cur is the chunk the run is filling (the run's side).
+	cur    []history.Record
 	closed bool
 
-	// The checking goroutine's side: out is the sorted records so far;
-	// scanned counts the records with a key in out or in held.
-	out     []history.Record
-	scanned int
-	held    []recordKey
-	keys    []recordKey
-	chk     *invariant.Checker
-	th      *traceHasher
-	counts  report.Counter
+	// The checking goroutine's side. keep says the sorted records are
+	// kept in out (a run that returns Records); sink, when set, receives
+	// them as JSON lines (history.jsonl). held are records of earlier
+	// chunks not yet final, sorted; spare is held's other buffer.
+	keep        bool
+	out         []history.Record
+	sink        *historySink
+	held, spare []history.Record
+	keys        []recordKey
+	chk         *invariant.Checker
+	th          *traceHasher
+	counts      report.Counter
 	// panicked is what the checking goroutine panicked with (re-raised in
 	// the run's goroutine by finish).
 	panicked any
 }
 
-// streamChunk is the run's records so far and its clock: those before at
-// are final.
+// streamChunk is a chunk of records made in a row and the run's clock:
+// those before at are final.
 type streamChunk struct {
 	records []history.Record
 	at      time.Duration
@@ -59,10 +65,17 @@ type streamChunk struct {
 // streamBatch is how many new records make a chunk.
 const streamBatch = 512
 
-// newRecordStream starts the checking goroutine; out is where it sorts
-// the records to (reused from an earlier run).
-func newRecordStream(out []history.Record, inv scenarios.Invariants) *recordStream {
-	st := &recordStream{out: out[:0], ch: make(chan streamChunk, 64), done: make(chan struct{})}
+// streamDepth is how many chunks may wait for the checking goroutine: the
+// run blocks beyond it, which bounds the records in memory.
+const streamDepth = 64
+
+// newRecordStream starts the checking goroutine. out is where it keeps
+// the sorted records when keep is set (reused from an earlier run); sink,
+// when not nil, receives every record in order.
+func newRecordStream(out []history.Record, inv scenarios.Invariants, keep bool, sink *historySink) *recordStream {
+	st := &recordStream{keep: keep, out: out[:0], sink: sink,
+		ch: make(chan streamChunk, streamDepth), done: make(chan struct{})}
+	st.cur = getChunk()
 	go st.consume(inv)
 	return st
 }
@@ -82,54 +95,112 @@ func (st *recordStream) consume(inv scenarios.Invariants) {
 	}()
 	for c := range st.ch {
 		st.take(c)
+		putChunk(c.records)
 	}
 }
 
-// take sorts the chunk's new records with the held ones and checks,
-// hashes and counts those before the chunk's clock.
-func (st *recordStream) take(c streamChunk) {
-	keys := append(st.keys[:0], st.held...)
-	for i := st.scanned; i < len(c.records); i++ {
-		keys = append(keys, recordKey{c.records[i].T, int32(i)})
+// freeChunks holds chunk arrays for the runs of the process to reuse (a
+// sweep runs many; a run needs a few at once), so that a run does not
+// allocate its chunks anew.
+var freeChunks = make(chan []history.Record, 256)
+
+func getChunk() []history.Record {
+	select {
+	case b := <-freeChunks:
+		return b
+	default:
+		return make([]history.Record, 0, streamBatch)
 	}
-	st.scanned = len(c.records)
-	sortKeys(keys) // held keys first: ties keep the order records were made
+}
+
+// putChunk gives a chunk back, cleared so that it keeps no run's strings
+// alive.
+func putChunk(b []history.Record) {
+	if cap(b) != streamBatch {
+		return
+	}
+	clear(b)
+	select {
+	case freeChunks <- b[:0]:
+	default:
+	}
+}
+
+// take sorts the chunk's records with the held ones and checks, hashes,
+// counts, writes (and keeps) those before the chunk's clock. Key i < h
+// is held[i], else the chunk's record i-h: held records were made before
+// the chunk's, so comparing i breaks ties by the order records were made.
+func (st *recordStream) take(c streamChunk) {
+	h := len(st.held)
+	keys := st.keys[:0]
+	for i := range st.held {
+		keys = append(keys, recordKey{st.held[i].T, int32(i)})
+	}
+	for i := range c.records {
+		keys = append(keys, recordKey{c.records[i].T, int32(h + i)})
+	}
+	sortKeys(keys) // held keys first, and sorted: ties keep the order records were made
 	n := 0
 	for n < len(keys) && keys[n].t < c.at {
 		n++
 	}
+	rec := func(i int32) *history.Record {
+		if int(i) < h {
+			return &st.held[i]
+		}
+		return &c.records[int(i)-h]
+	}
 	for _, k := range keys[:n] {
-		st.out = append(st.out, c.records[k.i])
-		r := &st.out[len(st.out)-1]
+		r := rec(k.i)
+		if st.keep {
+			st.out = append(st.out, *r)
+			r = &st.out[len(st.out)-1]
+		}
 		st.chk.Add(r)
 		st.th.add(r)
 		st.counts.Add(r)
+		if st.sink != nil {
+			st.sink.add(r)
+		}
 	}
-	st.held = append(st.held[:0], keys[n:]...)
+	next := st.spare[:0]
+	for _, k := range keys[n:] {
+		next = append(next, *rec(k.i))
+	}
+	clear(st.held)
+	st.held, st.spare = next, st.held[:0]
 	st.keys = keys
+	if st.sink != nil {
+		st.sink.flush() // a killed run leaves the history up to here
+	}
 }
 
-// made is called after each record is made, with all records so far and
-// the kernel's clock. A world without a stream (a model test's) keeps its
-// records only.
-func (st *recordStream) made(records []history.Record, now time.Duration) {
-	if st != nil && len(records)-st.handed >= streamBatch {
-		st.ch <- streamChunk{records[:len(records):len(records)], now}
-		st.handed = len(records)
+// add is called with each record as it is made and the kernel's clock.
+func (st *recordStream) add(r history.Record, now time.Duration) {
+	st.cur = append(st.cur, r)
+	if len(st.cur) >= streamBatch {
+		st.ch <- streamChunk{st.cur, now}
+		st.cur = getChunk()
 	}
 }
 
 // finish hands over the rest and waits for the check: the outcome, the
-// trace hash, the counts of record kinds and all records in time order.
-func (st *recordStream) finish(records []history.Record) (*invariant.Outcome, []byte, report.Counter, []history.Record) {
+// trace hash, the counts of record kinds, all records in time order (when
+// kept) and the error of writing the history, if any.
+func (st *recordStream) finish() (*invariant.Outcome, []byte, report.Counter, []history.Record, error) {
 	if !st.closed {
-		st.ch <- streamChunk{records[:len(records):len(records)], math.MaxInt64}
+		st.ch <- streamChunk{st.cur, math.MaxInt64}
+		st.cur = nil
 	}
 	st.stop()
 	if st.panicked != nil {
 		panic(st.panicked)
 	}
-	return st.chk.Finish(), st.th.sum(), st.counts, st.out
+	var err error
+	if st.sink != nil {
+		err = st.sink.close()
+	}
+	return st.chk.Finish(), st.th.sum(), st.counts, st.out, err
 }
 
 // stop ends the checking goroutine and waits for it (also when the run
@@ -140,4 +211,51 @@ func (st *recordStream) stop() {
 		close(st.ch)
 	}
 	<-st.done
+	if st.sink != nil {
+		st.sink.close()
+	}
+}
+
+// historySink writes records to history.jsonl as JSON lines, in the order
+// given; the first error sticks.
+type historySink struct {
+	f      *os.File
+	bw     *bufio.Writer
+	enc    *json.Encoder
+	err    error
+	closed bool
+}
+
+func createHistory(path string) (*historySink, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 64<<10)
+	return &historySink{f: f, bw: bw, enc: json.NewEncoder(bw)}, nil
+}
+
+func (s *historySink) add(r *history.Record) {
+	if s.err == nil {
+		s.err = s.enc.Encode(r)
+	}
+}
+
+func (s *historySink) flush() {
+	if s.err == nil {
+		s.err = s.bw.Flush()
+	}
+}
+
+func (s *historySink) close() error {
+	if s.closed {
+		return s.err
+	}
+	s.closed = true
+	s.flush()
+	s.err = errors.Join(s.err, s.f.Close())
+	if s.err != nil {
+		s.err = fmt.Errorf("writing history: %w", s.err)
+	}
+	return s.err
 }

@@ -1,6 +1,8 @@
 package virtual
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -212,8 +214,22 @@ func TestRunDirReplays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != len(res.Records) {
-		t.Fatalf("history.jsonl has %d records, the run %d", len(recs), len(res.Records))
+	if res.Records != nil {
+		t.Fatalf("a run into a directory kept its %d records in memory", len(res.Records))
+	}
+	mem, err := Run(s, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(mem.Records) || mem.TraceHash != res.TraceHash {
+		t.Fatalf("history.jsonl has %d records, the same run in memory %d (trace hashes %s, %s)", len(recs), len(mem.Records), res.TraceHash, mem.TraceHash)
+	}
+	for i := range recs {
+		a, _ := json.Marshal(recs[i])
+		b, _ := json.Marshal(mem.Records[i])
+		if !bytes.Equal(a, b) {
+			t.Fatalf("record %d: history.jsonl %s, in memory %s", i, a, b)
+		}
 	}
 	again := invariant.Check(recs, s.Invariants)
 	for i, r := range again.Results {

@@ -41,8 +41,9 @@ type world struct {
 	k     *kernel
 	store *store
 
+	// records are the records of a world without a stream.
 	records []history.Record
-	// stream checks and hashes the records as they become final.
+	// stream checks, hashes and writes the records as they become final.
 	stream  *recordStream
 	truth   *invariant.Truth
 	subject *history.SubjectInfo
@@ -59,11 +60,14 @@ func (w *world) record(r history.Record) {
 	if r.T < w.k.now {
 		harnessBug("a %s %s record at %v, before the clock (%v)", r.Source, r.Kind, r.T, w.k.now)
 	}
-	w.records = append(w.records, r)
 	if r.Source == history.SourceTruth || r.Kind == history.KindSubject {
 		w.truth.Apply(r)
 	}
-	w.stream.made(w.records, w.k.now)
+	if w.stream == nil { // a model test's world
+		w.records = append(w.records, r)
+		return
+	}
+	w.stream.add(r, w.k.now)
 }
 
 // deliveryDelay returns a seeded draw of watch delivery delays.
