@@ -442,8 +442,6 @@ func fromEvents(o Options, err error, srcs []source) error {
 	return fmt.Errorf("%s: the imported scenario is refused: %s: %s", o.Source, fe.Field, fe.Msg)
 }
 
-
-
 // object decodes the object an event left behind: its response object,
 // else its request object when that is a whole object (create, update).
 func object(ev *auditv1.Event, tgt Target) (*unstructured.Unstructured, error) {
