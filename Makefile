@@ -70,7 +70,7 @@ vet:
 	$(GO) vet -pgo=off ./...
 	cd $(EXAMPLE) && $(GO) vet ./...
 
-# Failpoint builds (README "Failpoints"): pinned failpoint-ctl and gofail in bin/,
+# Failpoint builds (docs/faults.md "Failpoints"): pinned failpoint-ctl and gofail in bin/,
 # etcd's gofail copy and go.work in build/etcd-failpoints (all ignored).
 FAILPOINTS := scripts/failpoints.sh
 .PHONY: failpoints-enable failpoints-disable etcd-failpoints test-failpoints failpoints-check
@@ -114,7 +114,7 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
 
 # Packages make test runs again under -race -short, and how long each fuzz target runs.
-RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./sim/matrix/ ./sim/shrink/ ./sim/local/ ./sim/kubelet/ ./faults/... ./internal/cli/
+RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./operator/matrix/ ./sim/shrink/ ./sim/local/ ./sim/kubelet/ ./faults/... ./internal/cli/
 FUZZTIME ?= 5s
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
@@ -124,7 +124,7 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 ## bench-cache: the write-up's chapter 2.5 table: cache variants under concurrent readers and
-## writers, with and without GC-assist pressure; medians of BENCH_COUNT runs (README "Cache variants")
+## writers, with and without GC-assist pressure; medians of BENCH_COUNT runs (docs/reference-operator.md "Cache variants")
 BENCH_COUNT ?= 5
 bench-cache:
 	@mkdir -p runs

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Failpoint-enabled builds of driftlab (see README "Failpoints").
+# Failpoint-enabled builds of driftlab (see docs/faults.md "Failpoints").
 #
 #   scripts/failpoints.sh tools     build the pinned failpoint-ctl and gofail into bin/
 #   scripts/failpoints.sh enable    rewrite driftlab's own failpoint packages in place (failpoint-ctl)

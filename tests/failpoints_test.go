@@ -1,7 +1,6 @@
 package tests
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,7 +12,6 @@ import (
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
-	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
 )
 
@@ -197,10 +195,7 @@ func TestFailpointScenarioSkippedInNormalBuild(t *testing.T) {
 	}
 	s.Workload.Duration.Duration = 6 * time.Second
 	s.Faults[0].Start.Duration, s.Faults[0].Duration.Duration = 2*time.Second, 2*time.Second
-	sum, err := local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: runDir(t, "failpoint-skipped")})
-	if err != nil {
-		t.Fatalf("run failed: %v", err)
-	}
+	sum := runReference(t, s)
 	if len(sum.Faults) != 1 || !strings.Contains(sum.Faults[0].Skipped, "without etcd gofail failpoints") || !strings.Contains(sum.Faults[0].Skipped, "make test-failpoints") {
 		t.Fatalf("fault not reported skipped with the reason: %+v", sum.Faults)
 	}

@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -11,9 +9,9 @@ import (
 	"time"
 
 	"github.com/driftlab/driftlab/faults/fsyncfs"
+	"github.com/driftlab/driftlab/lab"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
-	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
 	"github.com/driftlab/driftlab/sim/virtual"
 )
@@ -39,12 +37,13 @@ func localRun(t *testing.T, s *scenarios.Scenario) *report.Summary {
 	v, _ := localRuns.LoadOrStore(key, &localResult{})
 	lr := v.(*localResult)
 	lr.once.Do(func() {
-		lr.sum, lr.err = local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: runDir(t, s.Name)})
-		if lr.sum != nil {
-			var buf bytes.Buffer
-			lr.sum.Print(&buf)
-			t.Log(buf.String())
+		out, err := lab.Shared(t).Try(t, s, reference(t, s))
+		if err != nil {
+			lr.err = err
+			return
 		}
+		t.Log(out.Explain())
+		lr.sum, lr.err = out.Summary, out.Err
 	})
 	if lr.err != nil {
 		t.Fatalf("local run of %s: %v", s.Name, lr.err)

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"bytes"
-	"context"
 	"math"
 	"strings"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/driftlab/driftlab/faults/fsyncfs"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
-	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
 	"github.com/driftlab/driftlab/sim/virtual"
 )
@@ -25,16 +23,7 @@ func runBuiltin(t *testing.T, name string) *report.Summary {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum, err := local.Run(context.Background(), s, local.RunOptions{System: reference(t, s), Dir: runDir(t, name)})
-	var buf bytes.Buffer
-	if sum != nil {
-		sum.Print(&buf)
-	}
-	t.Log(buf.String())
-	if err != nil {
-		t.Fatalf("run failed: %v", err)
-	}
-	return sum
+	return runReference(t, s)
 }
 
 // oneFault returns the single fault of a summary, checked to have run.

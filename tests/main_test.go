@@ -9,6 +9,7 @@ import (
 	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/harness"
+	"github.com/driftlab/driftlab/sim/report"
 )
 
 // reference is the reference operator as the harness runs it for s.
@@ -19,6 +20,21 @@ func reference(t testing.TB, s *scenarios.Scenario) *harness.System {
 		t.Fatal(err)
 	}
 	return sys
+}
+
+// runReference runs s against the reference operator through package lab,
+// as a user's tests run theirs: on the shared plane, or on a plane of its
+// own when s's faults need one. A run that could not be carried out fails
+// the test; the summary is logged, and a failed run's bundle is kept.
+func runReference(t *testing.T, s *scenarios.Scenario) *report.Summary {
+	t.Helper()
+	needControlPlane(t)
+	out := lab.Shared(t).Run(t, s, reference(t, s))
+	t.Log(out.Explain())
+	if out.Err != nil {
+		t.Fatalf("run failed: %v", out.Err)
+	}
+	return out.Summary
 }
 
 // TestMain lets this test binary act as `driftlab operator ...` when the

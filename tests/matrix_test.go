@@ -27,7 +27,7 @@ func builtins(t *testing.T, names ...string) []*scenarios.Scenario {
 
 // TestDetectionMatrixVirtual is `driftlab matrix` at CI size: every seeded
 // bug that the virtual backend can show is caught by at least one scenario
-// within 40 seeds, by the scenario the README names for it, and the
+// within 40 seeds, by the scenario docs/reference-operator.md names for it, and the
 // correct operator with every cache variant raises no violation over 20
 // seeds of each scenario. The full size (1,000 seeds per scenario, the
 // whole catalogue) runs from the command.
@@ -51,7 +51,7 @@ func TestDetectionMatrixVirtual(t *testing.T) {
 	if !res.OK() {
 		t.Fatalf("matrix failed: uncaught %v, %d false alarms, %d run errors", res.Uncaught, res.FalseAlarms, res.RunErrors)
 	}
-	// Where each bug must be caught (README "Seeded bugs"), and by what.
+	// Where each bug must be caught (docs/reference-operator.md "Seeded bugs"), and by what.
 	want := map[string]struct{ scenario, invariant string }{
 		bugs.FreezeStatus:         {"baseline", invariant.DriftConvergence},
 		bugs.NoEnqueueOnPodUpdate: {"baseline", invariant.LatencySLO},

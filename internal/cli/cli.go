@@ -53,9 +53,11 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "driftlab",
 		Short: "Deterministic simulation and chaos testbed for Kubernetes operators",
-		Long: `driftlab runs a reference Kubernetes operator against a real control plane
-(embedded etcd + envtest kube-apiserver) under a scenario's workload and faults,
-and checks state-drift and latency invariants.`,
+		Long: `driftlab runs a Kubernetes operator (yours, declared in a scenario's subject and
+operator sections, or the built-in reference operator) against a real control plane
+(embedded etcd + envtest kube-apiserver), a deterministic simulation or a cluster,
+under a scenario's workload and faults, and checks state-drift and latency invariants.
+See docs/cli.md and docs/tutorial.md.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}

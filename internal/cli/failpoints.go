@@ -16,7 +16,7 @@ func newFailpointsCmd() *cobra.Command {
 		Use:   "failpoints",
 		Short: "List the failpoints a scenario can switch on, and whether this build has them",
 		Long: "Lists etcd's gofail failpoints and the reference operator's own, with where each one acts,\n" +
-			"and says whether this binary was built with them (make test-failpoints; README \"Failpoints\").",
+			"and says whether this binary was built with them (make test-failpoints; docs/faults.md \"Failpoints\").",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			out := cmd.OutOrStdout()

@@ -94,7 +94,7 @@ invariant failed; 2: bad input; 3: the run itself failed.`,
 	f.StringVar(&apiserver, "kube-apiserver", "", "kube-apiserver binary (default: $KUBEBUILDER_ASSETS or bin/k8s/*/)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress lines")
 	rf.register(f)
-	f.StringVar(&auditLog, "audit-log", "", "local backend: kube-apiserver writes an audit log of KVCluster requests to this file (relative to --out), for driftlab import audit")
+	f.StringVar(&auditLog, "audit-log", "", "local backend: kube-apiserver writes an audit log of the subject kind's requests to this file (relative to --out), for driftlab import audit")
 	f.BoolVar(&swarm, "swarm", false, "run only the faults this seed switches on, as driftlab sweep --swarm does")
 	cf.register(f)
 	return cmd
