@@ -250,8 +250,9 @@ func OwnPlane() RunOption { return func(c *runConfig) { c.own = true } }
 // Run runs scenario s against sys on the plane and returns its outcome.
 // Each run gets a namespace of its own (its name with a counter) unless
 // Namespace says otherwise, and a run bundle under the plane's
-// directory, kept when the run fails (with report.html) or when the plane
-// keeps runs. A run that could not be carried out is a test failure;
+// directory, kept when the run fails (with report.html), when its test
+// fails, or when the plane keeps runs; otherwise it is removed when the
+// test ends. A run that could not be carried out is a test failure;
 // invariants that fail are the outcome's to report:
 //
 //	out := plane.Run(t, s, sys)
@@ -338,8 +339,17 @@ func (p *Plane) run(t testing.TB, s *scenarios.Scenario, sys *System, opts ...Ru
 		}
 		t.Logf("lab: %s failed; its bundle: %s", s.Name, dir)
 	} else if !p.keep && !rc.keep {
-		_ = os.RemoveAll(dir)
-		out.Dir = ""
+		// A passing run's bundle lives until its test ends, so the test
+		// can read its records, and stays when the test fails on its own
+		// assertions about the run.
+		t.Cleanup(func() {
+			if t.Failed() {
+				p.failed.Add(1)
+				t.Logf("lab: %s passed, but the test failed; its bundle: %s", s.Name, dir)
+				return
+			}
+			_ = os.RemoveAll(dir)
+		})
 	}
 	return out, nil
 }

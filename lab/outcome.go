@@ -17,8 +17,8 @@ import (
 type Outcome struct {
 	// Summary is the run's result; nil only when the run could not start.
 	Summary *report.Summary
-	// Dir is the run's bundle; empty when it was removed (a passing run
-	// on a plane that keeps only failures).
+	// Dir is the run's bundle. A passing run's is removed when its test
+	// ends (unless the test failed or the plane keeps runs).
 	Dir string
 	// Report is report.html of a failed run.
 	Report string
@@ -112,11 +112,11 @@ func (o *Outcome) Explain() string {
 // String is Explain.
 func (o *Outcome) String() string { return o.Explain() }
 
-// Records reads the run's history (history.jsonl in its bundle); the
-// bundle must still be there (a failed run's, or a plane that keeps runs).
+// Records reads the run's history (history.jsonl in its bundle), while
+// the bundle is there: during the run's test, or later when it was kept.
 func (o *Outcome) Records() ([]history.Record, error) {
 	if o.Dir == "" {
-		return nil, fmt.Errorf("lab: the run's bundle was removed (it passed); keep runs with Options.KeepRuns")
+		return nil, fmt.Errorf("lab: the run has no bundle")
 	}
 	f, err := os.Open(filepath.Join(o.Dir, "history.jsonl"))
 	if err != nil {

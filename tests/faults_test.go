@@ -135,14 +135,22 @@ func TestFaultWALFsyncDelay(t *testing.T) {
 	if e["fsyncs_delayed"] == 0 || injected < 99 {
 		t.Fatalf("the delay was not injected: %v", e)
 	}
-	// Inside the window each fsync is the injected delay plus the real one;
-	// "before" (since etcd started) is only the real one, and on a busy disk
-	// it varies by milliseconds, so the check is against the injected delay.
-	if measured < injected*0.98 || measured < 10*before {
-		t.Errorf("etcd's WAL fsync mean %.2fms in the window: not the %.2fms injected on top of %.2fms", measured, injected, before)
+	// etcd's own histogram must see the injection: inside the window each
+	// delayed fsync is the injected delay plus a real one, and the few
+	// fsyncs of the window's edges (begun before the delay was set, or
+	// after it was cleared) only the real one, so the expected mean is
+	// weighted by the share the mount delayed; "before" (since etcd
+	// started) varies by milliseconds on a busy disk.
+	n, delayed := e["wal_fsyncs"], e["fsyncs_delayed"]
+	if n == 0 || delayed < 0.8*n {
+		t.Fatalf("the mount delayed %.0f of the window's %.0f WAL fsyncs: want most of them", delayed, n)
 	}
-	if diff := math.Abs(measured - injected); diff > math.Max(2, 0.05*injected)+before {
-		t.Errorf("measured %.2fms vs injected %.2fms: off by more than 5%% or 2ms", measured, injected)
+	want := before + injected*math.Min(1, delayed/n)
+	if measured < 10*before {
+		t.Errorf("etcd's WAL fsync mean %.2fms in the window: not well above the %.2fms before it", measured, before)
+	}
+	if diff := math.Abs(measured - want); diff > math.Max(2, 0.05*want)+before {
+		t.Errorf("measured %.2fms vs %.2fms expected (%.2fms injected into %.0f of %.0f fsyncs, on top of %.2fms): off by more than 5%% or 2ms", measured, want, injected, delayed, n, before)
 	}
 	checkFaultRun(t, sum, f, minDriftRatio)
 }

@@ -257,6 +257,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 		progress.stop()
 
 		records := rec.Records()
+		fail(creates(records))
 		out := invariant.Check(records, s.Invariants)
 		sum.Faults = faultResults(s.Faults, plane.Skipped, sched, out, records, plane.Effects)
 		sum.Invariants = append(out.Results, report.FaultsCheck(sum.Faults))
@@ -401,6 +402,30 @@ var quietOnce sync.Once
 // operator run in this process gets a logger of its own (Setup).
 func quietLibraryLogs() {
 	quietOnce.Do(func() { ctrllog.SetLogger(logr.Discard()) })
+}
+
+// creates is an error when the workload created objects and not one of
+// those creates succeeded: the run then measured nothing (its namespace
+// missing, its CRD not served, its template refused), and its invariants
+// must not be read as a verdict on the operator.
+func creates(records []history.Record) error {
+	var n int
+	var first string
+	for _, r := range records {
+		if r.Kind != history.KindOp || r.Op != workload.OpCreate || r.Resource != "" {
+			continue
+		}
+		if r.Err == "" {
+			return nil
+		}
+		if n++; first == "" {
+			first = r.Object + ": " + r.Err
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("none of the workload's %d creates succeeded (the first: %s)", n, first)
 }
 
 // OpRecord is the history record of one workload operation.

@@ -8,7 +8,9 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/subject"
+	"github.com/driftlab/driftlab/sim/workload"
 )
 
 // stubBackend starts nothing and counts Stop calls.
@@ -71,5 +73,29 @@ func TestStartErrorKeepsTheSummary(t *testing.T) {
 	sum, err := Run(context.Background(), s, testSystem(), b, Options{Dir: dir})
 	if err == nil || b.stops != 0 || sum == nil || sum.Passed || !strings.Contains(sum.Error, "permission") {
 		t.Fatalf("err %v, stops %d, summary %+v", err, b.stops, sum)
+	}
+}
+
+// TestCreatesAllFailedIsARunError: a workload none of whose creates
+// succeeded measured nothing, and says why; one success, or creates of
+// other kinds only, is not an error.
+func TestCreatesAllFailedIsARunError(t *testing.T) {
+	op := func(name, err string) history.Record {
+		return history.Record{Kind: history.KindOp, Op: workload.OpCreate, Object: "ns/" + name, Err: err}
+	}
+	err := creates([]history.Record{op("kv-0", `namespaces "ns" not found`), op("kv-1", `namespaces "ns" not found`)})
+	if err == nil || !strings.Contains(err.Error(), "none of the workload's 2 creates succeeded") || !strings.Contains(err.Error(), `ns/kv-0: namespaces "ns" not found`) {
+		t.Fatalf("all creates failed: got %v", err)
+	}
+	if err := creates([]history.Record{op("kv-0", "conflict"), op("kv-1", "")}); err != nil {
+		t.Fatalf("one create succeeded: got %v", err)
+	}
+	other := op("cm", "forbidden")
+	other.Resource = "v1/ConfigMap"
+	if err := creates([]history.Record{other}); err != nil {
+		t.Fatalf("creates of another kind only: got %v", err)
+	}
+	if err := creates(nil); err != nil {
+		t.Fatalf("no creates: got %v", err)
 	}
 }

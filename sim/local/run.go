@@ -12,7 +12,12 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/internal/promread"
@@ -138,6 +143,9 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 	env.Progress("control plane up: etcd %s, kube-apiserver %s; while it runs: kubectl --kubeconfig %s get %s -A",
 		lenv.Startup.Etcd.Round(time.Millisecond), lenv.Startup.APIServer.Round(time.Millisecond), lenv.Kubeconfig, env.Subject.GVR.Resource)
 
+	if err = ensureNamespace(ctx, lenv.Admin, s.Workload.Namespace); err != nil {
+		return nil, err
+	}
 	plane, err := planeOf(env, lenv, plan, built, skipped, "")
 	if err != nil {
 		return nil, err
@@ -147,6 +155,21 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 		return errors.Join(err, plan.Close()) // after etcd: the WAL mount must outlive it
 	}
 	return plane, nil
+}
+
+// ensureNamespace creates the workload's namespace unless it exists: a
+// fresh plane has only default, kube-system and kube-public, and without
+// it every create of the workload fails.
+func ensureNamespace(ctx context.Context, admin *rest.Config, ns string) error {
+	cs, err := kubernetes.NewForConfig(admin)
+	if err != nil {
+		return err
+	}
+	_, err = cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return nil
 }
 
 // setWorldStartup puts the world's start-up times in the summary.

@@ -9,13 +9,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 
 	"github.com/driftlab/driftlab/faults"
+	"github.com/driftlab/driftlab/internal/promread"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/harness"
 	"github.com/driftlab/driftlab/sim/report"
@@ -90,6 +90,7 @@ func (b *sharedBackend) Start(ctx context.Context, env *harness.Env) (_ *harness
 		}
 	}()
 	plan.EtcdEndpoint = lenv.EtcdURL.String()
+	plan.EtcdMetric = promread.Metric // the shared etcd runs in this process too
 	t0 := time.Now()
 	if err := b.p.install(env.System.CRDs, env.System.CRDPaths); err != nil {
 		return nil, err
@@ -103,8 +104,8 @@ func (b *sharedBackend) Start(ctx context.Context, env *harness.Env) (_ *harness
 		return nil, err
 	}
 	ns := s.Workload.Namespace
-	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("creating namespace %s: %w", ns, err)
+	if err := ensureNamespace(ctx, lenv.Admin, ns); err != nil {
+		return nil, err
 	}
 	plane, err := planeOf(env, lenv, plan, built, skipped, ns)
 	if err != nil {
