@@ -140,15 +140,13 @@ func TestFaultWALFsyncDelay(t *testing.T) {
 	// fsyncs of the window's edges (begun before the delay was set, or
 	// after it was cleared) only the real one, so the expected mean is
 	// weighted by the share the mount delayed; "before" (since etcd
-	// started) varies by milliseconds on a busy disk.
+	// started) varies by milliseconds on a busy disk, and the tolerance
+	// takes it in (still far below the injected delay).
 	n, delayed := e["wal_fsyncs"], e["fsyncs_delayed"]
 	if n == 0 || delayed < 0.8*n {
 		t.Fatalf("the mount delayed %.0f of the window's %.0f WAL fsyncs: want most of them", delayed, n)
 	}
 	want := before + injected*math.Min(1, delayed/n)
-	if measured < 10*before {
-		t.Errorf("etcd's WAL fsync mean %.2fms in the window: not well above the %.2fms before it", measured, before)
-	}
 	if diff := math.Abs(measured - want); diff > math.Max(2, 0.05*want)+before {
 		t.Errorf("measured %.2fms vs %.2fms expected (%.2fms injected into %.0f of %.0f fsyncs, on top of %.2fms): off by more than 5%% or 2ms", measured, want, injected, delayed, n, before)
 	}
