@@ -97,7 +97,10 @@ func TestInjectedVsMeasured(t *testing.T) {
 	} {
 		r := measureInjection(t, m, f, d, 12)
 		meanInj := r.injected / time.Duration(len(r.errs))
-		tol := max(time.Duration(0.05*float64(meanInj)), 2*time.Millisecond)
+		// The project's target, plus what the mount's own sleeps overshot
+		// (measured by the server): a busy machine's lateness, not the
+		// injection's error.
+		tol := max(time.Duration(0.05*float64(meanInj)), 2*time.Millisecond) + max(r.overshoot(), 0)
 		t.Logf("delay %v: %d delayed of %d; injected %.2f ms/delayed call; end to end: baseline %.3f ms, measured/injected %.4f; per call: median error %.3f ms (tolerance %.2f ms), server wait overshoot %.3f ms",
 			d, len(r.errs), r.calls, ms(meanInj), ms(r.baseline), r.ratio(), ms(r.medianErr()), ms(tol), ms(r.overshoot()))
 		if r.medianErr().Abs() > tol {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/driftlab/driftlab/internal/timing"
 )
 
 const reqSize = 16 // one small request or reply = one toxiproxy chunk
@@ -77,7 +79,7 @@ func TestRetransmitMatchesModel(t *testing.T) {
 	if err := p.SetRetransmit(Both, m.P, m.MinRTO, 0); err != nil {
 		t.Fatal(err)
 	}
-	stopLate := timerLateness(m.MinRTO)
+	stopLate := timing.Lateness(m.MinRTO)
 	rts := roundTrips(t, c, n, reqSize)
 	lateMean, lateMedian := stopLate()
 	inj := realized(m, seed, Both, n)
@@ -139,7 +141,7 @@ func TestRetransmitMatchesModel(t *testing.T) {
 	// a fault that injected too little or too much moves most round trips.
 	// Each stalled chunk waits on one timer, and a loaded machine fires
 	// timers late: what the run's own timers of the same length were late
-	// by (timerLateness, measured meanwhile) is expected on top.
+	// by (timing.Lateness, measured meanwhile) is expected on top.
 	keptMeas, keptInj := trimmedMeans(extra, inj, 0.01)
 	keptMeas -= ctrlMean - ctrlMedian // extra is against the median
 	late := time.Duration(timers * float64(lateMean))
@@ -180,7 +182,7 @@ func TestRetransmitRealRTO(t *testing.T) {
 	if err := p.SetRetransmit(Upstream, m.P, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	stopLate := timerLateness(DefaultMinRTO)
+	stopLate := timing.Lateness(DefaultMinRTO)
 	rts := roundTrips(t, c, n, reqSize)
 	lateMean, lateMedian := stopLate()
 	inj := realized(m, seed, Upstream, n)
@@ -245,37 +247,6 @@ func stalledChunks(m RetransmitModel, seed uint64, dir Direction, n int) (perRou
 		}
 	}
 	return float64(total) / float64(n)
-}
-
-// timerLateness fires timers of d back to back until stopped and says how
-// late they fired, mean and median: the run's own measure of what a busy
-// machine adds to each timed stall.
-func timerLateness(d time.Duration) (stop func() (mean, median time.Duration)) {
-	done := make(chan struct{})
-	res := make(chan []time.Duration, 1)
-	go func() {
-		var late []time.Duration
-		for {
-			t0 := time.Now()
-			tm := time.NewTimer(d)
-			select {
-			case <-done:
-				tm.Stop()
-				res <- late
-				return
-			case <-tm.C:
-				late = append(late, time.Since(t0)-d)
-			}
-		}
-	}()
-	return func() (time.Duration, time.Duration) {
-		close(done)
-		l := <-res
-		if len(l) == 0 {
-			return 0, 0
-		}
-		return mean(l), quantile(l, 0.5)
-	}
 }
 
 // trimmedMeans are the means of measured and injected over the round
