@@ -54,9 +54,10 @@ func Skipped(err error) (string, bool) {
 type Type struct {
 	// Name is the scenario's type name.
 	Name string
-	// Local builds the fault on the local backend, claiming what it needs
-	// from the plan. It returns a *SkipError when the machine cannot run it.
-	Local func(spec scenarios.Fault, p *Plan) (Fault, error)
+	// Local builds fault i of the scenario on the local backend, claiming
+	// what it needs from the plan (i names its random streams). It returns
+	// a *SkipError when the machine cannot run it.
+	Local func(i int, spec scenarios.Fault, p *Plan) (Fault, error)
 }
 
 // Table is the one table of fault types.
@@ -219,7 +220,7 @@ func Build(specs []scenarios.Fault, p *Plan) (built map[int]Fault, skipped map[i
 			skipped[i] = fmt.Sprintf("%s is not supported on the local backend", s.Type)
 			continue
 		}
-		f, err := t.Local(s, p)
+		f, err := t.Local(i, s, p)
 		if reason, isSkip := Skipped(err); isSkip {
 			skipped[i] = reason
 			continue

@@ -420,6 +420,11 @@ func (s *Scenario) setDefaults(present map[string]bool) error {
 	}
 	for i := range s.Faults {
 		f := &s.Faults[i]
+		// The burst's loss defaults to 1 inside the burst; a 0 the file
+		// wrote would silently become 1.
+		if bl := fmt.Sprintf("faults[%d].burst.loss", i); has(bl) && f.Burst != nil && f.Burst.Loss == 0 {
+			return fieldErr(bl, "0 is not a usable value: leave the field out for the default (1)")
+		}
 		before := *f
 		f.setDefaults()
 		// A parameter the file set to zero that the type's default then

@@ -75,17 +75,9 @@ func (m RetransmitModel) stallFor(k int) time.Duration {
 }
 
 // sample draws the number of consecutive losses of one chunk and its stall
-// from rng. The toxic uses exactly this function, so the model and the toxic
-// cannot drift apart.
+// from rng, without bursts: Retransmit, the function the toxic runs.
 func (m RetransmitModel) sample(rng *rand.Rand) (losses int, stall time.Duration) {
-	m = m.norm()
-	rto := m.MinRTO
-	for losses < MaxRetransmits && rng.Float64() < m.P {
-		losses++
-		stall += rto
-		rto = min(2*rto, m.MaxRTO)
-	}
-	return losses, stall
+	return m.Retransmit(rng, nil, 0)
 }
 
 // Dist returns the distribution of the extra delay of one chunk.

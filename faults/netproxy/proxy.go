@@ -94,7 +94,7 @@ type Proxy struct {
 	upstream string
 	seed     uint64
 	id       uint64
-	stats    *[2]dirStats
+	shared   *proxyShared
 
 	ln     net.Listener
 	server *toxiproxy.ApiServer
@@ -103,10 +103,12 @@ type Proxy struct {
 
 	setMu sync.Mutex // serialises fault changes (remove+add must be atomic)
 
-	mu       sync.Mutex
-	closed   bool
-	conns    map[string][2]*net.TCPConn // link name prefix -> client, upstream
-	handlers sync.WaitGroup             // accepted connections being set up
+	mu     sync.Mutex
+	closed bool
+	conns  map[string][2]*net.TCPConn // link name prefix -> client, upstream
+	// opened counts accepted connections, closedConns those that ended.
+	opened, closedConns uint64
+	handlers            sync.WaitGroup // accepted connections being set up
 
 	dialCtx    context.Context // cancelled by Close: aborts upstream dials
 	cancelDial context.CancelFunc
@@ -134,7 +136,7 @@ func New(name, upstream string, seed uint64) (*Proxy, error) {
 		upstream:   upstream,
 		seed:       seed,
 		id:         nextID.Add(1),
-		stats:      new([2]dirStats),
+		shared:     new(proxyShared),
 		ln:         ln,
 		server:     server,
 		tp:         tp,
@@ -143,7 +145,7 @@ func New(name, upstream string, seed uint64) (*Proxy, error) {
 		acceptDone: make(chan struct{}),
 	}
 	p.dialCtx, p.cancelDial = context.WithCancel(context.Background())
-	statsRegistry.Store(p.id, p.stats)
+	sharedRegistry.Store(p.id, p.shared)
 	go p.accept()
 	return p, nil
 }
@@ -191,6 +193,7 @@ func (p *Proxy) handle(client *net.TCPConn) {
 	}
 	p.pruneLocked()
 	p.conns[name] = [2]*net.TCPConn{client, upc}
+	p.opened++
 	// Start the links under p.mu so Close cannot miss them. toxiproxy sets
 	// SO_LINGER 0 itself when a reset_peer toxic is already in the chain.
 	p.tp.Toxics.StartLink(p.server, name+"upstream", client, upc, stream.Upstream)
@@ -242,6 +245,7 @@ func (p *Proxy) pruneLocked() {
 	for n := range p.conns {
 		if !names[n+"upstream"] && !names[n+"downstream"] {
 			delete(p.conns, n)
+			p.closedConns++
 		}
 	}
 }
@@ -301,11 +305,26 @@ func (p *Proxy) set(k Kind, dir Direction, attrs func(stream.Direction) any) err
 // start (those already open when the fault is set are numbered in
 // toxiproxy's unspecified order).
 func (p *Proxy) SetRetransmit(dir Direction, prob float64, minRTO, maxRTO time.Duration) error {
+	return p.SetRetransmitBursts(dir, prob, minRTO, maxRTO, nil, time.Time{})
+}
+
+// SetRetransmitBursts is SetRetransmit with bursty loss: while burst (nil:
+// none) has a blackout, counted from origin, each transmission is lost
+// with the burst's loss instead of prob (see RetransmitModel.Retransmit).
+// The schedule is the proxy's, shared by both directions and every
+// connection, as an outage of a link is. A chunk that waited behind a
+// stalled one is first sent when the link delivered again.
+func (p *Proxy) SetRetransmitBursts(dir Direction, prob float64, minRTO, maxRTO time.Duration, burst *BurstSchedule, origin time.Time) error {
 	if !(prob >= 0 && prob < 1) {
 		return fmt.Errorf("netproxy: retransmit probability %v not in [0, 1)", prob)
 	}
 	if minRTO < 0 || maxRTO < 0 {
 		return errors.New("netproxy: negative RTO")
+	}
+	if burst != nil {
+		p.shared.burst.Store(&burstRef{sched: burst, origin: origin})
+	} else {
+		p.shared.burst.Store(nil)
 	}
 	return p.set(KindRetransmit, dir, func(d stream.Direction) any {
 		return &RetransmitToxic{P: prob, MinRTONs: int64(minRTO), MaxRTONs: int64(maxRTO),
@@ -380,6 +399,7 @@ func (p *Proxy) ResetConnections() int {
 		c[0].Close()
 		c[1].Close()
 		delete(p.conns, name)
+		p.closedConns++
 		n++
 	}
 	return n
@@ -436,9 +456,10 @@ func (p *Proxy) Faults() []string {
 }
 
 // RetransmitStats returns what the retransmit fault has injected in dir
-// (Upstream or Downstream) since New.
+// (Upstream or Downstream) since New; Both sums the two (MaxStall is the
+// longer one).
 func (p *Proxy) RetransmitStats(dir Direction) RetransmitStats {
-	s := p.stats
+	s := &p.shared.stats
 	switch dir {
 	case Upstream:
 		return s[stream.Upstream].snapshot()
@@ -446,7 +467,30 @@ func (p *Proxy) RetransmitStats(dir Direction) RetransmitStats {
 		return s[stream.Downstream].snapshot()
 	}
 	a, b := s[stream.Upstream].snapshot(), s[stream.Downstream].snapshot()
-	return RetransmitStats{Chunks: a.Chunks + b.Chunks, Retransmits: a.Retransmits + b.Retransmits, Stall: a.Stall + b.Stall}
+	return RetransmitStats{Chunks: a.Chunks + b.Chunks, Retransmits: a.Retransmits + b.Retransmits, Stall: a.Stall + b.Stall,
+		LongStalls: a.LongStalls + b.LongStalls, MaxStall: max(a.MaxStall, b.MaxStall)}
+}
+
+// ResetMaxStall starts RetransmitStats' MaxStall afresh in both
+// directions, so that a fault window reports its own longest stall.
+func (p *Proxy) ResetMaxStall() {
+	for i := range p.shared.stats {
+		p.shared.stats[i].maxStall.Store(0)
+	}
+}
+
+// ConnStats counts the connections the proxy accepted since New, and those
+// of them that have ended (both directions finished, or reset).
+type ConnStats struct {
+	Opened, Closed uint64
+}
+
+// ConnStats returns the proxy's connection counts.
+func (p *Proxy) ConnStats() ConnStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked()
+	return ConnStats{Opened: p.opened, Closed: p.closedConns}
 }
 
 // Close stops accepting, removes all faults (flushing held data), half-closes
@@ -490,7 +534,7 @@ func (p *Proxy) Close() error {
 		c[1].Close()
 	}
 	p.waitLinks(3 * time.Second)
-	statsRegistry.Delete(p.id)
+	sharedRegistry.Delete(p.id)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

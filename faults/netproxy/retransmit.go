@@ -20,8 +20,9 @@ func init() {
 }
 
 // RetransmitToxic is the toxiproxy toxic behind [Proxy.SetRetransmit]. Each
-// chunk it receives is lost with probability P, then "retransmitted" after an
-// RTO stall, possibly lost again (see [RetransmitModel]); it is delivered
+// chunk it receives is lost with probability P (inside a blackout of the
+// proxy's burst schedule, with the burst's loss), then "retransmitted" after
+// an RTO stall, possibly lost again (see [RetransmitModel.Retransmit]); it is delivered
 // its total stall after its StreamChunk timestamp (when the proxy read it,
 // or when a previous latency toxic released it), and never before the chunk
 // in front of it (order is preserved, as with TCP's head-of-line blocking).
@@ -52,9 +53,12 @@ type RetransmitToxic struct {
 // keeps ToxicStub.State when it restarts a toxic).
 type retransmitState struct {
 	rng       *rand.Rand
+	shared    *proxyShared
 	stats     *dirStats
 	pending   *stream.StreamChunk // chunk being stalled
 	deliverAt time.Time
+	sentAt    time.Time // first transmission of pending
+	lastOut   time.Time // when the last chunk was delivered
 }
 
 // lossRNG returns the generator of connection number conn (0-based, in the
@@ -82,7 +86,8 @@ func (t *RetransmitToxic) GetBufferSize() int { return 1024 }
 // NewState gives each link (connection and direction) its own PCG stream.
 func (t *RetransmitToxic) NewState() interface{} {
 	n := t.conns.Add(1) - 1
-	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), stats: lookupStats(t.ProxyID, t.Dir)}
+	sh := lookupShared(t.ProxyID)
+	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), shared: sh, stats: sh.dir(t.Dir)}
 }
 
 // Pipe moves chunks from stub.Input to stub.Output, stalling lost ones. On
@@ -111,6 +116,7 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 			st.pending.Timestamp = time.Now()
 			select {
 			case stub.Output <- st.pending:
+				st.lastOut = st.pending.Timestamp
 				st.pending = nil
 			case <-stub.Interrupt:
 				return
@@ -125,9 +131,22 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 				stub.Close()
 				return
 			}
-			losses, stall := m.sample(st.rng)
+			sent := c.Timestamp
+			var sched *BurstSchedule
+			var at time.Duration
+			if b := st.shared.burstNow(); b != nil {
+				// A chunk that waited behind a stalled one is first
+				// (re)sent when the link delivers again: TCP resends the
+				// queue after the head segment got through, with the
+				// backed-off RTO if it is lost again.
+				if st.lastOut.After(sent) {
+					sent = st.lastOut
+				}
+				sched, at = b.sched, sent.Sub(b.origin)
+			}
+			losses, stall := m.Retransmit(st.rng, sched, at)
 			st.stats.add(losses, stall)
-			st.pending, st.deliverAt = c, c.Timestamp.Add(stall)
+			st.pending, st.deliverAt = c, sent.Add(stall)
 		}
 	}
 }
@@ -153,11 +172,21 @@ type RetransmitStats struct {
 	Retransmits uint64
 	// Stall is the total injected stall.
 	Stall time.Duration
+	// LongStalls counts chunks stalled for at least LongStall: what a
+	// client sees as a frozen connection.
+	LongStalls uint64
+	// MaxStall is the longest stall of one chunk since the proxy was
+	// created or ResetMaxStall was called.
+	MaxStall time.Duration
 }
 
+// LongStall is the stall from which RetransmitStats counts a chunk in
+// LongStalls.
+const LongStall = time.Second
+
 type dirStats struct {
-	chunks, retransmits atomic.Uint64
-	stall               atomic.Int64
+	chunks, retransmits, long atomic.Uint64
+	stall, maxStall           atomic.Int64
 }
 
 func (s *dirStats) add(losses int, stall time.Duration) {
@@ -167,22 +196,59 @@ func (s *dirStats) add(losses int, stall time.Duration) {
 	s.chunks.Add(1)
 	s.retransmits.Add(uint64(losses))
 	s.stall.Add(int64(stall))
+	if stall >= LongStall {
+		s.long.Add(1)
+	}
+	for {
+		m := s.maxStall.Load()
+		if int64(stall) <= m || s.maxStall.CompareAndSwap(m, int64(stall)) {
+			break
+		}
+	}
 }
 
 func (s *dirStats) snapshot() RetransmitStats {
-	return RetransmitStats{Chunks: s.chunks.Load(), Retransmits: s.retransmits.Load(), Stall: time.Duration(s.stall.Load())}
+	return RetransmitStats{Chunks: s.chunks.Load(), Retransmits: s.retransmits.Load(), Stall: time.Duration(s.stall.Load()),
+		LongStalls: s.long.Load(), MaxStall: time.Duration(s.maxStall.Load())}
 }
 
-// statsRegistry maps a proxy id to its per-direction statistics: toxics are
-// built by toxiproxy from JSON, so they find their proxy by id.
-var statsRegistry sync.Map // uint64 -> *[2]dirStats
+// proxyShared is what a proxy shares with its toxics: statistics per
+// direction and the burst schedule in force.
+type proxyShared struct {
+	stats [2]dirStats
+	burst atomic.Pointer[burstRef]
+}
 
-func lookupStats(id uint64, dir uint8) *dirStats {
-	v, ok := statsRegistry.Load(id)
-	if !ok || dir > 1 {
+// burstRef is a burst schedule and the instant its time zero is.
+type burstRef struct {
+	sched  *BurstSchedule
+	origin time.Time
+}
+
+func (sh *proxyShared) dir(d uint8) *dirStats {
+	if sh == nil || d > 1 {
 		return nil
 	}
-	return &v.(*[2]dirStats)[dir]
+	return &sh.stats[d]
+}
+
+func (sh *proxyShared) burstNow() *burstRef {
+	if sh == nil {
+		return nil
+	}
+	return sh.burst.Load()
+}
+
+// sharedRegistry maps a proxy id to what it shares with its toxics:
+// toxics are built by toxiproxy from JSON, so they find their proxy by id.
+var sharedRegistry sync.Map // uint64 -> *proxyShared
+
+func lookupShared(id uint64) *proxyShared {
+	v, ok := sharedRegistry.Load(id)
+	if !ok {
+		return nil
+	}
+	return v.(*proxyShared)
 }
 
 // spinWindow is how long before a deadline waitUntil stops sleeping on a
