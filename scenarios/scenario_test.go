@@ -51,6 +51,7 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"wrong type", "name: x\nworkload:\n  objects: three\n", `bad.yaml:3: workload.objects: want an integer, got "three"`},
 		{"bad duration", "name: x\nworkload:\n  scale:\n    every: 5x\n", `bad.yaml:4: workload.scale.every: invalid duration "5x"`},
 		{"negative duration", "name: x\ninvariants:\n  latency:\n    p99: -1s\n", `bad.yaml:4: invariants.latency.p99: must not be negative`},
+		{"negative mean", "name: x\ninvariants:\n  latency: {mean: -1s}\n", `bad.yaml:3: invariants.latency.mean: must not be negative`},
 		{"bad enum", "name: x\noperator:\n  cache: btree\n", `bad.yaml:3: operator.cache: unknown value "btree" (want one of: arena, map, ptrmap, snapshot, syncmap)`},
 		{"unknown bug", "name: x\noperator:\n  bugs: [freeze-status, nope]\n", `bad.yaml:3: operator.bugs[1]: unknown value "nope"`},
 		{"range", "name: x\nworkload:\n  initialReplicas: {min: 4, max: 2}\n", `bad.yaml:3: workload.initialReplicas.max: must be at least min (4), got 2`},
