@@ -273,6 +273,9 @@ func networkChaos(f *scenarios.Fault, o Options, note func(string, ...any)) (*cm
 	if f.Burst != nil {
 		note("burst is not exported (Chaos Mesh's loss has a correlation, not a schedule of blackouts)")
 	}
+	if f.Backpressure {
+		note("backpressure is not exported (a cluster's network has its own buffers)")
+	}
 	if f.MinRTO.Duration != 200*time.Millisecond || f.MaxRTO.Duration != 120*time.Second {
 		note("minRTO/maxRTO (%s/%s) are the kernel's on a real cluster (tcp_rto_min, 200ms..120s); not exported", f.MinRTO, f.MaxRTO)
 	}

@@ -109,8 +109,21 @@ type retransmit struct {
 
 var _ Fault = (*retransmit)(nil)
 
+// Backpressure is the buffering of a link whose network-retransmit fault
+// has backpressure: a path with Ethernet's MSS, whose peers' socket
+// buffers then autotune to tens of KiB (loopback's 64 KiB MSS makes them
+// megabytes), 64 KiB receive buffers at the proxy and four chunks queued
+// behind a stalled one. A stall of seconds then fills the sender's
+// buffers and blocks its writes, as on a real path, instead of vanishing
+// into loopback's.
+var Backpressure = netproxy.Options{MSS: 1448, ReadBuffer: 64 << 10, ShortQueue: true}
+
 func newRetransmit(i int, spec scenarios.Fault, p *Plan) (Fault, error) {
-	p.WantLink(spec.Link)
+	if spec.Backpressure {
+		p.WantLinkOptions(spec.Link, Backpressure)
+	} else {
+		p.WantLink(spec.Link)
+	}
 	f := &retransmit{base: base{spec: spec, plan: p}}
 	if spec.Burst != nil {
 		var err error

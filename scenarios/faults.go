@@ -84,6 +84,12 @@ type Fault struct {
 	// transmissions are lost with the burst's loss, so the backed-off RTO
 	// freezes the connection past the blackout's end (network-retransmit).
 	Burst *Burst `yaml:"burst" json:"burst,omitempty"`
+	// Backpressure makes the link buffer what a real network path does
+	// (local backend: TCP MSS 1448, 64 KiB receive buffers, four chunks
+	// queued behind a stall) for the whole run, so a stall fills the
+	// sender's buffers and blocks its writes; loopback's buffers would
+	// hold seconds of data (network-retransmit).
+	Backpressure bool `yaml:"backpressure" json:"backpressure,omitempty"`
 
 	// Clients is the number of client connections re-creating watchers;
 	// default 8 (watcher-exhaustion).
@@ -210,7 +216,7 @@ var FaultTypes = map[string]FaultType{
 	},
 	FaultNetworkRetransmit: {
 		Summary: "an in-process TCP proxy (toxiproxy) that stalls lost chunks for a doubling RTO, as TCP retransmission does",
-		Params:  []string{"link", "loss", "minRTO", "maxRTO", "latency", "resetConnections", "burst"},
+		Params:  []string{"link", "loss", "minRTO", "maxRTO", "latency", "resetConnections", "burst", "backpressure"},
 		Defaults: func(f *Fault) {
 			if f.Link == "" {
 				f.Link = LinkAPIServerEtcd

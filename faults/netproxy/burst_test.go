@@ -3,6 +3,7 @@ package netproxy
 import (
 	"io"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"testing"
 	"time"
@@ -177,4 +178,59 @@ func TestBurstFreezesProxy(t *testing.T) {
 		t.Errorf("connections %+v, want 1 opened, 0 closed", cs)
 	}
 	t.Logf("one chunk across a %v blackout: echo after %v; %+v", bo.Len(), el, st)
+}
+
+// TestBackpressure: while a blackout stalls the upstream direction, a
+// proxy with a real path's buffers (MSS 1448, 64 KiB receive buffers, four
+// queued chunks) stops taking data once the sender's socket buffer is
+// full (at most tcp_wmem's 4 MiB; 1.4 MiB for a sender that writes as
+// fast as it can), so the sender's writes block; a plain proxy queues 1024
+// chunks of up to 32 KiB.
+func TestBackpressure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a sink upstream
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { _, _ = io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	b := Burst{Every: 10 * time.Second, MinLength: 5 * time.Second, MaxLength: 5 * time.Second, Loss: 1}
+	s := testSchedule(t, b, 5)
+	bo := s.Blackouts(b.Every)[0]
+	accepted := func(o Options) int {
+		p, err := NewWithOptions(t.Name(), ln.Addr().String(), 1, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		c := dial(t, p.Addr())
+		defer c.Close()
+		if err := p.SetRetransmitBursts(Upstream, 0, 20*time.Millisecond, 0, s, time.Now().Add(-bo.From)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 16<<10)
+		n := 0
+		_ = c.SetWriteDeadline(time.Now().Add(500 * time.Millisecond))
+		for n < 64<<20 {
+			k, err := c.Write(buf)
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		p.Clear()
+		return n
+	}
+	plain, bounded := accepted(Options{}), accepted(Options{MSS: 1448, ReadBuffer: 64 << 10, ShortQueue: true})
+	t.Logf("written in 500 ms of a blackout: plain proxy %d KiB, with backpressure %d KiB", plain>>10, bounded>>10)
+	if bounded > 5<<20 || plain < 4*bounded {
+		t.Errorf("backpressure: %d bytes taken during a stall, a plain proxy %d; want under 5 MiB and a quarter of the plain proxy's", bounded, plain)
+	}
 }

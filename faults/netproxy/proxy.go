@@ -94,6 +94,7 @@ type Proxy struct {
 	upstream string
 	seed     uint64
 	id       uint64
+	opts     Options
 	shared   *proxyShared
 
 	ln     net.Listener
@@ -115,6 +116,25 @@ type Proxy struct {
 	acceptDone chan struct{}
 }
 
+// Options shape a proxy's connections; the zero value is a plain proxy.
+type Options struct {
+	// MSS, when set, is the TCP maximum segment size of the proxy's
+	// sockets (TCP_MAXSEG, announced in the SYN): the peers then size
+	// their socket buffers as on a network with that MSS. On loopback
+	// the MSS is 64 KiB, so a kube-apiserver's send buffer autotunes to
+	// megabytes and a stalled connection would hold seconds of watch
+	// events before the sender notices; 1448 (Ethernet) gives the tens
+	// of KiB of a real path.
+	MSS int
+	// ReadBuffer, when set, is SO_RCVBUF of the proxy's sockets: what the
+	// proxy takes from a sender before its reads stop.
+	ReadBuffer int
+	// ShortQueue lets only ShortQueueChunks chunks queue behind a chunk
+	// the retransmit fault stalls (instead of 1024), so a stall pushes
+	// back on the sender, as a full TCP send buffer blocks its writer.
+	ShortQueue bool
+}
+
 // New starts a proxy named name that listens on 127.0.0.1 (a free port, see
 // Addr) and forwards to upstream (host:port). seed makes every random choice
 // of the proxy's retransmit faults reproducible. toxiproxy's logs are
@@ -122,7 +142,17 @@ type Proxy struct {
 // toxiproxy's bandwidth toxic writes to, is replaced by a no-op logger when
 // this package is imported).
 func New(name, upstream string, seed uint64) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewWithOptions(name, upstream, seed, Options{})
+}
+
+// NewWithOptions is New with options for the proxy's connections.
+func NewWithOptions(name, upstream string, seed uint64, o Options) (*Proxy, error) {
+	if o.MSS < 0 || o.ReadBuffer < 0 {
+		return nil, errors.New("netproxy: negative option")
+	}
+	// Accepted sockets inherit the listener's options.
+	lc := net.ListenConfig{Control: o.control}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("netproxy: listen: %w", err)
 	}
@@ -136,6 +166,7 @@ func New(name, upstream string, seed uint64) (*Proxy, error) {
 		upstream:   upstream,
 		seed:       seed,
 		id:         nextID.Add(1),
+		opts:       o,
 		shared:     new(proxyShared),
 		ln:         ln,
 		server:     server,
@@ -176,7 +207,7 @@ func (p *Proxy) accept() {
 // the two links.
 func (p *Proxy) handle(client *net.TCPConn) {
 	defer p.handlers.Done()
-	d := net.Dialer{Timeout: 10 * time.Second}
+	d := net.Dialer{Timeout: 10 * time.Second, Control: p.opts.control}
 	up, err := d.DialContext(p.dialCtx, "tcp", p.upstream)
 	if err != nil {
 		client.Close()
@@ -263,6 +294,11 @@ func toxicName(k Kind, d stream.Direction) string { return string(k) + "_" + d.S
 
 // set replaces the toxic of kind k in each direction of dir.
 func (p *Proxy) set(k Kind, dir Direction, attrs func(stream.Direction) any) error {
+	return p.setTyped(k, string(k), dir, attrs)
+}
+
+// setTyped is set with the toxic type registered as typ.
+func (p *Proxy) setTyped(k Kind, typ string, dir Direction, attrs func(stream.Direction) any) error {
 	dirs, err := dir.streams()
 	if err != nil {
 		return err
@@ -278,7 +314,7 @@ func (p *Proxy) set(k Kind, dir Direction, attrs func(stream.Direction) any) err
 		}
 		body, err := json.Marshal(map[string]any{
 			"name":       name,
-			"type":       string(k),
+			"type":       typ,
 			"stream":     d.String(),
 			"toxicity":   1.0, // toxiproxy draws global math/rand against this; 1 means always
 			"attributes": attrs(d),
@@ -326,7 +362,11 @@ func (p *Proxy) SetRetransmitBursts(dir Direction, prob float64, minRTO, maxRTO 
 	} else {
 		p.shared.burst.Store(nil)
 	}
-	return p.set(KindRetransmit, dir, func(d stream.Direction) any {
+	typ := RetransmitToxicType
+	if p.opts.ShortQueue {
+		typ = shortQueueToxicType
+	}
+	return p.setTyped(KindRetransmit, typ, dir, func(d stream.Direction) any {
 		return &RetransmitToxic{P: prob, MinRTONs: int64(minRTO), MaxRTONs: int64(maxRTO),
 			Seed: p.seed, Dir: uint8(d), ProxyID: p.id}
 	})

@@ -17,6 +17,7 @@ const RetransmitToxicType = "retransmit"
 
 func init() {
 	toxics.Register(RetransmitToxicType, new(RetransmitToxic))
+	toxics.Register(shortQueueToxicType, new(shortQueueToxic))
 }
 
 // RetransmitToxic is the toxiproxy toxic behind [Proxy.SetRetransmit]. Each
@@ -82,6 +83,21 @@ func (t *RetransmitToxic) model() RetransmitModel {
 // sender is not throttled by the stall (a TCP sender keeps sending within
 // its window).
 func (t *RetransmitToxic) GetBufferSize() int { return 1024 }
+
+// ShortQueueChunks is how many chunks may queue behind a stalled one with
+// Options.ShortQueue.
+const ShortQueueChunks = 4
+
+// shortQueueToxicType is the retransmit toxic with a short queue.
+// toxiproxy asks a toxic for its buffer size before it reads the toxic's
+// attributes, so the size is a property of the registered type.
+const shortQueueToxicType = "retransmit-short-queue"
+
+// shortQueueToxic is RetransmitToxic with ShortQueueChunks of queue.
+type shortQueueToxic struct{ RetransmitToxic }
+
+// GetBufferSize is ShortQueueChunks.
+func (t *shortQueueToxic) GetBufferSize() int { return ShortQueueChunks }
 
 // NewState gives each link (connection and direction) its own PCG stream.
 func (t *RetransmitToxic) NewState() interface{} {
