@@ -14,6 +14,7 @@ package watchtrace
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -145,6 +146,13 @@ func collection(path string) (string, bool) {
 	return res, true
 }
 
+// listedBefore reports whether key listed successfully before.
+func (t *Tracer) listedBefore(key string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listed[key]
+}
+
 // relisted reports whether key listed before (and marks it listed): the
 // first list of a reflector fills its cache, every later one is a relist.
 func (t *Tracer) relisted(key string) bool {
@@ -167,14 +175,20 @@ func (tr *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	t := tr.t
 	start := t.now()
+	resp, err := tr.next.RoundTrip(r)
+	ok200 := err == nil && resp.StatusCode == http.StatusOK
+	// Only a list that was served fills the cache: a refused first list
+	// (429 while the apiserver starts) is tried again, not relisted.
 	relist := false
-	if !req.watch || req.watchList {
+	if (!req.watch || req.watchList) && ok200 {
 		relist = t.relisted(req.key)
 	}
-	resp, err := tr.next.RoundTrip(r)
 	if !req.watch {
-		if !relist {
+		if !relist && ok200 {
 			return resp, err
+		}
+		if !t.listedBefore(req.key) {
+			return resp, err // a refused first list
 		}
 		rec := history.Record{Kind: history.KindRelist, Resource: req.resource, Op: "list", Detail: "resourceVersion=" + req.rv}
 		if err != nil || resp.StatusCode != http.StatusOK {
@@ -277,7 +291,10 @@ func (b *watchBody) Read(p []byte) (int, error) {
 	}
 	if err != nil && !b.ended && !b.closed {
 		cause := CauseConnectionLost
-		if errors.Is(err, io.EOF) {
+		switch {
+		case errors.Is(err, context.Canceled):
+			cause = CauseStopped // the client cancelled the request (its informer stopped)
+		case errors.Is(err, io.EOF):
 			cause = CauseTerminated
 			if b.req.timeout > 0 && b.t.now().Sub(b.start) >= b.req.timeout-time.Second {
 				cause = CauseTimeout

@@ -1,6 +1,7 @@
 package watchtrace
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -85,10 +87,15 @@ func protoFrame(t *testing.T, typ string, obj runtime.Object) []byte {
 // TestWatchEnds serves watches that end each way and checks the cause,
 // the event count and the relists recorded.
 func TestWatchEnds(t *testing.T) {
+	var refuseFirst atomic.Bool
 	gone := `{"kind":"Status","apiVersion":"v1","status":"Failure","message":"too old resource version: 5 (90)","reason":"Expired","code":410}`
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		fl := w.(http.Flusher)
+		if r.URL.Path == "/api/v1/configmaps" && refuseFirst.CompareAndSwap(false, true) {
+			http.Error(w, "starting", http.StatusTooManyRequests)
+			return
+		}
 		if q.Get("watch") != "true" {
 			w.Header().Set("Content-Type", "application/json")
 			io.WriteString(w, `{"kind":"PodList","items":[]}`)
@@ -149,6 +156,9 @@ func TestWatchEnds(t *testing.T) {
 	drain("/api/v1/namespaces/default/pods/p1")
 	drain("/api/v1/pods?labelSelector=app&limit=500")  // a relist
 	drain("/api/v1/pods?labelSelector=app&continue=x") // its next page
+	drain("/api/v1/configmaps")                        // refused (429): not a list that filled the cache
+	drain("/api/v1/configmaps")                        // the first list
+	drain("/api/v1/configmaps")                        // a relist
 	drain("/apis/kv.driftlab.io/v1alpha1/kvclusters?watch=true&resourceVersion=early&timeoutSeconds=300")
 	if r := s.last(history.KindWatchEnd); r.Op != CauseTerminated || r.Metrics["events"] != 2 || r.Metrics["bookmarks"] != 1 || r.Resource != "kvclusters.kv.driftlab.io" {
 		t.Errorf("early close: %+v", r)
@@ -171,16 +181,31 @@ func TestWatchEnds(t *testing.T) {
 	if r := s.last(history.KindWatchEnd); r.Op != CauseStopped {
 		t.Errorf("client stop: %+v", r)
 	}
+	// An informer that stops cancels its request: reading fails with
+	// context.Canceled, which is a stop too, not a lost connection.
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/api/v1/pods?watch=true&resourceVersion=hold", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { time.Sleep(20 * time.Millisecond); cancel() }()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if r := s.last(history.KindWatchEnd); r.Op != CauseStopped {
+		t.Errorf("cancelled: %+v", r)
+	}
 	drain("/api/v1/pods?watch=true&resourceVersion=refused")
 	if r := s.last(history.KindWatchEnd); r.Op != CauseRefused || !strings.Contains(r.Err, "429") {
 		t.Errorf("refused: %+v", r)
 	}
 	want := []string{
-		"relist:list(pods)",
+		"relist:list(pods)", "relist:list(configmaps)",
 		"watch-start(kvclusters.kv.driftlab.io)", "watch-end:terminated(kvclusters.kv.driftlab.io)",
 		"watch-start(pods)", "watch-end:gone(pods)",
 		"watch-start(pods)", "watch-end:gone(pods)",
 		"watch-start(pods)", "watch-end:connection-lost(pods)",
+		"watch-start(pods)", "watch-end:stopped(pods)",
 		"watch-start(pods)", "watch-end:stopped(pods)",
 		"watch-end:refused(pods)",
 	}

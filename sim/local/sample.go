@@ -55,18 +55,6 @@ func newPlaneSampler(admin *rest.Config, gr schema.GroupResource) (*planeSampler
 // sample reads one sample.
 func (p *planeSampler) sample(ctx context.Context) map[string]float64 {
 	out := map[string]float64{}
-	snap := promread.Snapshot("etcd_debugging_mvcc_slow_watcher_total", "etcd_debugging_mvcc_pending_events_total",
-		"etcd_debugging_mvcc_watcher_total", "etcd_debugging_mvcc_current_revision")
-	for from, to := range map[string]string{
-		"etcd_debugging_mvcc_slow_watcher_total":   "etcd_slow_watchers",
-		"etcd_debugging_mvcc_pending_events_total": "etcd_pending_events",
-		"etcd_debugging_mvcc_watcher_total":        "etcd_watchers",
-		"etcd_debugging_mvcc_current_revision":     "etcd_current_revision",
-	} {
-		if v, ok := snap[from]; ok {
-			out[to] = v
-		}
-	}
 	if bs, ok := promread.Buckets(walFsyncMetric); ok {
 		for _, b := range bs {
 			out["wal_fsync_le:"+strconv.FormatFloat(b.UpperBound, 'g', -1, 64)] = float64(b.Count)
@@ -80,6 +68,20 @@ func (p *planeSampler) sample(ctx context.Context) map[string]float64 {
 		out["apiserver_scrape_failed"] = 1
 	}
 	out["apiserver_scrape_ms"] = float64(time.Since(t0).Microseconds()) / 1000
+	// etcd's revision is read after the watch cache's: the lag may then
+	// count a write made during the scrape, but is never negative.
+	snap := promread.Snapshot("etcd_debugging_mvcc_slow_watcher_total", "etcd_debugging_mvcc_pending_events_total",
+		"etcd_debugging_mvcc_watcher_total", "etcd_debugging_mvcc_current_revision")
+	for from, to := range map[string]string{
+		"etcd_debugging_mvcc_slow_watcher_total":   "etcd_slow_watchers",
+		"etcd_debugging_mvcc_pending_events_total": "etcd_pending_events",
+		"etcd_debugging_mvcc_watcher_total":        "etcd_watchers",
+		"etcd_debugging_mvcc_current_revision":     "etcd_current_revision",
+	} {
+		if v, ok := snap[from]; ok {
+			out[to] = v
+		}
+	}
 	if rv, ok := out["watch_cache_rv"]; ok {
 		if rev, ok := out["etcd_current_revision"]; ok {
 			out["watch_cache_lag"] = rev - rv
