@@ -234,3 +234,34 @@ func TestBackpressure(t *testing.T) {
 		t.Errorf("backpressure: %d bytes taken during a stall, a plain proxy %d; want under 5 MiB and a quarter of the plain proxy's", bounded, plain)
 	}
 }
+
+// TestStallCutByRemoval: a chunk stalled by a blackout longer than the
+// fault's window is delivered when the fault is removed, and the stats
+// count the stall it had (not the one planned) and the losses whose
+// timers had fired.
+func TestStallCutByRemoval(t *testing.T) {
+	b := Burst{Every: time.Minute, MinLength: 30 * time.Second, MaxLength: 30 * time.Second, Loss: 1}
+	s := testSchedule(t, b, 6)
+	bo := s.Blackouts(b.Every)[0]
+	echo := startEcho(t)
+	p := newProxy(t, echo.Addr(), 1)
+	c := dial(t, p.Addr())
+	baseline(t, c)
+	if err := p.SetRetransmitBursts(Upstream, 0, 20*time.Millisecond, 0, s, time.Now().Add(-bo.From)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // timers at 20, 60, 140, 300 ms fired; the next at 620 ms
+	p.Clear()
+	buf := make([]byte, 1)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("the stalled chunk was not delivered when the fault was removed: %v", err)
+	}
+	st := p.RetransmitStats(Both)
+	if st.Retransmits != 4 || st.Stall < 450*time.Millisecond || st.Stall > 2*time.Second || st.MaxStall != st.Stall {
+		t.Errorf("stats %+v: want 4 losses and a stall of about 500 ms, not the 30 s planned", st)
+	}
+}

@@ -59,6 +59,7 @@ type retransmitState struct {
 	pending   *stream.StreamChunk // chunk being stalled
 	deliverAt time.Time
 	sentAt    time.Time // first transmission of pending
+	losses    int       // losses pending's stall is made of
 	lastOut   time.Time // when the last chunk was delivered
 }
 
@@ -133,6 +134,7 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 			select {
 			case stub.Output <- st.pending:
 				st.lastOut = st.pending.Timestamp
+				st.stats.add(st.losses, st.deliverAt.Sub(st.sentAt))
 				st.pending = nil
 			case <-stub.Interrupt:
 				return
@@ -161,8 +163,9 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 				sched, at = b.sched, sent.Sub(b.origin)
 			}
 			losses, stall := m.Retransmit(st.rng, sched, at)
-			st.stats.add(losses, stall)
-			st.pending, st.deliverAt = c, sent.Add(stall)
+			// Counted when delivered: a stall cut short by the fault's
+			// removal counts for what it lasted (Cleanup).
+			st.pending, st.sentAt, st.losses, st.deliverAt = c, sent, losses, sent.Add(stall)
 		}
 	}
 }
@@ -174,7 +177,16 @@ func (t *RetransmitToxic) Cleanup(stub *toxics.ToxicStub) {
 	if st == nil || st.pending == nil {
 		return
 	}
-	st.pending.Timestamp = time.Now()
+	now := time.Now()
+	// The stall ends now: it counts the time it lasted and the losses
+	// whose retransmission timer had fired by then.
+	end := now
+	if st.deliverAt.Before(end) {
+		end = st.deliverAt
+	}
+	waited := max(end.Sub(st.sentAt), 0)
+	st.stats.add(min(st.losses, t.model().lossesWithin(waited)), waited)
+	st.pending.Timestamp = now
 	_ = stub.WriteOutput(st.pending, 5*time.Second)
 	st.pending = nil
 }
