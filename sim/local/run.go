@@ -12,7 +12,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/internal/promread"
@@ -138,6 +142,12 @@ func (b *Backend) Start(ctx context.Context, env *harness.Env) (_ *harness.Plane
 	env.Progress("control plane up: etcd %s, kube-apiserver %s; while it runs: kubectl --kubeconfig %s get %s -A",
 		lenv.Startup.Etcd.Round(time.Millisecond), lenv.Startup.APIServer.Round(time.Millisecond), lenv.Kubeconfig, env.Subject.GVR.Resource)
 
+	// A fresh plane has only "default": a run in another namespace (a
+	// lab run that needs a plane of its own gets one named after it)
+	// needs its namespace created, as the shared plane does.
+	if err = ensureNamespace(ctx, lenv, s.Workload.Namespace); err != nil {
+		return nil, err
+	}
 	plane, err := planeOf(env, lenv, plan, built, skipped, "")
 	if err != nil {
 		return nil, err
@@ -224,4 +234,16 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 			return tw.run(ctx, ec, head.Header.Revision, ready)
 		},
 	}, nil
+}
+
+// ensureNamespace creates namespace ns unless it exists.
+func ensureNamespace(ctx context.Context, lenv *Env, ns string) error {
+	c, err := client.New(lenv.Admin, client.Options{})
+	if err != nil {
+		return err
+	}
+	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", ns, err)
+	}
+	return nil
 }
