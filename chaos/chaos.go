@@ -262,11 +262,19 @@ func networkChaos(f *scenarios.Fault, o Options, note func(string, ...any)) (*cm
 		spec.Action = cm.LossAction
 	case spec.Delay != nil:
 		spec.Action = cm.DelayAction
+	case f.Burst != nil:
+		return nil, "only burst (and resetConnections) is set, and Chaos Mesh has no schedule of blackouts"
 	default:
 		return nil, "only resetConnections is set, and Chaos Mesh cannot reset established connections"
 	}
 	if f.ResetConnections {
 		note("resetConnections is not exported (Chaos Mesh cannot reset established connections)")
+	}
+	if f.Burst != nil {
+		note("burst is not exported (Chaos Mesh's loss has a correlation, not a schedule of blackouts)")
+	}
+	if f.Backpressure {
+		note("backpressure is not exported (a cluster's network has its own buffers)")
 	}
 	if f.MinRTO.Duration != 200*time.Millisecond || f.MaxRTO.Duration != 120*time.Second {
 		note("minRTO/maxRTO (%s/%s) are the kernel's on a real cluster (tcp_rto_min, 200ms..120s); not exported", f.MinRTO, f.MaxRTO)

@@ -54,9 +54,10 @@ func Skipped(err error) (string, bool) {
 type Type struct {
 	// Name is the scenario's type name.
 	Name string
-	// Local builds the fault on the local backend, claiming what it needs
-	// from the plan. It returns a *SkipError when the machine cannot run it.
-	Local func(spec scenarios.Fault, p *Plan) (Fault, error)
+	// Local builds fault i of the scenario on the local backend, claiming
+	// what it needs from the plan (i names its random streams). It returns
+	// a *SkipError when the machine cannot run it.
+	Local func(i int, spec scenarios.Fault, p *Plan) (Fault, error)
 }
 
 // Table is the one table of fault types.
@@ -102,11 +103,12 @@ type Plan struct {
 	walMount *fsyncfs.Mount
 	links    map[string]*netproxy.Proxy
 	want     map[string]bool
+	linkOpts map[string]netproxy.Options
 }
 
 // NewPlan returns an empty plan.
 func NewPlan(seed uint64) *Plan {
-	return &Plan{Seed: seed, links: map[string]*netproxy.Proxy{}, want: map[string]bool{}}
+	return &Plan{Seed: seed, links: map[string]*netproxy.Proxy{}, want: map[string]bool{}, linkOpts: map[string]netproxy.Options{}}
 }
 
 // WALMount mounts (once) a FUSE passthrough for etcd's WAL and sets WALDir.
@@ -149,6 +151,15 @@ func (p *Plan) WantLink(link string) {
 	p.want[link] = true
 }
 
+// WantLinkOptions asks for a proxy on a link whose connections have the
+// options o (the proxy exists for the whole run, so they apply to it all).
+func (p *Plan) WantLinkOptions(link string, o netproxy.Options) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.want[link] = true
+	p.linkOpts[link] = o
+}
+
 // Wants reports whether a fault asked for a proxy on link.
 func (p *Plan) Wants(link string) bool {
 	p.mu.Lock()
@@ -159,7 +170,10 @@ func (p *Plan) Wants(link string) bool {
 // StartProxy starts the proxy of a wanted link in front of upstream
 // ("host:port") and returns its address. The backend calls it.
 func (p *Plan) StartProxy(link, upstream string) (string, error) {
-	px, err := netproxy.New(link, upstream, p.Seed)
+	p.mu.Lock()
+	o := p.linkOpts[link]
+	p.mu.Unlock()
+	px, err := netproxy.NewWithOptions(link, upstream, p.Seed, o)
 	if err != nil {
 		return "", fmt.Errorf("starting the %s proxy: %w", link, err)
 	}
@@ -219,7 +233,7 @@ func Build(specs []scenarios.Fault, p *Plan) (built map[int]Fault, skipped map[i
 			skipped[i] = fmt.Sprintf("%s is not supported on the local backend", s.Type)
 			continue
 		}
-		f, err := t.Local(s, p)
+		f, err := t.Local(i, s, p)
 		if reason, isSkip := Skipped(err); isSkip {
 			skipped[i] = reason
 			continue

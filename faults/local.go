@@ -13,6 +13,7 @@ import (
 	"github.com/driftlab/driftlab/faults/netproxy"
 	"github.com/driftlab/driftlab/faults/watchstorm"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/workload"
 )
 
 // base holds what every local fault has.
@@ -61,7 +62,7 @@ var _ Fault = (*fsyncDelay)(nil)
 
 const walFsyncMetric = "etcd_disk_wal_fsync_duration_seconds"
 
-func newFsyncDelay(spec scenarios.Fault, p *Plan) (Fault, error) {
+func newFsyncDelay(_ int, spec scenarios.Fault, p *Plan) (Fault, error) {
 	m, err := p.WALMount()
 	if err != nil {
 		return nil, err
@@ -102,13 +103,49 @@ type retransmit struct {
 	base
 	at    time.Time
 	stats netproxy.RetransmitStats
+	conns netproxy.ConnStats
+	burst *netproxy.BurstSchedule // nil: independent loss only
 }
 
 var _ Fault = (*retransmit)(nil)
 
-func newRetransmit(spec scenarios.Fault, p *Plan) (Fault, error) {
-	p.WantLink(spec.Link)
-	return &retransmit{base: base{spec: spec, plan: p}}, nil
+// Backpressure is the buffering of a link whose network-retransmit fault
+// has backpressure: a path with Ethernet's MSS, whose peers' socket
+// buffers then autotune to tens of KiB (loopback's 64 KiB MSS makes them
+// megabytes: kube-apiserver's send buffer towards the proxy measured
+// 69 KiB with it, 3.8 MiB without), and little in the proxy itself, which
+// a real path does not have: 16 KiB receive buffers and four chunks
+// queued behind a stalled one. A stall of seconds then fills the sender's
+// buffers and blocks its writes, as on a real path, instead of vanishing
+// into loopback's.
+var Backpressure = netproxy.Options{MSS: 1448, ReadBuffer: 16 << 10, ShortQueue: true}
+
+func newRetransmit(i int, spec scenarios.Fault, p *Plan) (Fault, error) {
+	if spec.Backpressure {
+		p.WantLinkOptions(spec.Link, Backpressure)
+	} else {
+		p.WantLink(spec.Link)
+	}
+	f := &retransmit{base: base{spec: spec, plan: p}}
+	if spec.Burst != nil {
+		var err error
+		if f.burst, err = BurstSchedule(p.Seed, i, spec.Burst); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// BurstSchedule is the blackout schedule of fault i (a network-retransmit
+// with a burst) of a run with this seed: the local proxy's and the virtual
+// link model's, drawn from the stream netproxy.BurstStream(i).
+func BurstSchedule(seed uint64, i int, b *scenarios.Burst) (*netproxy.BurstSchedule, error) {
+	return netproxy.NewBurstSchedule(NetBurst(b), workload.Stream(seed, netproxy.BurstStream(i)))
+}
+
+// NetBurst is a scenario's burst in netproxy's terms.
+func NetBurst(b *scenarios.Burst) netproxy.Burst {
+	return netproxy.Burst{Every: b.Every.Duration, MinLength: b.Length.Min.Duration, MaxLength: b.Length.Max.Duration, Loss: b.Loss}
 }
 
 func (f *retransmit) proxy() (*netproxy.Proxy, error) {
@@ -125,10 +162,14 @@ func (f *retransmit) Start(context.Context) error {
 		return err
 	}
 	f.at = time.Now()
+	px.ResetMaxStall()
 	f.stats = px.RetransmitStats(netproxy.Both)
+	f.conns = px.ConnStats()
 	var errs []error
-	if f.spec.Loss > 0 {
-		errs = append(errs, px.SetRetransmit(netproxy.Both, f.spec.Loss, f.spec.MinRTO.Duration, f.spec.MaxRTO.Duration))
+	if f.spec.Loss > 0 || f.burst != nil {
+		// The schedule's time zero is the window's start, as on the
+		// virtual backend.
+		errs = append(errs, px.SetRetransmitBursts(netproxy.Both, f.spec.Loss, f.spec.MinRTO.Duration, f.spec.MaxRTO.Duration, f.burst, f.at))
 	}
 	if f.spec.Latency.Duration > 0 {
 		errs = append(errs, px.SetLatency(netproxy.Both, f.spec.Latency.Duration, 0))
@@ -146,20 +187,45 @@ func (f *retransmit) Stop(context.Context) error {
 	}
 	px.Clear()
 	st := px.RetransmitStats(netproxy.Both)
+	cs := px.ConnStats()
 	chunks, lost := st.Chunks-f.stats.Chunks, st.Retransmits-f.stats.Retransmits
 	model := netproxy.RetransmitModel{P: f.spec.Loss, MinRTO: f.spec.MinRTO.Duration, MaxRTO: f.spec.MaxRTO.Duration}
+	window := time.Since(f.at)
 	f.effect = map[string]float64{
 		"chunks":              float64(chunks),
 		"retransmits":         float64(lost),
 		"stall_total_ms":      ms(st.Stall - f.stats.Stall),
+		"stalls_over_1s":      float64(st.LongStalls - f.stats.LongStalls),
+		"stall_max_ms":        ms(st.MaxStall),
+		"connections_opened":  float64(cs.Opened - f.conns.Opened),
+		"connections_closed":  float64(cs.Closed - f.conns.Closed),
 		"model_mean_stall_ms": ms(model.Mean()),
-		"window_seconds":      since(f.at),
+		"window_seconds":      window.Seconds(),
 	}
 	if chunks > 0 {
 		f.effect["loss_rate"] = float64(lost) / float64(chunks)
 		f.effect["mean_stall_per_chunk_ms"] = ms(st.Stall-f.stats.Stall) / float64(chunks)
 	}
+	addBurstEffect(f.effect, f.burst, window)
 	return nil
+}
+
+// addBurstEffect adds what a burst schedule put in a window of length
+// window: its blackouts, their total and longest length.
+func addBurstEffect(e map[string]float64, b *netproxy.BurstSchedule, window time.Duration) {
+	if b == nil {
+		return
+	}
+	var total, longest time.Duration
+	bos := b.Blackouts(window)
+	for _, bo := range bos {
+		l := min(bo.To, window) - bo.From
+		total += l
+		longest = max(longest, l)
+	}
+	e["blackouts"] = float64(len(bos))
+	e["blackout_total_ms"] = ms(total)
+	e["blackout_max_ms"] = ms(longest)
 }
 
 // --- watcher-exhaustion ----------------------------------------------------
@@ -176,7 +242,7 @@ type watcherExhaustion struct {
 
 var _ Fault = (*watcherExhaustion)(nil)
 
-func newWatcherExhaustion(spec scenarios.Fault, p *Plan) (Fault, error) {
+func newWatcherExhaustion(_ int, spec scenarios.Fault, p *Plan) (Fault, error) {
 	if spec.MaxConcurrentStreams > 0 {
 		p.MaxConcurrentStreams = uint32(spec.MaxConcurrentStreams)
 	}
@@ -264,7 +330,7 @@ type gcPressure struct {
 
 var _ Fault = (*gcPressure)(nil)
 
-func newGCPressure(spec scenarios.Fault, p *Plan) (Fault, error) {
+func newGCPressure(_ int, spec scenarios.Fault, p *Plan) (Fault, error) {
 	if !p.OperatorCommands {
 		return nil, &SkipError{Reason: NeedsCommands}
 	}

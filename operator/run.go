@@ -20,6 +20,7 @@ import (
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/operator/controller"
 	"github.com/driftlab/driftlab/operator/statecache"
+	"github.com/driftlab/driftlab/operator/watchtrace"
 	"github.com/driftlab/driftlab/sim/history"
 )
 
@@ -94,6 +95,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if req, err := labels.NewRequirement(kvv1.LabelCluster, "exists", nil); err == nil {
 		podSelector = podSelector.Add(*req)
 	}
+	ev := history.NewEmitter(o.Events)
+	// Every request goes through the tracer, which records the informers'
+	// watches (how each ends) and relists: the mechanism behind a lag.
+	cfg = rest.CopyConfig(cfg)
+	cfg.Wrap(watchtrace.New(ev).Wrap)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 Scheme(),
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
@@ -106,7 +112,6 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
 	}
-	ev := history.NewEmitter(o.Events)
 	r := &controller.Reconciler{Client: mgr.GetClient(), Cache: sc, Bugs: bs, Events: ev, FieldOwner: o.FieldOwner, MaxConcurrentReconciles: o.Workers}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up controller: %w", err)

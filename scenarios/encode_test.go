@@ -54,6 +54,7 @@ var probes = map[reflect.Kind][]any{
 	reflect.Float64: {0.25, 0.5, 2.0, 10.0},
 	reflect.Int:     {3, 1, 100},
 	reflect.Bool:    {true},
+	reflect.Pointer: {&Burst{Every: Duration{10 * time.Second}, Length: DurationRange{Min: Duration{time.Second}, Max: Duration{3 * time.Second}}, Loss: 1}},
 }
 
 var durationProbes = []time.Duration{50 * time.Millisecond, 300 * time.Millisecond, time.Second}

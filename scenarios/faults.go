@@ -80,6 +80,16 @@ type Fault struct {
 	// ResetConnections resets every proxied connection when the fault
 	// starts, so clients reconnect and re-watch (network-retransmit).
 	ResetConnections bool `yaml:"resetConnections" json:"resetConnections,omitempty"`
+	// Burst adds bursty loss: seeded blackouts of the link during which
+	// transmissions are lost with the burst's loss, so the backed-off RTO
+	// freezes the connection past the blackout's end (network-retransmit).
+	Burst *Burst `yaml:"burst" json:"burst,omitempty"`
+	// Backpressure makes the link buffer what a real network path does
+	// (local backend: TCP MSS 1448, 64 KiB receive buffers, four chunks
+	// queued behind a stall) for the whole run, so a stall fills the
+	// sender's buffers and blocks its writes; loopback's buffers would
+	// hold seconds of data (network-retransmit).
+	Backpressure bool `yaml:"backpressure" json:"backpressure,omitempty"`
 
 	// Clients is the number of client connections re-creating watchers;
 	// default 8 (watcher-exhaustion).
@@ -124,6 +134,46 @@ type Fault struct {
 	Term string `yaml:"term" json:"term,omitempty"`
 }
 
+// Burst is a schedule of blackouts of a link (network-retransmit): one in
+// each period of Every, its length drawn uniformly from Length, at a
+// seeded offset within the period; inside it each transmission and
+// retransmission is lost with probability Loss.
+type Burst struct {
+	// Every is the period of the blackouts.
+	Every Duration `yaml:"every" json:"every"`
+	// Length is the range of a blackout's length; max must be shorter
+	// than every.
+	Length DurationRange `yaml:"length" json:"length"`
+	// Loss is the loss probability inside a blackout, in (0, 1]; default 1.
+	Loss float64 `yaml:"loss" json:"loss"`
+}
+
+// DurationRange is an inclusive range of durations.
+type DurationRange struct {
+	Min Duration `yaml:"min" json:"min"`
+	Max Duration `yaml:"max" json:"max"`
+}
+
+// validateBurst checks a burst after defaults; field is its path.
+func validateBurst(b *Burst, field string) error {
+	if b.Every.Duration <= 0 || b.Every.Duration > MaxDuration {
+		return fieldErr(field+".every", "must be within 0..%s (exclusive of 0), got %s", MaxDuration, b.Every)
+	}
+	if b.Length.Min.Duration <= 0 {
+		return fieldErr(field+".length.min", "must be positive, got %s", b.Length.Min)
+	}
+	if b.Length.Max.Duration < b.Length.Min.Duration {
+		return fieldErr(field+".length.max", "must be at least min (%s), got %s", b.Length.Min, b.Length.Max)
+	}
+	if b.Length.Max.Duration >= b.Every.Duration {
+		return fieldErr(field+".length.max", "must be shorter than every (%s): one blackout per period, got %s", b.Every, b.Length.Max)
+	}
+	if !(b.Loss > 0 && b.Loss <= 1) { // refuses NaN too
+		return fieldErr(field+".loss", "must be within 0..1 (exclusive of 0), got %g", b.Loss)
+	}
+	return nil
+}
+
 // FaultType describes one fault type of the catalogue.
 type FaultType struct {
 	// Summary says in one line what the fault really does.
@@ -166,10 +216,13 @@ var FaultTypes = map[string]FaultType{
 	},
 	FaultNetworkRetransmit: {
 		Summary: "an in-process TCP proxy (toxiproxy) that stalls lost chunks for a doubling RTO, as TCP retransmission does",
-		Params:  []string{"link", "loss", "minRTO", "maxRTO", "latency", "resetConnections"},
+		Params:  []string{"link", "loss", "minRTO", "maxRTO", "latency", "resetConnections", "burst", "backpressure"},
 		Defaults: func(f *Fault) {
 			if f.Link == "" {
 				f.Link = LinkAPIServerEtcd
+			}
+			if f.Burst != nil && f.Burst.Loss == 0 {
+				f.Burst.Loss = 1 // a file's explicit 0 is refused before defaults (setDefaults)
 			}
 			if f.MinRTO.Duration == 0 {
 				f.MinRTO.Duration = 200 * time.Millisecond
@@ -182,7 +235,7 @@ var FaultTypes = map[string]FaultType{
 			if err := oneOf(field+".link", f.Link, []string{LinkAPIServerEtcd, LinkOperatorAPIServer, LinkControllerManagerAPIServer}); err != nil {
 				return err
 			}
-			if f.Loss < 0 || f.Loss >= 1 {
+			if !(f.Loss >= 0 && f.Loss < 1) { // refuses NaN too
 				return fieldErr(field+".loss", "must be within 0..1 (exclusive of 1), got %g", f.Loss)
 			}
 			if f.MinRTO.Duration <= 0 || f.MaxRTO.Duration < f.MinRTO.Duration {
@@ -191,8 +244,13 @@ var FaultTypes = map[string]FaultType{
 			if f.Latency.Duration < 0 {
 				return fieldErr(field+".latency", "must not be negative, got %s", f.Latency)
 			}
-			if f.Loss == 0 && f.Latency.Duration == 0 && !f.ResetConnections {
-				return fieldErr(field+".loss", "the fault does nothing: set loss, latency or resetConnections")
+			if f.Burst != nil {
+				if err := validateBurst(f.Burst, field+".burst"); err != nil {
+					return err
+				}
+			}
+			if f.Loss == 0 && f.Latency.Duration == 0 && !f.ResetConnections && f.Burst == nil {
+				return fieldErr(field+".loss", "the fault does nothing: set loss, burst, latency or resetConnections")
 			}
 			return nil
 		},

@@ -242,10 +242,13 @@ type Drift struct {
 // reference operator: a Pod becoming Ready until the status counts it). A
 // zero threshold is not checked.
 type Latency struct {
-	P50 Duration `yaml:"p50" json:"p50"`
-	P90 Duration `yaml:"p90" json:"p90"`
-	P99 Duration `yaml:"p99" json:"p99"`
-	Max Duration `yaml:"max" json:"max"`
+	// Mean bounds the mean latency: the write-up states its incident as a
+	// mean ("8–12 seconds on average"), which a percentile does not pin.
+	Mean Duration `yaml:"mean" json:"mean,omitempty"`
+	P50  Duration `yaml:"p50" json:"p50"`
+	P90  Duration `yaml:"p90" json:"p90"`
+	P99  Duration `yaml:"p99" json:"p99"`
+	Max  Duration `yaml:"max" json:"max"`
 }
 
 // Known values, for validation and error messages.
@@ -420,6 +423,11 @@ func (s *Scenario) setDefaults(present map[string]bool) error {
 	}
 	for i := range s.Faults {
 		f := &s.Faults[i]
+		// The burst's loss defaults to 1 inside the burst; a 0 the file
+		// wrote would silently become 1.
+		if bl := fmt.Sprintf("faults[%d].burst.loss", i); has(bl) && f.Burst != nil && f.Burst.Loss == 0 {
+			return fieldErr(bl, "0 is not a usable value: leave the field out for the default (1)")
+		}
 		before := *f
 		f.setDefaults()
 		// A parameter the file set to zero that the type's default then
@@ -568,6 +576,7 @@ func (s *Scenario) validate() error {
 	}{
 		{"invariants.drift.convergeWithin", inv.Drift.ConvergeWithin},
 		{"invariants.drift.staleness", inv.Drift.Staleness},
+		{"invariants.latency.mean", inv.Latency.Mean},
 		{"invariants.latency.p50", inv.Latency.P50},
 		{"invariants.latency.p90", inv.Latency.P90},
 		{"invariants.latency.p99", inv.Latency.P99},

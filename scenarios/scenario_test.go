@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,6 +51,7 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"wrong type", "name: x\nworkload:\n  objects: three\n", `bad.yaml:3: workload.objects: want an integer, got "three"`},
 		{"bad duration", "name: x\nworkload:\n  scale:\n    every: 5x\n", `bad.yaml:4: workload.scale.every: invalid duration "5x"`},
 		{"negative duration", "name: x\ninvariants:\n  latency:\n    p99: -1s\n", `bad.yaml:4: invariants.latency.p99: must not be negative`},
+		{"negative mean", "name: x\ninvariants:\n  latency: {mean: -1s}\n", `bad.yaml:3: invariants.latency.mean: must not be negative`},
 		{"bad enum", "name: x\noperator:\n  cache: btree\n", `bad.yaml:3: operator.cache: unknown value "btree" (want one of: arena, map, ptrmap, snapshot, syncmap)`},
 		{"unknown bug", "name: x\noperator:\n  bugs: [freeze-status, nope]\n", `bad.yaml:3: operator.bugs[1]: unknown value "nope"`},
 		{"range", "name: x\nworkload:\n  initialReplicas: {min: 4, max: 2}\n", `bad.yaml:3: workload.initialReplicas.max: must be at least min (4), got 2`},
@@ -62,6 +64,14 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"fault after workload", "name: x\nworkload: {duration: 10s}\nfaults:\n  - {type: gc-assist-pressure, start: 12s}\n", `bad.yaml:4: faults[0].start: 12s is not before the end of the workload (10s)`},
 		{"start and afterOps", "name: x\nfaults:\n  - {type: gc-assist-pressure, start: 1s, afterOps: 5}\n", `faults[0].afterOps: give either start or afterOps, not both`},
 		{"loss out of range", "name: x\nfaults:\n  - {type: network-retransmit, loss: 1.5}\n", `faults[0].loss: must be within 0..1`},
+		{"burst longer than its period", "name: x\nfaults:\n  - type: network-retransmit\n    burst:\n      every: 2s\n      length: {min: 1s, max: 2s}\n", `bad.yaml:6: faults[0].burst.length.max: must be shorter than every (2s)`},
+		{"burst loss 0", "name: x\nfaults:\n  - type: network-retransmit\n    burst:\n      every: 10s\n      length: {min: 1s, max: 2s}\n      loss: 0\n", `bad.yaml:7: faults[0].burst.loss: 0 is not a usable value`},
+		{"burst loss NaN", "name: x\nfaults:\n  - {type: network-retransmit, burst: {every: 10s, length: {min: 1s, max: 2s}, loss: .nan}}\n", `bad.yaml:3: faults[0].burst.loss: want a finite number`},
+		{"burst loss over 1", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 10s, length: {min: 1s, max: 2s}, loss: 1.5}\n", `bad.yaml:4: faults[0].burst.loss: must be within 0..1`},
+		{"burst without period", "name: x\nfaults:\n  - type: network-retransmit\n    burst:\n      length: {min: 1s, max: 2s}\n", `bad.yaml:5: faults[0].burst.every: must be within`},
+		{"burst min 0", "name: x\nfaults:\n  - type: network-retransmit\n    burst:\n      every: 5s\n      length:\n        max: 2s\n", `faults[0].burst.length.min: must be positive`},
+		{"burst unknown field", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 5s, lenght: {min: 1s, max: 2s}}\n", `bad.yaml:4: faults[0].burst.lenght: unknown field (known fields: every, length, loss)`},
+		{"burst on another fault", "name: x\nfaults:\n  - {type: wal-fsync-delay, delay: 10ms, burst: {every: 5s, length: {min: 1s, max: 2s}}}\n", `bad.yaml:3: faults[0].burst: not a parameter of wal-fsync-delay`},
 		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
 		{"not yaml", "name: [x\n", `bad.yaml: not valid YAML`},
 		{"string for number", "name: x\nseed: \"7\"\n", `bad.yaml:2: seed: want a non-negative integer, got "7"`},
@@ -131,5 +141,36 @@ faults:
 	}
 	if w := s.Faults[3]; w.Clients != 8 || w.Watchers != 64 || w.History != 20000 {
 		t.Errorf("watcher-exhaustion defaults: %+v", w)
+	}
+}
+
+func TestBurstParsesWithDefaults(t *testing.T) {
+	s, err := Parse("b.yaml", []byte(`name: b
+faults:
+  - {type: network-retransmit, link: operator-apiserver, burst: {every: 10s, length: {min: 1s, max: 3s}}, start: 2s, duration: 20s}
+  - {type: network-retransmit, loss: 0.01, burst: {every: 4s, length: {min: 500ms, max: 500ms}, loss: 0.5}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Faults[0].Burst
+	if b == nil || b.Every.Duration != 10*time.Second || b.Length.Min.Duration != time.Second || b.Length.Max.Duration != 3*time.Second || b.Loss != 1 {
+		t.Errorf("burst %+v, want every 10s, length 1s..3s, loss 1 (the default)", b)
+	}
+	if s.Faults[0].Loss != 0 {
+		t.Errorf("a burst alone leaves loss outside it at 0, got %g", s.Faults[0].Loss)
+	}
+	if b := s.Faults[1].Burst; b.Loss != 0.5 {
+		t.Errorf("burst loss %g, want 0.5", b.Loss)
+	}
+	// A Go-built scenario's NaN is refused too.
+	s.Faults[1].Burst.Loss = math.NaN()
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "faults[1].burst.loss") {
+		t.Errorf("NaN burst loss: %v", err)
+	}
+	s.Faults[1].Burst.Loss = 0.5
+	s.Faults[1].Loss = math.NaN()
+	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "faults[1].loss") {
+		t.Errorf("NaN loss: %v", err)
 	}
 }

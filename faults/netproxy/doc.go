@@ -10,7 +10,10 @@
 // "retransmit" toxic that models a lost TCP segment as a head-of-line stall of
 // one retransmission timeout (RTO) per consecutive loss, the RTO starting at
 // 200 ms and doubling up to 120 s as on Linux, drawn from a seeded PCG
-// generator so a run is reproducible. [RetransmitModel] gives the expected
+// generator so a run is reproducible. A [BurstSchedule] adds bursty loss:
+// seeded blackouts during which every retransmission is lost too, so the
+// backed-off RTO freezes a connection for seconds, as a real outage does.
+// [RetransmitModel] gives the expected
 // per-chunk extra delay (mean and quantiles) so tests and reports can compare
 // injected and measured delay.
 package netproxy

@@ -74,18 +74,25 @@ func (m RetransmitModel) stallFor(k int) time.Duration {
 	return total
 }
 
-// sample draws the number of consecutive losses of one chunk and its stall
-// from rng. The toxic uses exactly this function, so the model and the toxic
-// cannot drift apart.
-func (m RetransmitModel) sample(rng *rand.Rand) (losses int, stall time.Duration) {
+// lossesWithin is how many losses a chunk had after waiting d: the number
+// of retransmission timers (MinRTO, doubling up to MaxRTO) that fired.
+func (m RetransmitModel) lossesWithin(d time.Duration) int {
 	m = m.norm()
+	k := 0
+	var total time.Duration
 	rto := m.MinRTO
-	for losses < MaxRetransmits && rng.Float64() < m.P {
-		losses++
-		stall += rto
+	for k < MaxRetransmits && total+rto <= d {
+		total += rto
 		rto = min(2*rto, m.MaxRTO)
+		k++
 	}
-	return losses, stall
+	return k
+}
+
+// sample draws the number of consecutive losses of one chunk and its stall
+// from rng, without bursts: Retransmit, the function the toxic runs.
+func (m RetransmitModel) sample(rng *rand.Rand) (losses int, stall time.Duration) {
+	return m.Retransmit(rng, nil, 0)
 }
 
 // Dist returns the distribution of the extra delay of one chunk.

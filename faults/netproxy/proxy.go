@@ -94,7 +94,8 @@ type Proxy struct {
 	upstream string
 	seed     uint64
 	id       uint64
-	stats    *[2]dirStats
+	opts     Options
+	shared   *proxyShared
 
 	ln     net.Listener
 	server *toxiproxy.ApiServer
@@ -103,14 +104,35 @@ type Proxy struct {
 
 	setMu sync.Mutex // serialises fault changes (remove+add must be atomic)
 
-	mu       sync.Mutex
-	closed   bool
-	conns    map[string][2]*net.TCPConn // link name prefix -> client, upstream
-	handlers sync.WaitGroup             // accepted connections being set up
+	mu     sync.Mutex
+	closed bool
+	conns  map[string][2]*net.TCPConn // link name prefix -> client, upstream
+	// opened counts accepted connections, closedConns those that ended.
+	opened, closedConns uint64
+	handlers            sync.WaitGroup // accepted connections being set up
 
 	dialCtx    context.Context // cancelled by Close: aborts upstream dials
 	cancelDial context.CancelFunc
 	acceptDone chan struct{}
+}
+
+// Options shape a proxy's connections; the zero value is a plain proxy.
+type Options struct {
+	// MSS, when set, is the TCP maximum segment size of the proxy's
+	// sockets (TCP_MAXSEG, announced in the SYN): the peers then size
+	// their socket buffers as on a network with that MSS. On loopback
+	// the MSS is 64 KiB, so a kube-apiserver's send buffer autotunes to
+	// megabytes and a stalled connection would hold seconds of watch
+	// events before the sender notices; 1448 (Ethernet) gives the tens
+	// of KiB of a real path.
+	MSS int
+	// ReadBuffer, when set, is SO_RCVBUF of the proxy's sockets: what the
+	// proxy takes from a sender before its reads stop.
+	ReadBuffer int
+	// ShortQueue lets only ShortQueueChunks chunks queue behind a chunk
+	// the retransmit fault stalls (instead of 1024), so a stall pushes
+	// back on the sender, as a full TCP send buffer blocks its writer.
+	ShortQueue bool
 }
 
 // New starts a proxy named name that listens on 127.0.0.1 (a free port, see
@@ -120,7 +142,17 @@ type Proxy struct {
 // toxiproxy's bandwidth toxic writes to, is replaced by a no-op logger when
 // this package is imported).
 func New(name, upstream string, seed uint64) (*Proxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return NewWithOptions(name, upstream, seed, Options{})
+}
+
+// NewWithOptions is New with options for the proxy's connections.
+func NewWithOptions(name, upstream string, seed uint64, o Options) (*Proxy, error) {
+	if o.MSS < 0 || o.ReadBuffer < 0 {
+		return nil, errors.New("netproxy: negative option")
+	}
+	// Accepted sockets inherit the listener's options.
+	lc := net.ListenConfig{Control: o.control}
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("netproxy: listen: %w", err)
 	}
@@ -134,7 +166,8 @@ func New(name, upstream string, seed uint64) (*Proxy, error) {
 		upstream:   upstream,
 		seed:       seed,
 		id:         nextID.Add(1),
-		stats:      new([2]dirStats),
+		opts:       o,
+		shared:     new(proxyShared),
 		ln:         ln,
 		server:     server,
 		tp:         tp,
@@ -143,7 +176,7 @@ func New(name, upstream string, seed uint64) (*Proxy, error) {
 		acceptDone: make(chan struct{}),
 	}
 	p.dialCtx, p.cancelDial = context.WithCancel(context.Background())
-	statsRegistry.Store(p.id, p.stats)
+	sharedRegistry.Store(p.id, p.shared)
 	go p.accept()
 	return p, nil
 }
@@ -174,7 +207,7 @@ func (p *Proxy) accept() {
 // the two links.
 func (p *Proxy) handle(client *net.TCPConn) {
 	defer p.handlers.Done()
-	d := net.Dialer{Timeout: 10 * time.Second}
+	d := net.Dialer{Timeout: 10 * time.Second, Control: p.opts.control}
 	up, err := d.DialContext(p.dialCtx, "tcp", p.upstream)
 	if err != nil {
 		client.Close()
@@ -191,6 +224,7 @@ func (p *Proxy) handle(client *net.TCPConn) {
 	}
 	p.pruneLocked()
 	p.conns[name] = [2]*net.TCPConn{client, upc}
+	p.opened++
 	// Start the links under p.mu so Close cannot miss them. toxiproxy sets
 	// SO_LINGER 0 itself when a reset_peer toxic is already in the chain.
 	p.tp.Toxics.StartLink(p.server, name+"upstream", client, upc, stream.Upstream)
@@ -242,6 +276,7 @@ func (p *Proxy) pruneLocked() {
 	for n := range p.conns {
 		if !names[n+"upstream"] && !names[n+"downstream"] {
 			delete(p.conns, n)
+			p.closedConns++
 		}
 	}
 }
@@ -259,6 +294,11 @@ func toxicName(k Kind, d stream.Direction) string { return string(k) + "_" + d.S
 
 // set replaces the toxic of kind k in each direction of dir.
 func (p *Proxy) set(k Kind, dir Direction, attrs func(stream.Direction) any) error {
+	return p.setTyped(k, string(k), dir, attrs)
+}
+
+// setTyped is set with the toxic type registered as typ.
+func (p *Proxy) setTyped(k Kind, typ string, dir Direction, attrs func(stream.Direction) any) error {
 	dirs, err := dir.streams()
 	if err != nil {
 		return err
@@ -274,7 +314,7 @@ func (p *Proxy) set(k Kind, dir Direction, attrs func(stream.Direction) any) err
 		}
 		body, err := json.Marshal(map[string]any{
 			"name":       name,
-			"type":       string(k),
+			"type":       typ,
 			"stream":     d.String(),
 			"toxicity":   1.0, // toxiproxy draws global math/rand against this; 1 means always
 			"attributes": attrs(d),
@@ -301,13 +341,32 @@ func (p *Proxy) set(k Kind, dir Direction, attrs func(stream.Direction) any) err
 // start (those already open when the fault is set are numbered in
 // toxiproxy's unspecified order).
 func (p *Proxy) SetRetransmit(dir Direction, prob float64, minRTO, maxRTO time.Duration) error {
+	return p.SetRetransmitBursts(dir, prob, minRTO, maxRTO, nil, time.Time{})
+}
+
+// SetRetransmitBursts is SetRetransmit with bursty loss: while burst (nil:
+// none) has a blackout, counted from origin, each transmission is lost
+// with the burst's loss instead of prob (see RetransmitModel.Retransmit).
+// The schedule is the proxy's, shared by both directions and every
+// connection, as an outage of a link is. A chunk that waited behind a
+// stalled one is first sent when the link delivered again.
+func (p *Proxy) SetRetransmitBursts(dir Direction, prob float64, minRTO, maxRTO time.Duration, burst *BurstSchedule, origin time.Time) error {
 	if !(prob >= 0 && prob < 1) {
 		return fmt.Errorf("netproxy: retransmit probability %v not in [0, 1)", prob)
 	}
 	if minRTO < 0 || maxRTO < 0 {
 		return errors.New("netproxy: negative RTO")
 	}
-	return p.set(KindRetransmit, dir, func(d stream.Direction) any {
+	if burst != nil {
+		p.shared.burst.Store(&burstRef{sched: burst, origin: origin})
+	} else {
+		p.shared.burst.Store(nil)
+	}
+	typ := RetransmitToxicType
+	if p.opts.ShortQueue {
+		typ = shortQueueToxicType
+	}
+	return p.setTyped(KindRetransmit, typ, dir, func(d stream.Direction) any {
 		return &RetransmitToxic{P: prob, MinRTONs: int64(minRTO), MaxRTONs: int64(maxRTO),
 			Seed: p.seed, Dir: uint8(d), ProxyID: p.id}
 	})
@@ -380,6 +439,7 @@ func (p *Proxy) ResetConnections() int {
 		c[0].Close()
 		c[1].Close()
 		delete(p.conns, name)
+		p.closedConns++
 		n++
 	}
 	return n
@@ -436,9 +496,10 @@ func (p *Proxy) Faults() []string {
 }
 
 // RetransmitStats returns what the retransmit fault has injected in dir
-// (Upstream or Downstream) since New.
+// (Upstream or Downstream) since New; Both sums the two (MaxStall is the
+// longer one).
 func (p *Proxy) RetransmitStats(dir Direction) RetransmitStats {
-	s := p.stats
+	s := &p.shared.stats
 	switch dir {
 	case Upstream:
 		return s[stream.Upstream].snapshot()
@@ -446,7 +507,30 @@ func (p *Proxy) RetransmitStats(dir Direction) RetransmitStats {
 		return s[stream.Downstream].snapshot()
 	}
 	a, b := s[stream.Upstream].snapshot(), s[stream.Downstream].snapshot()
-	return RetransmitStats{Chunks: a.Chunks + b.Chunks, Retransmits: a.Retransmits + b.Retransmits, Stall: a.Stall + b.Stall}
+	return RetransmitStats{Chunks: a.Chunks + b.Chunks, Retransmits: a.Retransmits + b.Retransmits, Stall: a.Stall + b.Stall,
+		LongStalls: a.LongStalls + b.LongStalls, MaxStall: max(a.MaxStall, b.MaxStall)}
+}
+
+// ResetMaxStall starts RetransmitStats' MaxStall afresh in both
+// directions, so that a fault window reports its own longest stall.
+func (p *Proxy) ResetMaxStall() {
+	for i := range p.shared.stats {
+		p.shared.stats[i].maxStall.Store(0)
+	}
+}
+
+// ConnStats counts the connections the proxy accepted since New, and those
+// of them that have ended (both directions finished, or reset).
+type ConnStats struct {
+	Opened, Closed uint64
+}
+
+// ConnStats returns the proxy's connection counts.
+func (p *Proxy) ConnStats() ConnStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pruneLocked()
+	return ConnStats{Opened: p.opened, Closed: p.closedConns}
 }
 
 // Close stops accepting, removes all faults (flushing held data), half-closes
@@ -490,7 +574,7 @@ func (p *Proxy) Close() error {
 		c[1].Close()
 	}
 	p.waitLinks(3 * time.Second)
-	statsRegistry.Delete(p.id)
+	sharedRegistry.Delete(p.id)
 	if errors.Is(err, net.ErrClosed) {
 		err = nil
 	}

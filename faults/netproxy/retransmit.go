@@ -17,11 +17,13 @@ const RetransmitToxicType = "retransmit"
 
 func init() {
 	toxics.Register(RetransmitToxicType, new(RetransmitToxic))
+	toxics.Register(shortQueueToxicType, new(shortQueueToxic))
 }
 
 // RetransmitToxic is the toxiproxy toxic behind [Proxy.SetRetransmit]. Each
-// chunk it receives is lost with probability P, then "retransmitted" after an
-// RTO stall, possibly lost again (see [RetransmitModel]); it is delivered
+// chunk it receives is lost with probability P (inside a blackout of the
+// proxy's burst schedule, with the burst's loss), then "retransmitted" after
+// an RTO stall, possibly lost again (see [RetransmitModel.Retransmit]); it is delivered
 // its total stall after its StreamChunk timestamp (when the proxy read it,
 // or when a previous latency toxic released it), and never before the chunk
 // in front of it (order is preserved, as with TCP's head-of-line blocking).
@@ -52,9 +54,13 @@ type RetransmitToxic struct {
 // keeps ToxicStub.State when it restarts a toxic).
 type retransmitState struct {
 	rng       *rand.Rand
+	shared    *proxyShared
 	stats     *dirStats
 	pending   *stream.StreamChunk // chunk being stalled
 	deliverAt time.Time
+	sentAt    time.Time // first transmission of pending
+	losses    int       // losses pending's stall is made of
+	lastOut   time.Time // when the last chunk was delivered
 }
 
 // lossRNG returns the generator of connection number conn (0-based, in the
@@ -79,10 +85,26 @@ func (t *RetransmitToxic) model() RetransmitModel {
 // its window).
 func (t *RetransmitToxic) GetBufferSize() int { return 1024 }
 
+// ShortQueueChunks is how many chunks may queue behind a stalled one with
+// Options.ShortQueue.
+const ShortQueueChunks = 4
+
+// shortQueueToxicType is the retransmit toxic with a short queue.
+// toxiproxy asks a toxic for its buffer size before it reads the toxic's
+// attributes, so the size is a property of the registered type.
+const shortQueueToxicType = "retransmit-short-queue"
+
+// shortQueueToxic is RetransmitToxic with ShortQueueChunks of queue.
+type shortQueueToxic struct{ RetransmitToxic }
+
+// GetBufferSize is ShortQueueChunks.
+func (t *shortQueueToxic) GetBufferSize() int { return ShortQueueChunks }
+
 // NewState gives each link (connection and direction) its own PCG stream.
 func (t *RetransmitToxic) NewState() interface{} {
 	n := t.conns.Add(1) - 1
-	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), stats: lookupStats(t.ProxyID, t.Dir)}
+	sh := lookupShared(t.ProxyID)
+	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), shared: sh, stats: sh.dir(t.Dir)}
 }
 
 // Pipe moves chunks from stub.Input to stub.Output, stalling lost ones. On
@@ -111,6 +133,8 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 			st.pending.Timestamp = time.Now()
 			select {
 			case stub.Output <- st.pending:
+				st.lastOut = st.pending.Timestamp
+				st.stats.add(st.losses, st.deliverAt.Sub(st.sentAt))
 				st.pending = nil
 			case <-stub.Interrupt:
 				return
@@ -125,9 +149,23 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 				stub.Close()
 				return
 			}
-			losses, stall := m.sample(st.rng)
-			st.stats.add(losses, stall)
-			st.pending, st.deliverAt = c, c.Timestamp.Add(stall)
+			sent := c.Timestamp
+			var sched *BurstSchedule
+			var at time.Duration
+			if b := st.shared.burstNow(); b != nil {
+				// A chunk that waited behind a stalled one is first
+				// (re)sent when the link delivers again: TCP resends the
+				// queue after the head segment got through, with the
+				// backed-off RTO if it is lost again.
+				if st.lastOut.After(sent) {
+					sent = st.lastOut
+				}
+				sched, at = b.sched, sent.Sub(b.origin)
+			}
+			losses, stall := m.Retransmit(st.rng, sched, at)
+			// Counted when delivered: a stall cut short by the fault's
+			// removal counts for what it lasted (Cleanup).
+			st.pending, st.sentAt, st.losses, st.deliverAt = c, sent, losses, sent.Add(stall)
 		}
 	}
 }
@@ -139,7 +177,16 @@ func (t *RetransmitToxic) Cleanup(stub *toxics.ToxicStub) {
 	if st == nil || st.pending == nil {
 		return
 	}
-	st.pending.Timestamp = time.Now()
+	now := time.Now()
+	// The stall ends now: it counts the time it lasted and the losses
+	// whose retransmission timer had fired by then.
+	end := now
+	if st.deliverAt.Before(end) {
+		end = st.deliverAt
+	}
+	waited := max(end.Sub(st.sentAt), 0)
+	st.stats.add(min(st.losses, t.model().lossesWithin(waited)), waited)
+	st.pending.Timestamp = now
 	_ = stub.WriteOutput(st.pending, 5*time.Second)
 	st.pending = nil
 }
@@ -153,11 +200,21 @@ type RetransmitStats struct {
 	Retransmits uint64
 	// Stall is the total injected stall.
 	Stall time.Duration
+	// LongStalls counts chunks stalled for at least LongStall: what a
+	// client sees as a frozen connection.
+	LongStalls uint64
+	// MaxStall is the longest stall of one chunk since the proxy was
+	// created or ResetMaxStall was called.
+	MaxStall time.Duration
 }
 
+// LongStall is the stall from which RetransmitStats counts a chunk in
+// LongStalls.
+const LongStall = time.Second
+
 type dirStats struct {
-	chunks, retransmits atomic.Uint64
-	stall               atomic.Int64
+	chunks, retransmits, long atomic.Uint64
+	stall, maxStall           atomic.Int64
 }
 
 func (s *dirStats) add(losses int, stall time.Duration) {
@@ -167,22 +224,59 @@ func (s *dirStats) add(losses int, stall time.Duration) {
 	s.chunks.Add(1)
 	s.retransmits.Add(uint64(losses))
 	s.stall.Add(int64(stall))
+	if stall >= LongStall {
+		s.long.Add(1)
+	}
+	for {
+		m := s.maxStall.Load()
+		if int64(stall) <= m || s.maxStall.CompareAndSwap(m, int64(stall)) {
+			break
+		}
+	}
 }
 
 func (s *dirStats) snapshot() RetransmitStats {
-	return RetransmitStats{Chunks: s.chunks.Load(), Retransmits: s.retransmits.Load(), Stall: time.Duration(s.stall.Load())}
+	return RetransmitStats{Chunks: s.chunks.Load(), Retransmits: s.retransmits.Load(), Stall: time.Duration(s.stall.Load()),
+		LongStalls: s.long.Load(), MaxStall: time.Duration(s.maxStall.Load())}
 }
 
-// statsRegistry maps a proxy id to its per-direction statistics: toxics are
-// built by toxiproxy from JSON, so they find their proxy by id.
-var statsRegistry sync.Map // uint64 -> *[2]dirStats
+// proxyShared is what a proxy shares with its toxics: statistics per
+// direction and the burst schedule in force.
+type proxyShared struct {
+	stats [2]dirStats
+	burst atomic.Pointer[burstRef]
+}
 
-func lookupStats(id uint64, dir uint8) *dirStats {
-	v, ok := statsRegistry.Load(id)
-	if !ok || dir > 1 {
+// burstRef is a burst schedule and the instant its time zero is.
+type burstRef struct {
+	sched  *BurstSchedule
+	origin time.Time
+}
+
+func (sh *proxyShared) dir(d uint8) *dirStats {
+	if sh == nil || d > 1 {
 		return nil
 	}
-	return &v.(*[2]dirStats)[dir]
+	return &sh.stats[d]
+}
+
+func (sh *proxyShared) burstNow() *burstRef {
+	if sh == nil {
+		return nil
+	}
+	return sh.burst.Load()
+}
+
+// sharedRegistry maps a proxy id to what it shares with its toxics:
+// toxics are built by toxiproxy from JSON, so they find their proxy by id.
+var sharedRegistry sync.Map // uint64 -> *proxyShared
+
+func lookupShared(id uint64) *proxyShared {
+	v, ok := sharedRegistry.Load(id)
+	if !ok {
+		return nil
+	}
+	return v.(*proxyShared)
 }
 
 // spinWindow is how long before a deadline waitUntil stops sleeping on a

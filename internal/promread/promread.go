@@ -1,6 +1,9 @@
 package promread
 
 import (
+	"math"
+	"sort"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -62,4 +65,45 @@ func Snapshot(names ...string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// Bucket is one cumulative bucket of a histogram: Count observations were
+// at most UpperBound.
+type Bucket struct {
+	UpperBound float64
+	Count      uint64
+}
+
+// Buckets returns a histogram's cumulative buckets, summed over its label
+// sets and sorted by bound (the +Inf bucket last), or false when the
+// histogram is not registered.
+func Buckets(name string) ([]Bucket, bool) {
+	mfs, err := prometheus.DefaultGatherer.Gather()
+	if err != nil {
+		return nil, false
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name || mf.GetType() != dto.MetricType_HISTOGRAM {
+			continue
+		}
+		sum := map[float64]uint64{}
+		var total uint64
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			for _, b := range h.GetBucket() {
+				sum[b.GetUpperBound()] += b.GetCumulativeCount()
+			}
+			total += h.GetSampleCount()
+		}
+		out := make([]Bucket, 0, len(sum)+1)
+		for ub, c := range sum {
+			out = append(out, Bucket{UpperBound: ub, Count: c})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].UpperBound < out[j].UpperBound })
+		if len(out) == 0 || !math.IsInf(out[len(out)-1].UpperBound, 1) {
+			out = append(out, Bucket{UpperBound: math.Inf(1), Count: total})
+		}
+		return out, true
+	}
+	return nil, false
 }

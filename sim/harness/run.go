@@ -84,6 +84,11 @@ type Plane struct {
 	// Metrics reads the backend's metrics at fault boundaries (etcd's);
 	// nil reads none.
 	Metrics func() map[string]float64
+	// Sample reads the control plane's metrics once a second from the
+	// workload's start to the teardown (plane-sample records, aggregated
+	// per fault window in the summary) in a run with faults; nil samples
+	// nothing.
+	Sample func(ctx context.Context) map[string]float64
 	// Effects adds fault-specific effects read from the history; nil adds
 	// none.
 	Effects func(r *report.FaultResult, spec scenarios.Fault, recs []history.Record)
@@ -263,6 +268,7 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 		sum.Invariants = append(out.Results, report.FaultsCheck(sum.Faults))
 		sum.SetOutcome(out)
 		sum.Metrics = keyMetrics(records)
+		report.SetPlane(sum, records)
 		sum.Counts = report.Counts(records)
 		if n := tracker.Errors(); n > 0 {
 			fail(fmt.Errorf("%d truth evaluations failed (the first are truth-error records in history.jsonl)", n))
@@ -370,6 +376,12 @@ func Run(ctx context.Context, s *scenarios.Scenario, sys *System, b Backend, o O
 		if err := plane.WorkloadStart(runCtx); err != nil {
 			return sum, err
 		}
+	}
+	// Only a run with faults has windows to set the samples against; a
+	// scrape of kube-apiserver's /metrics costs it tens of milliseconds.
+	if plane.Sample != nil && len(plane.Faults) > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); samplePlane(runCtx, plane.Sample, rec.Add) }()
 	}
 	workloadStart := time.Now()
 	sched.start(runCtx, workloadStart)

@@ -47,6 +47,10 @@ const (
 	KindReconcileEnd   = "reconcile-end"   // Cluster, Err, Detail
 	KindStatusWrite    = "status-write"    // Cluster, Ready, ObservedGeneration, RV, Err
 	KindRuntime        = "runtime-metrics" // Detail: tag; Metrics: runtime/metrics deltas since the previous sample
+	// What the operator's informers did on the wire (operator/watchtrace).
+	KindWatchStart = "watch-start" // Resource, Detail: the request's resourceVersion and timeoutSeconds
+	KindWatchEnd   = "watch-end"   // Resource, Op: cause (timeout, terminated, connection-lost, gone, error, stopped, refused), Err; Metrics: duration_ms, events, bookmarks, bytes
+	KindRelist     = "relist"      // Resource, Op: list or watch-list, Err; Metrics: duration_ms (a list after the reflector's first)
 
 	// Harness phases.
 	KindWorkloadStart = "workload-start"
@@ -57,6 +61,9 @@ const (
 	KindFaultStop     = "fault-stop"    // Op: fault type
 	KindFaultSkipped  = "fault-skipped" // Op: fault type, Detail: reason
 	KindEtcdMetrics   = "etcd-metrics"  // Detail: tag; Metrics: etcd metrics
+	// KindPlaneSample is a once-a-second sample of the control plane's
+	// metrics (etcd's in-process ones and kube-apiserver's /metrics).
+	KindPlaneSample = "plane-sample" // Metrics: see sim/harness's plane sampler
 )
 
 // Record is one line of history.jsonl. Fields a kind does not use are empty.

@@ -201,6 +201,39 @@ type faultView struct {
 	Schedule string
 	Window   *invariant.WindowLatency
 	Effect   []kv
+	// Plane is what the control plane and the operator's watches did in
+	// the window (summary.json's plane), next to the latency it explains.
+	Plane []kv
+}
+
+// planeKV flattens a PlaneStats into keys and values, the watch ends by
+// cause as operator_watch_ends.<cause>.
+func planeKV(p *report.PlaneStats) []kv {
+	if p == nil {
+		return nil
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	out := map[string]float64{}
+	for k, v := range m {
+		switch x := v.(type) {
+		case float64:
+			out[k] = x
+		case map[string]any:
+			for c, n := range x {
+				if f, ok := n.(float64); ok {
+					out[k+"."+c] = f
+				}
+			}
+		}
+	}
+	return sortedKV(out)
 }
 
 type pageView struct {
@@ -213,6 +246,7 @@ type pageView struct {
 	Latency, Outside                                                     invariant.LatencyStats
 	HasFaults                                                            bool
 	Faults                                                               []faultView
+	PlaneOutside                                                         []kv
 	Metrics                                                              []kv
 	Counts                                                               []kv
 	Plots                                                                []plotView
@@ -280,7 +314,17 @@ func render(d *data) ([]byte, error) {
 				fv.Window = &d.outcome.Windows[i]
 			}
 		}
+		if d.summary != nil {
+			for _, sf := range d.summary.Faults {
+				if sf.Index == f.Index {
+					fv.Plane = planeKV(sf.Plane)
+				}
+			}
+		}
 		v.Faults = append(v.Faults, fv)
+	}
+	if d.summary != nil {
+		v.PlaneOutside = planeKV(d.summary.PlaneOutside)
 	}
 	v.EtcdScrapes, v.RuntimeScrapes = scrapeRows(d)
 	const maxViolations = 50

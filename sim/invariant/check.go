@@ -536,7 +536,7 @@ func checkLatency(s LatencyStats, slo scenarios.Latency) Result {
 		name  string
 		got   float64
 		limit time.Duration
-	}{{"p50", s.P50, slo.P50.Duration}, {"p90", s.P90, slo.P90.Duration}, {"p99", s.P99, slo.P99.Duration}, {"max", s.Max, slo.Max.Duration}} {
+	}{{"mean", s.Mean, slo.Mean.Duration}, {"p50", s.P50, slo.P50.Duration}, {"p90", s.P90, slo.P90.Duration}, {"p99", s.P99, slo.P99.Duration}, {"max", s.Max, slo.Max.Duration}} {
 		if q.limit <= 0 {
 			continue
 		}

@@ -407,3 +407,25 @@ func TestMeanOfIsHistogramMean(t *testing.T) {
 		}
 	}
 }
+
+// TestMeanSLO: a mean threshold fails when the mean latency exceeds it,
+// also when every percentile threshold holds (one slow sample of two).
+func TestMeanSLO(t *testing.T) {
+	inv := invariants()
+	inv.Latency = scenarios.Latency{Mean: scenarios.Duration{Duration: 100 * time.Millisecond}, Max: scenarios.Duration{Duration: 500 * time.Millisecond}}
+	o := Check(kv(healthy()), inv)
+	if lat := result(t, o, LatencySLO); !lat.Passed || !strings.Contains(lat.Detail, "mean 45.0ms ≤ 100ms") {
+		t.Fatalf("means 40 and 50 ms under a 100 ms mean SLO: %+v", lat)
+	}
+	h := healthy()
+	for i := range h {
+		if h[i].Kind == kindClusterStatus && h[i].T == ms_(250) {
+			h[i].T = ms_(600) // samples of 40 and 400 ms: mean 220 ms, max 400 ms
+		}
+	}
+	o = Check(kv(h), inv)
+	lat := result(t, o, LatencySLO)
+	if lat.Passed || !strings.Contains(lat.Detail, "mean 220.0ms > 100ms") || strings.Contains(lat.Detail, "max 400.0ms >") {
+		t.Fatalf("the mean must fail and the max hold: %+v (%+v)", lat, o.Latency)
+	}
+}

@@ -33,7 +33,7 @@ type failpointFault struct {
 
 var _ faults.Fault = (*failpointFault)(nil)
 
-func newFailpointFault(spec scenarios.Fault, p *faults.Plan) (faults.Fault, error) {
+func newFailpointFault(_ int, spec scenarios.Fault, p *faults.Plan) (faults.Fault, error) {
 	info, ok := failpoint.Lookup(spec.Name)
 	if !ok {
 		return nil, errors.New("unknown failpoint " + spec.Name)

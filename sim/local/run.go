@@ -214,6 +214,10 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 			return nil, err
 		}
 	}
+	sampler, err := newPlaneSampler(lenv.Admin, env.Subject.GVR.GroupResource())
+	if err != nil {
+		return nil, err
+	}
 	scheme := harness.SchemeOf(env.System)
 	var nodes []string
 	if lenv.World != nil {
@@ -223,6 +227,7 @@ func planeOf(env *harness.Env, lenv *Env, plan *faults.Plan, built map[int]fault
 		Admin: lenv.Admin, Kubeconfig: lenv.Kubeconfig, OperatorKubeconfig: opKubeconfig, Nodes: nodes,
 		Faults: built, Skipped: skipped,
 		Metrics: func() map[string]float64 { return promread.Snapshot(etcdMetrics...) },
+		Sample:  sampler.sample,
 		Effects: func(r *report.FaultResult, spec scenarios.Fault, recs []history.Record) {
 			if spec.Type == scenarios.FaultFailpoint {
 				addFailpointEffect(r, spec, recs)

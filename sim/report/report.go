@@ -51,8 +51,12 @@ type Summary struct {
 	DriftOutside invariant.DriftStats `json:"drift_outside_faults"`
 	// Faults lists each fault: its window, its measured effect, and the
 	// latency inside it; or why it was skipped.
-	Faults  []FaultResult `json:"faults"`
-	Startup Startup       `json:"startup"`
+	Faults []FaultResult `json:"faults"`
+	// PlaneOutside is FaultResult.Plane for the time outside every fault
+	// window, from the workload's start to convergence: the run's own
+	// reference for the windows' figures.
+	PlaneOutside *PlaneStats `json:"plane_outside_faults,omitempty"`
+	Startup      Startup     `json:"startup"`
 	// ConvergedAfterMs is how long after the workload the last cluster converged.
 	ConvergedAfterMs float64 `json:"converged_after_ms"`
 	// Metrics are key etcd and operator runtime figures over the workload
@@ -101,6 +105,9 @@ type FaultResult struct {
 	Window *invariant.WindowLatency `json:"window,omitempty"`
 	// Effect holds what the fault measurably did (fault-specific keys).
 	Effect map[string]float64 `json:"effect,omitempty"`
+	// Plane is what the control plane and the operator's informers did
+	// in the window (local backend: sampled once a second).
+	Plane *PlaneStats `json:"plane,omitempty"`
 }
 
 // FaultsCheck is the "faults" check every backend adds to its invariants:
@@ -211,8 +218,11 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "  drift reported ≠ truth: %s\n", driftLine(s.Drift))
 	if len(s.Faults) > 0 {
-		fmt.Fprintf(w, "  outside fault windows (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms; drift %s\n",
-			s.LatencyOutside.Count, s.LatencyOutside.P50, s.LatencyOutside.P99, s.LatencyOutside.Max, driftLine(s.DriftOutside))
+		fmt.Fprintf(w, "  outside fault windows (%d samples): mean %.1fms  p50 %.1fms  p99 %.1fms  max %.1fms; drift %s\n",
+			s.LatencyOutside.Count, s.LatencyOutside.Mean, s.LatencyOutside.P50, s.LatencyOutside.P99, s.LatencyOutside.Max, driftLine(s.DriftOutside))
+		if s.PlaneOutside != nil {
+			fmt.Fprintf(w, "      plane: %s\n", planeLine(s.PlaneOutside))
+		}
 	}
 	for _, f := range s.Faults {
 		switch {
@@ -224,8 +234,8 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		if f.Window != nil {
 			l := f.Window.Latency
-			fmt.Fprintf(w, "  fault %d %s [%.1fs–%.1fs] (%d samples): p50 %.1fms  p99 %.1fms  max %.1fms",
-				f.Index, f.Type, f.Window.StartMs/1000, f.Window.EndMs/1000, l.Count, l.P50, l.P99, l.Max)
+			fmt.Fprintf(w, "  fault %d %s [%.1fs–%.1fs] (%d samples): mean %.1fms  p50 %.1fms  p99 %.1fms  max %.1fms",
+				f.Index, f.Type, f.Window.StartMs/1000, f.Window.EndMs/1000, l.Count, l.Mean, l.P50, l.P99, l.Max)
 			if l.Unresolved > 0 {
 				fmt.Fprintf(w, "  unresolved %d", l.Unresolved)
 			}
@@ -233,6 +243,9 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		if len(f.Effect) > 0 {
 			fmt.Fprintf(w, "      effect: %s\n", joinSorted(f.Effect))
+		}
+		if f.Plane != nil {
+			fmt.Fprintf(w, "      plane: %s\n", planeLine(f.Plane))
 		}
 	}
 	if s.Startup != (Startup{}) {

@@ -117,8 +117,13 @@
 //     operator-apiserver: the operator's requests, answers and watch
 //     deliveries) is lost with the fault's probability and resent after
 //     an RTO that starts at minRTO and doubles per consecutive loss up to
-//     maxRTO — netproxy.RetransmitModel, the local toxic's model — plus
-//     the fixed latency. A lane keeps its order (a stall holds back what
+//     maxRTO — netproxy.RetransmitModel.Retransmit, the local toxic's
+//     function — plus the fixed latency. With a burst, a transmission
+//     inside one of the seeded blackouts (netproxy.BurstSchedule, the
+//     local proxy's schedule from the same stream of the seed) is lost
+//     with the burst's loss, checked at each retransmission, and a chunk
+//     queued behind a stalled one is first sent when its lane delivers
+//     again. A lane keeps its order (a stall holds back what
 //     follows, also after the window): the operator's connection is one
 //     lane, each resource's etcd watch is one; requests to etcd do not
 //     block each other. resetConnections on operator-apiserver drops the

@@ -9,6 +9,7 @@ import (
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/report"
+	"github.com/driftlab/driftlab/sim/workload"
 )
 
 // Calibration of the modelled faults (see the package doc and
@@ -58,9 +59,10 @@ type vfault struct {
 	peak      time.Duration
 	// Type-specific state.
 	rto        netproxy.RetransmitModel
-	hold       time.Duration   // watcher-exhaustion: lock held per sync
-	pauses     []time.Duration // gc-assist-pressure: pause length per cycle
-	period     time.Duration   // gc-assist-pressure: cycle length
+	burst      *netproxy.BurstSchedule // network-retransmit: blackouts (nil: none)
+	hold       time.Duration           // watcher-exhaustion: lock held per sync
+	pauses     []time.Duration         // gc-assist-pressure: pause length per cycle
+	period     time.Duration           // gc-assist-pressure: cycle length
 	pauseBase  time.Duration
 	effect     map[string]float64
 	skip       string // why the model cannot run it
@@ -122,6 +124,15 @@ func newFaultModel(w *world) *faultModel {
 				l = linkOpAPI
 			}
 			f.rto = netproxy.RetransmitModel{P: spec.Loss, MinRTO: spec.MinRTO.Duration, MaxRTO: spec.MaxRTO.Duration}
+			if b := spec.Burst; b != nil {
+				// The local proxy's schedule (faults.BurstSchedule): the
+				// same stream of the run's seed, so the same blackouts.
+				nb := netproxy.Burst{Every: b.Every.Duration, MinLength: b.Length.Min.Duration, MaxLength: b.Length.Max.Duration, Loss: b.Loss}
+				var err error
+				if f.burst, err = netproxy.NewBurstSchedule(nb, workload.Stream(w.s.Seed, netproxy.BurstStream(i))); err != nil {
+					f.skip = err.Error()
+				}
+			}
 			fm.links[l] = append(fm.links[l], f)
 		case scenarios.FaultWatcherExhaustion:
 			n := spec.Clients*spec.Watchers + spec.SlowConsumers
@@ -298,6 +309,20 @@ func (fm *faultModel) effectOf(f *vfault) map[string]float64 {
 		if f.spec.ResetConnections {
 			e["connections_reset"] = 1
 		}
+		if f.burst != nil {
+			e["stalls_over_1s"] = float64(f.k)
+			e["stall_max_ms"] = ms(f.peak)
+			var total, longest time.Duration
+			bos := f.burst.Blackouts(f.to - f.from)
+			for _, bo := range bos {
+				l := min(bo.To, f.to-f.from) - bo.From
+				total += l
+				longest = max(longest, l)
+			}
+			e["blackouts"] = float64(len(bos))
+			e["blackout_total_ms"] = ms(total)
+			e["blackout_max_ms"] = ms(longest)
+		}
 	case scenarios.FaultWatcherExhaustion:
 		churned := f.spec.Clients * f.spec.Watchers
 		e["slow_watchers_peak"] = float64(churned + f.spec.SlowConsumers)
@@ -438,28 +463,38 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 		return t
 	}
 	at := t
+	ordered := link != linkAPIEtcd || lane != laneRequest
 	if f := active(fs); f != nil {
 		at += f.spec.Latency.Duration
-		rto := f.spec.MinRTO.Duration
-		losses := 0
-		sent := at
-		for losses < netproxy.MaxRetransmits && f.spec.Loss > 0 && f.r.Float64() < f.spec.Loss {
-			losses++
-			at += rto
-			rto = min(2*rto, f.spec.MaxRTO.Duration)
+		start := at
+		// With bursts, a chunk queued behind a stalled one is first sent
+		// when the lane delivers again (TCP resends the queue after the
+		// head segment), and its transmissions meet the blackouts of that
+		// time, as the local toxic does.
+		if f.burst != nil && ordered && t >= fm.linkSent[link][dir][lane] {
+			start = max(start, fm.linkLast[link][dir][lane])
 		}
+		losses, stall := f.rto.Retransmit(f.r, f.burst, start-f.from)
 		f.n++
 		if losses > 0 {
 			f.m++
 			// Removing the fault delivers what it holds (the local
 			// proxy's toxic is removed): a stall ends with the window.
+			end := start + stall
 			if d := f.spec.Duration.Duration; d > 0 {
-				at = max(min(at, f.from+d), sent)
+				end = max(min(end, f.from+d), start)
 			}
-			f.sum += at - sent
+			f.sum += end - start
+			if f.burst != nil {
+				f.peak = max(f.peak, end-start)
+				if end-start >= netproxy.LongStall {
+					f.k++
+				}
+			}
+			at = end
 		}
 	}
-	if link == linkAPIEtcd && lane == laneRequest {
+	if !ordered {
 		return at
 	}
 	// Chunks are not always computed in the order they are sent (a

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/faults/netproxy"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
@@ -459,4 +460,74 @@ func TestOperatorLinkLatencyDoesNotAccumulate(t *testing.T) {
 	if f := invResult(t, res.Summary, invariant.LatencySLO); !f.Passed {
 		t.Errorf("slow-apiserver fails its latency SLO in the model (it passes locally): %s", f.Detail)
 	}
+}
+
+// TestBurstScheduleIsTheLocalOne: the virtual link model draws the same
+// blackouts from a seed as the local backend's proxy (faults.BurstSchedule),
+// and a chunk sent as a blackout begins is delivered after the RTO backoff
+// across it; the chunks queued behind it come right after.
+func TestBurstScheduleIsTheLocalOne(t *testing.T) {
+	b := &scenarios.Burst{Every: scenarios.Duration{Duration: 10 * time.Second},
+		Length: scenarios.DurationRange{Min: scenarios.Duration{Duration: time.Second}, Max: scenarios.Duration{Duration: 3 * time.Second}}, Loss: 1}
+	for seed := uint64(1); seed <= 3; seed++ {
+		s := baseline(t, seed)
+		s.Faults = []scenarios.Fault{
+			{Type: scenarios.FaultWALFsyncDelay, Delay: scenarios.Duration{Duration: 10 * time.Millisecond}, Probability: 1},
+			{Type: scenarios.FaultNetworkRetransmit, Link: scenarios.LinkOperatorAPIServer, Burst: b,
+				MinRTO: scenarios.Duration{Duration: 200 * time.Millisecond}, MaxRTO: scenarios.Duration{Duration: 120 * time.Second}}}
+		w := &world{s: s, opts: Options{}.withDefaults(), k: newKernel(seed)}
+		fm := newFaultModel(w)
+		f := fm.all[1]
+		local, err := faults.BurstSchedule(seed, 1, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.burst == nil || !slices.Equal(f.burst.Blackouts(time.Hour), local.Blackouts(time.Hour)) {
+			t.Fatalf("seed %d: the virtual blackouts differ from the local proxy's", seed)
+		}
+		f.on, f.from = true, 0
+		bo := f.burst.Blackouts(time.Minute)[0]
+		at := fm.cross(linkOpAPI, down, laneRequest, bo.From)
+		want := bo.From + 200*time.Millisecond
+		for rto := 200 * time.Millisecond; want < bo.To; {
+			rto *= 2
+			want += rto
+		}
+		if at != want {
+			t.Errorf("seed %d: chunk sent at %v as a %v blackout begins arrives at %v, want %v (the RTO backoff)", seed, bo.From, bo.Len(), at, want)
+		}
+		if next := fm.cross(linkOpAPI, down, laneRequest, bo.From+10*time.Millisecond); next != at {
+			t.Errorf("seed %d: the chunk queued behind arrives at %v, want %v (with the head)", seed, next, at)
+		}
+		f.to = time.Minute
+		e := fm.effectOf(f)
+		if e["blackouts"] != 6 || e["stalls_over_1s"] != 1 || e["stall_max_ms"] != ms(want-bo.From) {
+			t.Errorf("seed %d: effect %v", seed, e)
+		}
+	}
+}
+
+// TestBurstRunReplays: a virtual run with bursts on the operator's link
+// replays exactly, stalls seconds at a time and shows it in its effect.
+func TestBurstRunReplays(t *testing.T) {
+	s := baseline(t, 1)
+	s.Faults = []scenarios.Fault{{Type: scenarios.FaultNetworkRetransmit, Link: scenarios.LinkOperatorAPIServer,
+		Start: scenarios.Duration{Duration: 2 * time.Second}, Duration: scenarios.Duration{Duration: 15 * time.Second},
+		Burst: &scenarios.Burst{Every: scenarios.Duration{Duration: 5 * time.Second},
+			Length: scenarios.DurationRange{Min: scenarios.Duration{Duration: time.Second}, Max: scenarios.Duration{Duration: 3 * time.Second}}}}}
+	if err := s.SetDefaults(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	a, b := run(t, s), run(t, s)
+	if a.TraceHash != b.TraceHash {
+		t.Fatalf("%s", firstDiff(a.Records, b.Records))
+	}
+	e := a.Summary.Faults[0].Effect
+	if e["blackouts"] != 3 || e["stalls_over_1s"] < 1 || e["stall_max_ms"] < 1000 {
+		t.Errorf("effect %v: want 3 blackouts and stalls of seconds", e)
+	}
+	t.Logf("effect: %v", e)
 }
