@@ -158,7 +158,7 @@ var FaultTypes = map[string]FaultType{
 			if f.Jitter.Duration < 0 {
 				return fieldErr(field+".jitter", "must not be negative, got %s", f.Jitter)
 			}
-			if f.Probability < 0 || f.Probability > 1 {
+			if !(f.Probability >= 0 && f.Probability <= 1) { // NaN too
 				return fieldErr(field+".probability", "must be within 0..1, got %g", f.Probability)
 			}
 			return nil
@@ -182,7 +182,7 @@ var FaultTypes = map[string]FaultType{
 			if err := oneOf(field+".link", f.Link, []string{LinkAPIServerEtcd, LinkOperatorAPIServer, LinkControllerManagerAPIServer}); err != nil {
 				return err
 			}
-			if f.Loss < 0 || f.Loss >= 1 {
+			if !(f.Loss >= 0 && f.Loss < 1) { // NaN too
 				return fieldErr(field+".loss", "must be within 0..1 (exclusive of 1), got %g", f.Loss)
 			}
 			if f.MinRTO.Duration <= 0 || f.MaxRTO.Duration < f.MinRTO.Duration {
@@ -256,7 +256,7 @@ var FaultTypes = map[string]FaultType{
 			if f.Entries < 1 || f.Entries > 10_000_000 {
 				return fieldErr(field+".entries", "must be within 1..10000000, got %d", f.Entries)
 			}
-			if f.Rate <= 0 || f.Rate > 1000 {
+			if !(f.Rate > 0 && f.Rate <= 1000) { // NaN too
 				return fieldErr(field+".rate", "must be within 0..1000 per second, got %g", f.Rate)
 			}
 			return nil
@@ -390,6 +390,16 @@ func validateFaults(fs []Fault, workload time.Duration) error {
 		}
 		if f.Duration.Duration < 0 {
 			return fieldErr(field+".duration", "must not be negative, got %s", f.Duration)
+		}
+		// Every duration of a fault within MaxDuration: a window's end
+		// (start + duration) then never overflows.
+		fv := reflect.ValueOf(f).Elem()
+		for j := 0; j < fv.NumField(); j++ {
+			if name, ok := yamlName(fv.Type().Field(j)); ok && fv.Field(j).Type() == durationType {
+				if d := fv.Field(j).Interface().(Duration); d.Duration > MaxDuration {
+					return fieldErr(field+"."+name, "%s is longer than the limit of %s", d, MaxDuration)
+				}
+			}
 		}
 		if f.AfterOps < 0 {
 			return fieldErr(field+".afterOps", "must not be negative, got %d", f.AfterOps)

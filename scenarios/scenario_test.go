@@ -63,7 +63,7 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"start and afterOps", "name: x\nfaults:\n  - {type: gc-assist-pressure, start: 1s, afterOps: 5}\n", `faults[0].afterOps: give either start or afterOps, not both`},
 		{"loss out of range", "name: x\nfaults:\n  - {type: network-retransmit, loss: 1.5}\n", `faults[0].loss: must be within 0..1`},
 		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
-		{"not yaml", "name: [x\n", `bad.yaml: not valid YAML`},
+		{"not yaml", "name: [x\n", `bad.yaml:1: not valid YAML: did not find expected`},
 		{"string for number", "name: x\nseed: \"7\"\n", `bad.yaml:2: seed: want a non-negative integer, got "7"`},
 	}
 	for _, c := range cases {
