@@ -170,3 +170,24 @@ func TestApplyPatches(t *testing.T) {
 		}
 	}
 }
+
+// TestRunLastsTheWorkloadsDuration (issue 17): on the local and cluster
+// backends the workload also ends at its duration, not at its last
+// operation (the harness starts the faults and the settle period from
+// there). A lower bound only: a sleep is never early.
+func TestRunLastsTheWorkloadsDuration(t *testing.T) {
+	c := &recordingClient{}
+	target := &Target{GVK: schema.GroupVersionKind{Group: "kv.driftlab.io", Version: "v1alpha1", Kind: "KVCluster"}, Replicas: []string{"spec", "replicas"}}
+	ops := []Op{{At: 0, Kind: OpScale, Name: "kv-0", Replicas: 1}}
+	const end = 300 * time.Millisecond
+	start := time.Now()
+	if err := Run(context.Background(), c, target, "ns", ops, start, end, func(Op, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < end {
+		t.Fatalf("Run returned after %v, before the workload's %v", took, end)
+	}
+	if len(c.patches) != 1 {
+		t.Fatalf("patches %q", c.patches)
+	}
+}
