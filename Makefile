@@ -105,7 +105,8 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	# the lock-free cache variants are where a data race would hide
 	$(GO) test -race -count=1 ./operator/statecache/
 	# the harness's goroutines under the race detector, short mode (no control plane):
-	# the virtual run's record stream, sweep and matrix workers, fault proxies and mounts
+	# the virtual run's record stream, sweep and matrix workers, the harness's scheduler and processes,
+	# the simulated world and kubelet, fault proxies and mounts
 	$(GO) test -race -short -count=1 $(RACE_PKGS)
 	# each fuzz target for a few seconds (what they find goes to testdata/fuzz as seed corpus)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEncodeRoundTrip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./scenarios/
@@ -114,7 +115,7 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
 
 # Packages make test runs again under -race -short, and how long each fuzz target runs.
-RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./sim/matrix/ ./sim/shrink/ ./sim/local/ ./sim/kubelet/ ./faults/... ./internal/cli/
+RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./operator/matrix/ ./sim/shrink/ ./sim/harness/ ./sim/local/ ./sim/cluster/ ./sim/world/ ./sim/kubelet/ ./faults/... ./internal/cli/
 FUZZTIME ?= 5s
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
