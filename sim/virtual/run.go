@@ -180,7 +180,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	}
 	k := newKernel(s.Seed)
 	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth(), subject: subj.Info(operator.Name)}
-	ops := workload.Generate(s.Workload, s.Seed, s.NamePrefix())
+	ops := workload.NewOps(s.Workload, s.Seed, s.NamePrefix()) // one at a time: memory flat in simulated time
 	var sink *historySink
 	if o.Dir != "" {
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
