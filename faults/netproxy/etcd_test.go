@@ -134,8 +134,11 @@ func TestEtcdWatchThroughProxy(t *testing.T) {
 	}
 	// The median, not the mean: on a loaded machine a few late wake-ups move
 	// the mean by milliseconds without saying anything about the proxy.
-	if d := quantile(after, 0.5); d > quantile(base, 0.5)+5*time.Millisecond || mean(after) >= mean(faulty) {
-		t.Errorf("after Clear median watch delay %v (mean %v), baseline median %v, with the fault mean %v",
-			d, mean(after), quantile(base, 0.5), mean(faulty))
+	// Back near the baseline means: within half of what the fault added,
+	// plus the baseline's own spread (p90-p50), both of this run.
+	spread := quantile(base, 0.9) - quantile(base, 0.5)
+	if d := quantile(after, 0.5); d > quantile(base, 0.5)+extra/2+spread || mean(after) >= mean(faulty) {
+		t.Errorf("after Clear median watch delay %v (mean %v), baseline median %v (p90-p50 %v), with the fault mean %v (%v more)",
+			d, mean(after), quantile(base, 0.5), spread, mean(faulty), extra)
 	}
 }
