@@ -46,6 +46,8 @@ func TestScenarioLimits(t *testing.T) {
 			"f.yaml:3: kubelet.readyDelay.mean: 1000000h0m0s is longer than the limit of 720h0m0s"},
 		{"fault window past the limit", "name: x\nworkload: {duration: 720h}\nfaults:\n  - {type: gc-assist-pressure, start: 1s, duration: 1000000h}\n",
 			"f.yaml:4: faults[0].duration"},
+		{"GC pressure of 10 million entries", "name: x\nfaults:\n  - {type: gc-assist-pressure, entries: 10000000}\n",
+			"f.yaml:3: faults[0].entries: must be within 1..1000000 (about 630 bytes each in the operator's process), got 10000000"},
 		{"long name", "# a comment\nname: " + strings.Repeat("a", 250) + "\n",
 			"f.yaml:2: name: 250 characters: at most 63"},
 	} {
