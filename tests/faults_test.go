@@ -155,8 +155,16 @@ func TestFaultWALFsyncDelay(t *testing.T) {
 	if measured < injected*0.98 || measured-before < injected/2 {
 		t.Errorf("etcd's WAL fsync mean %.2fms in the window: not the %.2fms injected on top of %.2fms", measured, injected, before)
 	}
-	if diff := math.Abs(measured - injected); diff > math.Max(2, 0.05*injected)+before {
-		t.Errorf("measured %.2fms vs injected %.2fms: off by more than 5%% or 2ms", measured, injected)
+	// Against what the mount did in the same window: how long its sleeps
+	// lasted (a loaded machine wakes them late; the window's end wakes the
+	// last ones early) and its backing fsyncs. It allowed "before", the
+	// mean since etcd started, for the real fsync, and beside two CPU hogs
+	// and another suite the window's backing fsyncs were slower than that
+	// (etcd measured 124.85 ms: 100 injected and 14.5 before).
+	slept, backing := e["slept_mean_ms"], e["backing_fsync_mean_ms"]
+	t.Logf("the mount in the window: slept %.2fms per delayed fsync, backing fsync %.2fms", slept, backing)
+	if diff := math.Abs(measured - (slept + backing)); diff > math.Max(2, 0.05*injected) {
+		t.Errorf("etcd measured %.2fms per WAL fsync; the mount slept %.2fms and its backing fsync took %.2fms: off by more than 5%% or 2ms", measured, slept, backing)
 	}
 	checkFaultRun(t, sum, f, minDriftRatio)
 }
