@@ -137,8 +137,12 @@ func TestEtcdWatchThroughProxy(t *testing.T) {
 	// Back near the baseline means: within half of what the fault added,
 	// plus the baseline's own spread (p90-p50), both of this run.
 	spread := quantile(base, 0.9) - quantile(base, 0.5)
-	if d := quantile(after, 0.5); d > quantile(base, 0.5)+extra/2+spread || mean(after) >= mean(faulty) {
-		t.Errorf("after Clear median watch delay %v (mean %v), baseline median %v (p90-p50 %v), with the fault mean %v (%v more)",
-			d, mean(after), quantile(base, 0.5), spread, mean(faulty), extra)
+	// And faster than with the fault where the fault shows, in the p90 (a
+	// fifth of the events stall): the means compared here before, and at
+	// load 8 late wake-ups lifted the mean after Clear (17.0 ms, median
+	// 1.9 ms) over the mean with the fault (16.4 ms).
+	if d := quantile(after, 0.5); d > quantile(base, 0.5)+extra/2+spread || quantile(after, 0.9) >= quantile(faulty, 0.9) {
+		t.Errorf("after Clear median watch delay %v (p90 %v), baseline median %v (p90-p50 %v), with the fault mean %v (%v more), p90 %v",
+			d, quantile(after, 0.9), quantile(base, 0.5), spread, mean(faulty), extra, quantile(faulty, 0.9))
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,7 +74,27 @@ func TestRetransmitMatchesModel(t *testing.T) {
 	if err := p.SetRetransmit(Both, m.P, m.MinRTO, 0); err != nil {
 		t.Fatal(err)
 	}
+	// Alongside the round trips, a goroutine sleeps MinRTO over and over:
+	// how late it wakes is how late the machine wakes the proxy's stall
+	// timers at that time (the mean counts the rare long delays too).
+	stop, slept := make(chan struct{}), make(chan []time.Duration)
+	go func() {
+		var late []time.Duration
+		for {
+			select {
+			case <-stop:
+				slept <- late
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(m.MinRTO)
+			late = append(late, time.Since(t0)-m.MinRTO)
+		}
+	}()
 	rts := roundTrips(t, c, n, reqSize)
+	close(stop)
+	timerLate := max(mean(<-slept), 0)
 	inj := realized(m, seed, Both, n)
 	model := m.Dist().Plus(m.Dist())
 	// The reference for "extra" is the round trips of the same run that the
@@ -128,20 +147,21 @@ func TestRetransmitMatchesModel(t *testing.T) {
 	}
 	t.Logf("  |measured - injected| per round trip: median %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
 		ms(quantile(errs, 0.5)), ms(quantile(errs, 0.9)), ms(quantile(errs, 0.99)), ms(quantile(errs, 1)))
-	// The means without the 2% of round trips the machine delayed most
-	// (12 of 600): on a loaded machine a few wake-ups of the proxy's timers
-	// come tens of milliseconds late (p99 60 ms, max 126 ms beside two CPU
-	// hogs and a test suite, which put the plain mean 17% over), while a
-	// proxy that stalled wrongly would be off on about a tenth of them.
-	signed := make([]time.Duration, n)
-	for i := range extra {
-		signed[i] = extra[i] - inj[i]
+	// The means may be late by the machine's timer lateness measured
+	// alongside, on the share of round trips that wait on a stall timer:
+	// beside two CPU hogs and a test suite a few wake-ups came 60-126 ms
+	// late and put the mean 12-17% over, while a proxy that stalled wrongly
+	// is off on about a tenth of all round trips.
+	stalled := 0
+	for _, d := range inj {
+		if d > 0 {
+			stalled++
+		}
 	}
-	slices.Sort(signed)
-	measMean = mean(inj) + mean(signed[:n-n/50])
-	t.Logf("  measured mean without the 2%% most delayed round trips: %7.3f ms", ms(measMean))
-	if !within(measMean, mean(inj), 0.10, 0) {
-		t.Errorf("measured mean %v, injected %v: more than 10%% apart", measMean, mean(inj))
+	allow := time.Duration(float64(stalled) / float64(n) * float64(timerLate))
+	t.Logf("  timer lateness alongside: mean %.3f ms; %d stalled round trips: the means may be %.3f ms late", ms(timerLate), stalled, ms(allow))
+	if !within(measMean-allow, mean(inj), 0.10, 0) && !within(measMean, mean(inj), 0.10, 0) {
+		t.Errorf("measured mean %v (%v of it the machine's timer lateness), injected %v: more than 10%% apart", measMean, allow, mean(inj))
 	}
 	// Against the run's own noise: the spread of its unstalled round trips.
 	noise := quantile(control, 0.9) - ctrlMedian
@@ -149,8 +169,8 @@ func TestRetransmitMatchesModel(t *testing.T) {
 		t.Errorf("median |measured - injected| per round trip is %v, want <= 1 ms + the unstalled round trips' p90-p50 (%v)", e, noise)
 	}
 	// Measured versus model: the task's acceptance criterion.
-	if !within(measMean, model.Mean(), 0.10, 0) {
-		t.Errorf("measured mean %v, model %v: more than 10%% apart", measMean, model.Mean())
+	if !within(measMean-allow, model.Mean(), 0.10, 0) && !within(measMean, model.Mean(), 0.10, 0) {
+		t.Errorf("measured mean %v (%v of it the machine's timer lateness), model %v: more than 10%% apart", measMean, allow, model.Mean())
 	}
 	if !within(measP90, model.Quantile(0.9), 0.10, 0) {
 		t.Errorf("measured p90 %v, model %v: more than 10%% apart", measP90, model.Quantile(0.9))
