@@ -70,7 +70,7 @@ vet:
 	$(GO) vet -pgo=off ./...
 	cd $(EXAMPLE) && $(GO) vet ./...
 
-# Failpoint builds (docs/faults.md "Failpoints"): pinned failpoint-ctl and gofail in bin/,
+# Failpoint builds (README "Failpoints"): pinned failpoint-ctl and gofail in bin/,
 # etcd's gofail copy and go.work in build/etcd-failpoints (all ignored).
 FAILPOINTS := scripts/failpoints.sh
 .PHONY: failpoints-enable failpoints-disable etcd-failpoints test-failpoints failpoints-check
@@ -105,7 +105,8 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	# the lock-free cache variants are where a data race would hide
 	$(GO) test -race -count=1 ./operator/statecache/
 	# the harness's goroutines under the race detector, short mode (no control plane):
-	# the virtual run's record stream, sweep and matrix workers, fault proxies and mounts
+	# the virtual run's record stream, sweep and matrix workers, the harness's scheduler and processes,
+	# the simulated world and kubelet, fault proxies and mounts
 	$(GO) test -race -short -count=1 $(RACE_PKGS)
 	# each fuzz target for a few seconds (what they find goes to testdata/fuzz as seed corpus)
 	$(GO) test -run '^$$' -fuzz '^FuzzParseEncodeRoundTrip$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 1s ./scenarios/
@@ -114,7 +115,7 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
 
 # Packages make test runs again under -race -short, and how long each fuzz target runs.
-RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./operator/matrix/ ./sim/shrink/ ./sim/local/ ./sim/kubelet/ ./faults/... ./internal/cli/
+RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./operator/matrix/ ./sim/shrink/ ./sim/harness/ ./sim/local/ ./sim/cluster/ ./sim/world/ ./sim/kubelet/ ./faults/... ./internal/cli/
 FUZZTIME ?= 5s
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
@@ -124,7 +125,7 @@ chromium:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
 ## bench-cache: the write-up's chapter 2.5 table: cache variants under concurrent readers and
-## writers, with and without GC-assist pressure; medians of BENCH_COUNT runs (docs/reference-operator.md "Cache variants")
+## writers, with and without GC-assist pressure; medians of BENCH_COUNT runs (README "Cache variants")
 BENCH_COUNT ?= 5
 bench-cache:
 	@mkdir -p runs

@@ -93,6 +93,13 @@ func (f *fsyncDelay) Stop(context.Context) error {
 	}
 	if delayed > 0 {
 		f.effect["injected_mean_ms"] = ms(st.Injected-f.stats.Injected) / float64(delayed)
+		// What the mount did in the window besides the drawn delay: how
+		// long its sleeps really lasted (a loaded machine wakes them
+		// late) and the backing file system's own fsync, per fsync.
+		f.effect["slept_mean_ms"] = ms(st.Slept-f.stats.Slept) / float64(delayed)
+	}
+	if n := (st.Fsyncs - f.stats.Fsyncs) + (st.DirFsyncs - f.stats.DirFsyncs); n > 0 {
+		f.effect["backing_fsync_mean_ms"] = ms(st.Backend-f.stats.Backend) / float64(n)
 	}
 	return err
 }

@@ -73,7 +73,7 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"burst unknown field", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 5s, lenght: {min: 1s, max: 2s}}\n", `bad.yaml:4: faults[0].burst.lenght: unknown field (known fields: every, length, loss)`},
 		{"burst on another fault", "name: x\nfaults:\n  - {type: wal-fsync-delay, delay: 10ms, burst: {every: 5s, length: {min: 1s, max: 2s}}}\n", `bad.yaml:3: faults[0].burst: not a parameter of wal-fsync-delay`},
 		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
-		{"not yaml", "name: [x\n", `bad.yaml: not valid YAML`},
+		{"not yaml", "name: [x\n", `bad.yaml:1: not valid YAML: did not find expected`},
 		{"string for number", "name: x\nseed: \"7\"\n", `bad.yaml:2: seed: want a non-negative integer, got "7"`},
 	}
 	for _, c := range cases {

@@ -62,6 +62,21 @@ func timeSyncs(t testing.TB, f *os.File, n int) []time.Duration {
 	return out
 }
 
+// delayedSyncs is timeSyncs with a control: after each fsync the caller
+// sleeps delay itself, and the median of how much those sleeps overran is
+// returned too (the machine's wake-up latency at that moment, 0 at best).
+func delayedSyncs(t testing.TB, f *os.File, n int, delay time.Duration) ([]time.Duration, time.Duration) {
+	t.Helper()
+	var out, late []time.Duration
+	for range n {
+		out = append(out, timeSyncs(t, f, 1)...)
+		t0 := time.Now()
+		time.Sleep(delay)
+		late = append(late, time.Since(t0)-delay)
+	}
+	return out, max(median(late), 0)
+}
+
 func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)

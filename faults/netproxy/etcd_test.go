@@ -119,12 +119,8 @@ func TestEtcdWatchThroughProxy(t *testing.T) {
 		ms(mean(after)), ms(quantile(after, 0.9)))
 	t.Logf("extra mean %.2f ms; model per chunk %.2f ms (p90 %.2f ms); toxic saw %d chunks, %d retransmits, %.0f ms stall",
 		ms(extra), ms(m.Mean()), ms(m.Quantile(0.9)), st.Chunks, st.Retransmits, ms(st.Stall))
-	// The p90, not the mean: about a fifth of the events wait a MinRTO or
-	// more with the fault on, which lifts the p90 by about MinRTO, while a
-	// loaded machine's few late wake-ups lifted the baseline's mean from
-	// 7 ms to 18 ms in one run and left its p90 alone.
-	if rise := quantile(faulty, 0.9) - quantile(base, 0.9); rise < m.MinRTO/2 {
-		t.Errorf("watch delay p90 rose by only %v with retransmit on (MinRTO %v; mean rose by %v)", rise, m.MinRTO, extra)
+	if extra < m.Mean()/2 {
+		t.Errorf("watch delay rose by only %v with retransmit on (model %v per chunk)", extra, m.Mean())
 	}
 	stalled := 0
 	for _, d := range faulty {
@@ -137,10 +133,16 @@ func TestEtcdWatchThroughProxy(t *testing.T) {
 		t.Errorf("only %d of %d watch events delayed by at least MinRTO %v", stalled, n, m.MinRTO)
 	}
 	// The median, not the mean: on a loaded machine a few late wake-ups move
-	// the mean by milliseconds (after Clear it once exceeded the faulted
-	// phase's) without saying anything about the proxy.
-	if d := quantile(after, 0.5); d > quantile(base, 0.5)+5*time.Millisecond {
-		t.Errorf("after Clear median watch delay %v (mean %v), baseline median %v, with the fault mean %v",
-			d, mean(after), quantile(base, 0.5), mean(faulty))
+	// the mean by milliseconds without saying anything about the proxy.
+	// Back near the baseline means: within half of what the fault added,
+	// plus the baseline's own spread (p90-p50), both of this run.
+	spread := quantile(base, 0.9) - quantile(base, 0.5)
+	// And faster than with the fault where the fault shows, in the p90 (a
+	// fifth of the events stall): the means compared here before, and at
+	// load 8 late wake-ups lifted the mean after Clear (17.0 ms, median
+	// 1.9 ms) over the mean with the fault (16.4 ms).
+	if d := quantile(after, 0.5); d > quantile(base, 0.5)+extra/2+spread || quantile(after, 0.9) >= quantile(faulty, 0.9) {
+		t.Errorf("after Clear median watch delay %v (p90 %v), baseline median %v (p90-p50 %v), with the fault mean %v (%v more), p90 %v",
+			d, quantile(after, 0.9), quantile(base, 0.5), spread, mean(faulty), extra, quantile(faulty, 0.9))
 	}
 }

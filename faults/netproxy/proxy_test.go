@@ -4,18 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
-	"math/rand/v2"
 	"net"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
-
-	"github.com/driftlab/driftlab/internal/timing"
 )
 
 const reqSize = 16 // one small request or reply = one toxiproxy chunk
@@ -79,11 +74,28 @@ func TestRetransmitMatchesModel(t *testing.T) {
 	if err := p.SetRetransmit(Both, m.P, m.MinRTO, 0); err != nil {
 		t.Fatal(err)
 	}
-	stopLate := timing.Lateness(m.MinRTO)
+	// Alongside the round trips, a goroutine sleeps MinRTO over and over:
+	// how late it wakes is how late the machine wakes the proxy's stall
+	// timers at that time (the mean counts the rare long delays too).
+	stop, slept := make(chan struct{}), make(chan []time.Duration)
+	go func() {
+		var late []time.Duration
+		for {
+			select {
+			case <-stop:
+				slept <- late
+				return
+			default:
+			}
+			t0 := time.Now()
+			time.Sleep(m.MinRTO)
+			late = append(late, time.Since(t0)-m.MinRTO)
+		}
+	}()
 	rts := roundTrips(t, c, n, reqSize)
-	lateMean, lateMedian := stopLate()
+	close(stop)
+	timerLate := max(mean(<-slept), 0)
 	inj := realized(m, seed, Both, n)
-	timers := stalledChunks(m, seed, Both, n)
 	model := m.Dist().Plus(m.Dist())
 	// The reference for "extra" is the round trips of the same run that the
 	// replay says were not stalled (about 81% of them): a concurrent control
@@ -135,19 +147,21 @@ func TestRetransmitMatchesModel(t *testing.T) {
 	}
 	t.Logf("  |measured - injected| per round trip: median %.3f ms, p90 %.3f ms, p99 %.3f ms, max %.3f ms",
 		ms(quantile(errs, 0.5)), ms(quantile(errs, 0.9)), ms(quantile(errs, 0.99)), ms(quantile(errs, 1)))
-	// The means without the 1% of round trips furthest from their injected
-	// stall: a single scheduling hiccup of a loaded machine (hundreds of ms,
-	// once) would otherwise move the mean by more than the tolerance, while
-	// a fault that injected too little or too much moves most round trips.
-	// Each stalled chunk waits on one timer, and a loaded machine fires
-	// timers late: what the run's own timers of the same length were late
-	// by (timing.Lateness, measured meanwhile) is expected on top.
-	keptMeas, keptInj := trimmedMeans(extra, inj, 0.01)
-	keptMeas -= ctrlMean - ctrlMedian // extra is against the median
-	late := time.Duration(timers * float64(lateMean))
-	t.Logf("  timers of %v fired late by mean %.3f ms, median %.3f ms meanwhile; expected on top of the injected mean: %.3f ms", m.MinRTO, ms(lateMean), ms(lateMedian), ms(late))
-	if !between(keptMeas, keptInj, late) {
-		t.Errorf("measured mean %v, injected %v, timer lateness %v (each without the 1%% of round trips furthest apart): want injected -10%%, +10%% + twice the lateness", keptMeas, keptInj, late)
+	// The means may be late by the machine's timer lateness measured
+	// alongside, on the share of round trips that wait on a stall timer:
+	// beside two CPU hogs and a test suite a few wake-ups came 60-126 ms
+	// late and put the mean 12-17% over, while a proxy that stalled wrongly
+	// is off on about a tenth of all round trips.
+	stalled := 0
+	for _, d := range inj {
+		if d > 0 {
+			stalled++
+		}
+	}
+	allow := time.Duration(float64(stalled) / float64(n) * float64(timerLate))
+	t.Logf("  timer lateness alongside: mean %.3f ms; %d stalled round trips: the means may be %.3f ms late", ms(timerLate), stalled, ms(allow))
+	if !within(measMean-allow, mean(inj), 0.10, 0) && !within(measMean, mean(inj), 0.10, 0) {
+		t.Errorf("measured mean %v (%v of it the machine's timer lateness), injected %v: more than 10%% apart", measMean, allow, mean(inj))
 	}
 	// Against the run's own noise: the spread of its unstalled round trips.
 	noise := quantile(control, 0.9) - ctrlMedian
@@ -155,14 +169,11 @@ func TestRetransmitMatchesModel(t *testing.T) {
 		t.Errorf("median |measured - injected| per round trip is %v, want <= 1 ms + the unstalled round trips' p90-p50 (%v)", e, noise)
 	}
 	// Measured versus model: the task's acceptance criterion.
-	if !within(mean(inj), model.Mean(), 0.10, 0) { // the seeded pattern: exact on every run
-		t.Errorf("injected mean %v, model %v: more than 10%% apart", mean(inj), model.Mean())
+	if !within(measMean-allow, model.Mean(), 0.10, 0) && !within(measMean, model.Mean(), 0.10, 0) {
+		t.Errorf("measured mean %v (%v of it the machine's timer lateness), model %v: more than 10%% apart", measMean, allow, model.Mean())
 	}
-	if got := keptMeas + mean(inj) - keptInj; !between(got, model.Mean(), late) {
-		t.Errorf("measured mean %v (%v without the 1%% furthest from injected), model %v, timer lateness %v: want model -10%%, +10%% + twice the lateness", measMean, got, model.Mean(), late)
-	}
-	if !within(measP90-lateMedian, model.Quantile(0.9), 0.10, 0) {
-		t.Errorf("measured p90 %v (less the timers' median lateness %v), model %v: more than 10%% apart", measP90, lateMedian, model.Quantile(0.9))
+	if !within(measP90, model.Quantile(0.9), 0.10, 0) {
+		t.Errorf("measured p90 %v, model %v: more than 10%% apart", measP90, model.Quantile(0.9))
 	}
 }
 
@@ -182,15 +193,23 @@ func TestRetransmitRealRTO(t *testing.T) {
 	if err := p.SetRetransmit(Upstream, m.P, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	stopLate := timing.Lateness(DefaultMinRTO)
 	rts := roundTrips(t, c, n, reqSize)
-	lateMean, lateMedian := stopLate()
 	inj := realized(m, seed, Upstream, n)
-	timers := stalledChunks(m, seed, Upstream, n)
+	// Against the round trips of the same run that the replay says were
+	// not stalled (33 of 40), as in TestRetransmitMatchesModel: a control
+	// that shares the run's load; their spread is the run's noise.
+	var control []time.Duration
+	for i, rt := range rts {
+		if inj[i] == 0 {
+			control = append(control, rt)
+		}
+	}
+	ctrlMean, ctrlMedian := mean(control), quantile(control, 0.5)
+	noise := quantile(control, 0.9) - ctrlMedian
 	var lines []string
 	var over []time.Duration // measured minus injected, stalled round trips
 	for i, rt := range rts {
-		extra := rt - baseMedian
+		extra := rt - ctrlMedian
 		if inj[i] > 0 {
 			lines = append(lines, fmt.Sprintf("#%d injected %v measured %.1f ms", i, inj[i], ms(extra)))
 			over = append(over, extra-inj[i])
@@ -203,70 +222,15 @@ func TestRetransmitRealRTO(t *testing.T) {
 		}
 	}
 	t.Logf("stalls: %s", strings.Join(lines, "; "))
+	t.Logf("unstalled round trips of the run: median %.3f ms, p90-p50 %.3f ms; before the fault: mean %.3f ms, median %.3f ms", ms(ctrlMedian), ms(noise), ms(baseMean), ms(baseMedian))
 	t.Logf("extra mean: model %.1f ms, injected %.1f ms, measured %.1f ms (N=%d: too few for the model, compared with the injected pattern)",
-		ms(m.Mean()), ms(mean(inj)), ms(mean(rts)-baseMean), n)
-	t.Logf("timers of %v fired late by mean %.1f ms, median %.1f ms meanwhile", DefaultMinRTO, ms(lateMean), ms(lateMedian))
-	if o := quantile(over, 0.5); o > DefaultMinRTO/20+lateMedian {
-		t.Errorf("median overshoot of a 200 ms stall is %v, want <= 5%% of it + the run's timers' median lateness %v", o, lateMedian)
+		ms(m.Mean()), ms(mean(inj)), ms(mean(rts)-ctrlMean), n)
+	if o := quantile(over, 0.5); o > DefaultMinRTO/20+noise {
+		t.Errorf("median overshoot of a 200 ms stall is %v, want <= 5%% of it plus the unstalled round trips' p90-p50 (%v)", o, noise)
 	}
-	extra := make([]time.Duration, n)
-	for i, rt := range rts {
-		extra[i] = rt - baseMedian
+	if !within(mean(rts)-ctrlMean, mean(inj), 0.10, time.Millisecond+noise) {
+		t.Errorf("measured mean extra %v, injected %v", mean(rts)-ctrlMean, mean(inj))
 	}
-	// Without the 5% (2 of 40) furthest from their injected stall: one
-	// hiccup of a loaded machine is a fifth of a stall here.
-	late := time.Duration(timers * float64(lateMean))
-	if km, ki := trimmedMeans(extra, inj, 0.05); !between(km, ki, late+time.Millisecond) {
-		t.Errorf("measured mean extra %v, injected %v, timer lateness %v (without the 5%% furthest apart): want injected -10%%, +10%% + twice the lateness", km, ki, late)
-	}
-}
-
-// between says whether a measured stall is what was injected: never more
-// than 10% short (a stall cannot end early), and no more than 10% plus
-// twice the run's own timer lateness long (a busy machine fires the
-// toxic's timers late by about what it fires any timer late by).
-func between(measured, injected, late time.Duration) bool {
-	return float64(measured) >= 0.9*float64(injected) && float64(measured) <= 1.1*float64(injected)+2*float64(late)
-}
-
-// stalledChunks is how many chunks the toxic stalls per round trip, on
-// average (each on one timer), from the same replay as realized.
-func stalledChunks(m RetransmitModel, seed uint64, dir Direction, n int) (perRoundTrip float64) {
-	up, down := lossRNG(seed, 0, 0), lossRNG(seed, 1, 0)
-	var total int
-	for range n {
-		for _, d := range []struct {
-			on  bool
-			rng *rand.Rand
-		}{{dir&Upstream != 0, up}, {dir&Downstream != 0, down}} {
-			if d.on {
-				if _, s := m.sample(d.rng); s > 0 {
-					total++
-				}
-			}
-		}
-	}
-	return float64(total) / float64(n)
-}
-
-// trimmedMeans are the means of measured and injected over the round
-// trips left when the share frac whose |measured - injected| is largest
-// are dropped.
-func trimmedMeans(measured, injected []time.Duration, frac float64) (time.Duration, time.Duration) {
-	idx := make([]int, len(measured))
-	for i := range idx {
-		idx[i] = i
-	}
-	sort.SliceStable(idx, func(a, b int) bool {
-		return (measured[idx[a]] - injected[idx[a]]).Abs() < (measured[idx[b]] - injected[idx[b]]).Abs()
-	})
-	keep := idx[:len(idx)-int(math.Ceil(frac*float64(len(idx))))]
-	var m, j time.Duration
-	for _, i := range keep {
-		m += measured[i]
-		j += injected[i]
-	}
-	return m / time.Duration(len(keep)), j / time.Duration(len(keep))
 }
 
 // TestHeadOfLineBlocking writes two chunks back to back; the first is

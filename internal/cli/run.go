@@ -13,6 +13,7 @@ import (
 
 	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/harness"
 	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
@@ -112,6 +113,10 @@ type runRequest struct {
 
 	// Cluster holds the cluster backend's flags (backend_cluster.go).
 	Cluster clusterFlags
+
+	// Bundle is the run's bundle (set by runBundled), for a backend that
+	// can tell it about the history it wrote (UseHistory).
+	Bundle *bundle.Writer
 }
 
 // backends maps a backend name to the function that runs a scenario on it.
@@ -128,6 +133,9 @@ var backends = map[string]func(runRequest) (*report.Summary, error){
 		res, err := virtual.Run(r.Scenario, virtual.Options{Dir: r.Out, Context: r.Ctx})
 		if res == nil {
 			return nil, err
+		}
+		if r.Bundle != nil && res.History != nil {
+			r.Bundle.UseHistory(res.History) // Ctrl-C late in a long soak: no reading it again
 		}
 		fmt.Fprintf(r.Log, "driftlab: %d events, %.1fs simulated\n", res.Events, res.SimTime.Seconds())
 		return res.Summary, err

@@ -62,6 +62,7 @@ func runBundled(req runRequest, backend string, run func(runRequest) (*report.Su
 	if err != nil {
 		return nil, &exitError{ExitRunFailed, fmt.Errorf("starting the run bundle in %s: %w", req.Out, err)}
 	}
+	req.Bundle = bw
 	sum, runErr := run(req)
 	interrupted := req.Ctx.Err() != nil
 	if ferr := bw.Finish(sum, runErr, interrupted); ferr != nil {

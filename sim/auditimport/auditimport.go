@@ -437,7 +437,7 @@ func fromEvents(o Options, err error, srcs []source) error {
 	case "name":
 		return fmt.Errorf("%s: scenario name %q (--name, or derived from the log's file name): %s", o.Source, o.Name, fe.Msg)
 	case "":
-		return fmt.Errorf("%s: the imported scenario is refused: %s", o.Source, fe.Msg)
+		return fmt.Errorf("%s: the imported scenario (%d operations) is refused: %s; keep fewer requests with --namespace or --user, or import a shorter stretch of the log", o.Source, len(srcs), fe.Msg)
 	}
 	return fmt.Errorf("%s: the imported scenario is refused: %s: %s", o.Source, fe.Field, fe.Msg)
 }

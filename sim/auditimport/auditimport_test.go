@@ -248,3 +248,23 @@ func TestErrorsNameTheAuditEvent(t *testing.T) {
 		t.Fatalf("error\n %q\nwant\n %q", err, want)
 	}
 }
+
+// TestTooLargeAnImportSaysHowToNarrowIt: a log whose kept requests make a
+// scenario over the file-size limit is refused naming the log, how many
+// operations it made and how to keep fewer.
+func TestTooLargeAnImportSaysHowToNarrowIt(t *testing.T) {
+	t0 := time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	lines := []string{line("c", "create", "orders", "", 201, t0, 3, "", "alice")}
+	for i := range 90_000 {
+		lines = append(lines, line(fmt.Sprint("p", i), "patch", "orders", "", 200, t0.Add(time.Duration(i+1)*10*time.Millisecond), i%5, "", "alice"))
+	}
+	_, _, err := Import(strings.NewReader(strings.Join(lines, "\n")), Options{Source: "big.log"})
+	if err == nil {
+		t.Fatal("imported a scenario over the file-size limit")
+	}
+	for _, want := range []string{"big.log: the imported scenario (", " operations) is refused: ", "more than the limit of 4 MiB", "--namespace or --user"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not say %q", err, want)
+		}
+	}
+}

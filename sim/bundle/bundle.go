@@ -164,9 +164,36 @@ func apiserverVersion(path string) string {
 
 // Writer writes one bundle; see Begin and Finish.
 type Writer struct {
-	dir string
-	m   Manifest
+	dir     string
+	m       Manifest
+	history *KnownHistory
 }
+
+// KnownHistory is what a backend that wrote history.jsonl as the run went
+// knows of it: its size and SHA-256 and its fault and metrics records (the
+// kinds FaultOrMetrics names), all Finish needs from it. With it, Finish
+// does not read the history again, which for a long soak took about 1.4 ms
+// per MB: 0.5 s for a simulated day, seconds for a month, after Ctrl-C.
+type KnownHistory struct {
+	Size             int64
+	SHA256           string
+	FaultsAndMetrics []history.Record
+}
+
+// FaultOrMetrics reports whether a record kind is one Finish reads from
+// the history (faults.json and metrics.jsonl are made of them).
+func FaultOrMetrics(kind string) bool {
+	switch kind {
+	case history.KindFaultStart, history.KindFaultStop, history.KindFaultSkipped, history.KindEtcdMetrics, history.KindRuntime:
+		return true
+	}
+	return false
+}
+
+// UseHistory tells Finish what the backend knows of history.jsonl. Finish
+// uses it only while the file still has that size; otherwise it reads the
+// file as without it.
+func (w *Writer) UseHistory(h *KnownHistory) { w.history = h }
 
 // Begin starts a bundle in dir (created if needed): scenario.yaml and an
 // "incomplete" manifest. The backend writes its own files into dir next.
@@ -279,9 +306,16 @@ func (w *Writer) Dir() string { return w.dir }
 // says the run was stopped by a signal.
 func (w *Writer) Finish(sum *report.Summary, runErr error, interrupted bool) error {
 	var errs []error
-	recs, herr := readFaultsAndMetrics(filepath.Join(w.dir, HistoryFile))
-	if herr != nil && !errors.Is(herr, fs.ErrNotExist) {
-		errs = append(errs, herr)
+	known := w.knownHistory()
+	var recs []history.Record
+	if known != nil {
+		recs = known.FaultsAndMetrics
+	} else {
+		var herr error
+		recs, herr = readFaultsAndMetrics(filepath.Join(w.dir, HistoryFile))
+		if herr != nil && !errors.Is(herr, fs.ErrNotExist) {
+			errs = append(errs, herr)
+		}
 	}
 	executed := ExecutedFaults(recs)
 	if sum != nil { // faults skipped before the run (the local backend records them in the summary only)
@@ -314,7 +348,7 @@ func (w *Writer) Finish(sum *report.Summary, runErr error, interrupted bool) err
 		w.m.TraceHash = sum.TraceHash
 	}
 	w.m.Finished = time.Now().UTC().Format(time.RFC3339)
-	files, err := checksumAll(w.dir)
+	files, err := checksumAll(w.dir, known)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -405,8 +439,7 @@ func readFaultsAndMetrics(path string) ([]history.Record, error) {
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return out, fmt.Errorf("%s: history line %d: %w", path, line, err)
 		}
-		switch rec.Kind {
-		case history.KindFaultStart, history.KindFaultStop, history.KindFaultSkipped, history.KindEtcdMetrics, history.KindRuntime:
+		if FaultOrMetrics(rec.Kind) {
 			out = append(out, rec)
 		}
 	}
@@ -432,7 +465,22 @@ func checksum(dir, rel string) (File, error) {
 
 // checksumAll lists every regular file under dir but the derived ones and
 // temporary files, sorted by path.
-func checksumAll(dir string) ([]File, error) {
+// knownHistory is UseHistory's description while history.jsonl still has
+// its size, else nil.
+func (w *Writer) knownHistory() *KnownHistory {
+	if w.history == nil {
+		return nil
+	}
+	st, err := os.Stat(filepath.Join(w.dir, HistoryFile))
+	if err != nil || !st.Mode().IsRegular() || st.Size() != w.history.Size {
+		return nil
+	}
+	return w.history
+}
+
+// checksumAll checksums the bundle's files; history, when not nil, is
+// history.jsonl's (not read again).
+func checksumAll(dir string, history *KnownHistory) ([]File, error) {
 	var out []File
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -447,6 +495,10 @@ func checksumAll(dir string) ([]File, error) {
 		}
 		rel = filepath.ToSlash(rel)
 		if derived[rel] || strings.HasPrefix(d.Name(), ".") {
+			return nil
+		}
+		if rel == HistoryFile && history != nil {
+			out = append(out, File{Path: rel, Size: history.Size, SHA256: history.SHA256})
 			return nil
 		}
 		f, err := checksum(dir, rel)

@@ -320,3 +320,47 @@ func TestBeginClearsAnOldBundle(t *testing.T) {
 		t.Fatalf("manifest %+v", b.Manifest)
 	}
 }
+
+// TestFinishUsesWhatTheBackendKnowsOfTheHistory: with UseHistory, Finish
+// takes the history's checksum and its fault and metrics records from the
+// backend instead of reading the file again (a long soak's history is
+// gigabytes, read after Ctrl-C); once the file no longer has that size,
+// it reads it as before.
+func TestFinishUsesWhatTheBackendKnowsOfTheHistory(t *testing.T) {
+	for _, sameSize := range []bool{true, false} {
+		dir := t.TempDir()
+		s := scenario(t, "wal-fsync-delay")
+		w, err := Begin(dir, s, "virtual", CurrentVersions(""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeHistory(t, dir)
+		st, err := os.Stat(filepath.Join(dir, HistoryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		size := st.Size()
+		if !sameSize {
+			size++
+		}
+		fake := strings.Repeat("ab", 32)
+		known := []history.Record{{T: 3 * time.Second, Source: history.SourceHarness, Kind: history.KindFaultStart, Op: "gc-assist-pressure", Detail: "0"}}
+		w.UseHistory(&KnownHistory{Size: size, SHA256: fake, FaultsAndMetrics: known})
+		if err := w.Finish(nil, nil, true); err != nil {
+			t.Fatal(err)
+		}
+		m, err := os.ReadFile(filepath.Join(dir, ManifestFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		faults, err := os.ReadFile(filepath.Join(dir, FaultsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		usedKnown := strings.Contains(string(m), fake) && strings.Contains(string(faults), "gc-assist-pressure")
+		readFile := !strings.Contains(string(m), fake) && strings.Contains(string(faults), "wal-fsync-delay")
+		if sameSize && !usedKnown || !sameSize && !readFile {
+			t.Fatalf("same size %v: manifest\n%s\nfaults.json\n%s", sameSize, m, faults)
+		}
+	}
+}

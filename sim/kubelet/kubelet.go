@@ -37,9 +37,19 @@ func (s Sampler) Delay(pod string, n int) time.Duration {
 		return lo
 	case "exponential":
 		// In floating point, capped before the conversion: a huge mean
-		// must not overflow a Duration.
-		tail := math.Min(r.ExpFloat64()*float64(s.Dist.Mean.Duration), float64(hi-lo))
-		return lo + time.Duration(math.Max(tail, 0))
+		// must not overflow a Duration. float64(hi-lo) may round up past
+		// hi-lo, so the sum is capped again.
+		if hi <= lo {
+			return lo
+		}
+		tail := r.ExpFloat64() * float64(s.Dist.Mean.Duration)
+		if !(tail < float64(hi-lo)) {
+			return hi
+		}
+		if d := lo + time.Duration(math.Max(tail, 0)); d >= lo && d <= hi {
+			return d
+		}
+		return hi
 	default: // uniform
 		if hi <= lo {
 			return lo

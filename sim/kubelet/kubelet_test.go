@@ -51,3 +51,24 @@ func TestDelayDistributions(t *testing.T) {
 		t.Fatalf("exponential mean %s, want about 110ms", mean)
 	}
 }
+
+// TestExponentialHugeMeanDoesNotOverflow (issue 17): a mean far beyond
+// what a time.Duration holds once multiplied by a draw (1,000,000 h, the
+// scenario format's limit ×1,389, as a Go-built scenario may set it)
+// stays within [min, max]. The conversion before the cap overflowed to
+// -2562047h, and the virtual backend panicked scheduling an event in the
+// past.
+func TestExponentialHugeMeanDoesNotOverflow(t *testing.T) {
+	for _, c := range []struct{ lo, hi, mean time.Duration }{
+		{0, time.Second, 1000000 * time.Hour},
+		{10 * time.Millisecond, 720 * time.Hour, 1000000 * time.Hour},
+		{0, time.Duration(1<<63 - 1), time.Duration(1<<63 - 1)},
+	} {
+		s := Sampler{Dist: dist("exponential", c.lo, c.hi, c.mean), Seed: 1}
+		for i := 0; i < 1000; i++ {
+			if d := s.Delay("p", i); d < c.lo || d > c.hi {
+				t.Fatalf("mean %v, range [%v, %v]: draw %d is %v", c.mean, c.lo, c.hi, i, d)
+			}
+		}
+	}
+}

@@ -67,9 +67,10 @@
 //
 // The simulated kubelet marks each new member Pod Ready after
 // kubelet.Sampler's delay for that Pod and incarnation, counted from when
-// its watch delivered the Pod. The workload applies workload.Generate's
-// operations with workload.Apply, each at its due time or as soon as the one
-// before it returned. The harness then waits until invariant.Truth says
+// its watch delivered the Pod. The workload applies workload.NewOps's
+// operations (made one at a time, Generate's in order) with
+// workload.Apply, each at its due time or as soon as the one before it
+// returned. The harness then waits until invariant.Truth says
 // every cluster's status matches the truth, or until ConvergeWithin has
 // passed, and goes on for Options.Settle before the run ends.
 //

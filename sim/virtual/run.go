@@ -21,6 +21,7 @@ import (
 	"github.com/driftlab/driftlab/operator/controller"
 	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/kubelet"
@@ -128,6 +129,10 @@ type Result struct {
 	SimTime time.Duration
 	// Reconciles is the number of Reconcile calls.
 	Reconciles int
+	// History describes the history.jsonl written with Options.Dir (its
+	// size, checksum, fault and metrics records), for the bundle's Finish
+	// (bundle.Writer.UseHistory); nil without Dir or when writing failed.
+	History *bundle.KnownHistory
 }
 
 // ManyRunsGCPercent is the GC target (GOGC) that driftlab's sweep and
@@ -180,7 +185,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	}
 	k := newKernel(s.Seed)
 	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth(), subject: subj.Info(operator.Name)}
-	ops := workload.Generate(s.Workload, s.Seed, s.NamePrefix())
+	ops := workload.NewOps(s.Workload, s.Seed, s.NamePrefix()) // one at a time: memory flat in simulated time
 	var sink *historySink
 	if o.Dir != "" {
 		if err := os.MkdirAll(o.Dir, 0o755); err != nil {
@@ -258,6 +263,9 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	res := &Result{Events: k.ran, SimTime: k.now, Reconciles: w.reconciles}
 	outcome, hash, counts, recs, herr := w.stream.finish()
 	res.Outcome, res.TraceHash = outcome, hex.EncodeToString(hash)
+	if sink != nil {
+		res.History = sink.file()
+	}
 	if keep {
 		buf.sorted = recs
 		res.Records = slices.Clone(recs)

@@ -2,14 +2,18 @@ package virtual
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"math"
 	"os"
 	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
@@ -217,13 +221,31 @@ func (st *recordStream) stop() {
 }
 
 // historySink writes records to history.jsonl as JSON lines, in the order
-// given; the first error sticks.
+// given; the first error sticks. It hashes what reaches the file and keeps
+// the few fault and metrics records, so that finishing the run's bundle
+// need not read the history again (HistoryFile).
 type historySink struct {
 	f      *os.File
+	hf     *hashingFile
 	bw     *bufio.Writer
 	enc    *json.Encoder
+	kept   []history.Record
 	err    error
 	closed bool
+}
+
+// hashingFile writes to the file and hashes and counts what was written.
+type hashingFile struct {
+	f *os.File
+	h hash.Hash
+	n int64
+}
+
+func (w *hashingFile) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
 }
 
 func createHistory(path string) (*historySink, error) {
@@ -231,13 +253,25 @@ func createHistory(path string) (*historySink, error) {
 	if err != nil {
 		return nil, err
 	}
-	bw := bufio.NewWriterSize(f, 64<<10)
-	return &historySink{f: f, bw: bw, enc: json.NewEncoder(bw)}, nil
+	hf := &hashingFile{f: f, h: sha256.New()}
+	bw := bufio.NewWriterSize(hf, 64<<10)
+	return &historySink{f: f, hf: hf, bw: bw, enc: json.NewEncoder(bw)}, nil
 }
 
 func (s *historySink) add(r *history.Record) {
-	if s.err == nil {
-		s.err = s.enc.Encode(r)
+	if s.err != nil {
+		return
+	}
+	s.err = s.enc.Encode(r)
+	if bundle.FaultOrMetrics(r.Kind) && s.err == nil {
+		// A copy of its own: the chunk the record is in is reused.
+		var c history.Record
+		b, err := json.Marshal(r)
+		if err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+		s.err = err
+		s.kept = append(s.kept, c)
 	}
 }
 
@@ -258,4 +292,12 @@ func (s *historySink) close() error {
 		s.err = fmt.Errorf("writing history: %w", s.err)
 	}
 	return s.err
+}
+
+// file describes the history written, once closed without an error.
+func (s *historySink) file() *bundle.KnownHistory {
+	if !s.closed || s.err != nil {
+		return nil
+	}
+	return &bundle.KnownHistory{Size: s.hf.n, SHA256: hex.EncodeToString(s.hf.h.Sum(nil)), FaultsAndMetrics: s.kept}
 }

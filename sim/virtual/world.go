@@ -197,8 +197,8 @@ func (kl *kubeletModel) markReady(key objKey, uid types.UID) {
 // workload.Apply and a client that writes to the store.
 type workloadModel struct {
 	w      *world
-	ops    []workload.Op
-	next   int
+	ops    *workload.Ops
+	next   int // operations applied
 	actor  actor
 	client *vclient
 	stepFn func()            // step, made once
@@ -223,18 +223,19 @@ func (wl *workloadModel) start() {
 	w := wl.w
 	w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindSubject, Subject: w.subject})
 	w.record(history.Record{T: 0, Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: "virtual"})
-	w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(len(wl.ops)) + " operations"})
-	if len(wl.ops) == 0 {
+	w.record(history.Record{T: 0, Source: history.SourceHarness, Kind: history.KindWorkloadStart, Detail: strconv.Itoa(wl.ops.Len()) + " operations"})
+	first, ok := wl.ops.NextAt()
+	if !ok {
 		w.k.at(w.s.Workload.Duration.Duration, w.workloadEnded)
 		return
 	}
 	wl.stepFn = wl.step
-	w.k.at(wl.ops[0].At, wl.stepFn)
+	w.k.at(first, wl.stepFn)
 }
 
 func (wl *workloadModel) step() {
 	w := wl.w
-	op := wl.ops[wl.next]
+	op, _ := wl.ops.Next()
 	wl.next++
 	wl.actor.clock = w.k.now
 	err := applyOp(context.Background(), wl.client, w.s.Workload.Namespace, op)
@@ -255,8 +256,8 @@ func (wl *workloadModel) step() {
 	if w.faults != nil {
 		w.faults.opDone(wl.next)
 	}
-	if wl.next < len(wl.ops) {
-		w.k.at(max(wl.ops[wl.next].At, wl.actor.clock), wl.stepFn)
+	if at, ok := wl.ops.NextAt(); ok {
+		w.k.at(max(at, wl.actor.clock), wl.stepFn)
 		return
 	}
 	// The workload lasts its duration, also when its last operation comes

@@ -106,10 +106,12 @@ func (o Op) String() string {
 // Stream derives an independent, named random stream from a run's seed, so
 // that adding draws to one part of driftlab does not shift another's. It is
 // driftlab's one seed-derivation function.
-func Stream(seed uint64, name string) *rand.Rand {
+func Stream(seed uint64, name string) *rand.Rand { return rand.New(streamSource(seed, name)) }
+
+func streamSource(seed uint64, name string) *rand.PCG {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
-	return rand.New(rand.NewPCG(seed, h.Sum64()))
+	return rand.NewPCG(seed, h.Sum64())
 }
 
 func between(r *rand.Rand, rg scenarios.IntRange) int32 {
@@ -119,39 +121,131 @@ func between(r *rand.Rand, rg scenarios.IntRange) int32 {
 // Generate returns the operations of a workload, ordered by time: its
 // explicit operations when it lists some (workload.operations, for example
 // imported from an audit log), else the ones drawn from the seed, on
-// objects named prefix + index.
+// objects named prefix + index. It is the whole of NewOps, in a slice.
 func Generate(w scenarios.Workload, seed uint64, prefix string) []Op {
 	if len(w.Operations) > 0 {
 		return Explicit(w.Operations)
 	}
-	r := Stream(seed, "workload")
-	ops := make([]Op, 0, CountOps(w))
-	live := make([]string, 0, w.Objects)
+	g := NewOps(w, seed, prefix)
+	ops := make([]Op, 0, g.Len())
+	for op, ok := g.Next(); ok; op, ok = g.Next() {
+		ops = append(ops, op)
+	}
+	return ops
+}
+
+// Ops yields a workload's operations one at a time, in Generate's order and
+// with its values, holding only the objects' names: a simulated day of
+// annotations every 200 ms is 432,000 operations, 70 MB as a slice. The
+// generated operations are the objects' creates at 0, then by time the
+// scales and annotations (a scale first at the same instant), then the
+// deletes at the end. The draws come from one random stream in that
+// order of kinds (creates, every scale, every annotation), so the
+// annotations' draws start where the scales' end: NewOps runs through the
+// scales' draws once to find that point.
+type Ops struct {
+	explicit []Op
+	n        int // operations in all
+	done     int
+	live     []string
+	creates  []Op
+	end      time.Duration
+	// scale and annotate: the next one's time, how many are left, and
+	// the stream each draws from.
+	scaleAt, scaleEvery time.Duration
+	scalesLeft          int
+	scaleRand           *rand.Rand
+	replicas            scenarios.IntRange
+	annotateAt, step    time.Duration
+	annotatesLeft, nth  int
+	annotateRand        *rand.Rand
+	deletes             int
+}
+
+// NewOps starts the operations of w (see Ops).
+func NewOps(w scenarios.Workload, seed uint64, prefix string) *Ops {
+	g := &Ops{n: CountOps(w)}
+	if len(w.Operations) > 0 {
+		g.explicit = Explicit(w.Operations)
+		return g
+	}
+	src := streamSource(seed, "workload")
+	r := rand.New(src)
 	for i := 0; i < w.Objects; i++ {
 		name := prefix + strconv.Itoa(i)
-		live = append(live, name)
-		ops = append(ops, Op{At: 0, Kind: OpCreate, Name: name, Replicas: between(r, w.InitialReplicas)})
+		g.live = append(g.live, name)
+		g.creates = append(g.creates, Op{At: 0, Kind: OpCreate, Name: name, Replicas: between(r, w.InitialReplicas)})
 	}
-	end := w.Duration.Duration
-	if every := w.Scale.Every.Duration; every > 0 && len(live) > 0 {
-		for t := every; t < end; t += every {
-			ops = append(ops, Op{At: t, Kind: OpScale, Name: live[r.IntN(len(live))], Replicas: between(r, w.Scale.Replicas)})
+	g.end = w.Duration.Duration
+	if every := w.Scale.Every.Duration; every > 0 && len(g.live) > 0 && g.end > every {
+		g.scaleEvery, g.scaleAt = every, every
+		g.scalesLeft = int((g.end - 1) / every)
+		g.replicas = w.Scale.Replicas
+		scaleSrc := *src
+		g.scaleRand = rand.New(&scaleSrc)
+		for range g.scalesLeft { // to where the annotations' draws start
+			r.IntN(len(g.live))
+			between(r, g.replicas)
 		}
 	}
-	if w.Annotate.Rate > 0 && len(live) > 0 {
-		step := time.Duration(math.Round(float64(time.Second) / w.Annotate.Rate))
-		n := 0
-		for t := step; t < end; t += step {
-			n++
-			ops = append(ops, Op{At: t, Kind: OpAnnotate, Name: live[r.IntN(len(live))], Value: strconv.Itoa(n)})
+	if w.Annotate.Rate > 0 && len(g.live) > 0 {
+		if step := time.Duration(math.Round(float64(time.Second) / w.Annotate.Rate)); step > 0 && g.end > step {
+			g.step, g.annotateAt = step, step
+			g.annotatesLeft = int((g.end - 1) / step)
+			g.annotateRand = r
 		}
 	}
-	// Delete the last objects at the end of the workload.
-	for i := 0; i < w.DeleteObjects; i++ {
-		ops = append(ops, Op{At: end, Kind: OpDelete, Name: live[len(live)-1-i]})
+	g.deletes = w.DeleteObjects
+	return g
+}
+
+// Len is how many operations there are in all.
+func (g *Ops) Len() int { return g.n }
+
+// NextAt is when the next operation is due, false after the last.
+func (g *Ops) NextAt() (time.Duration, bool) {
+	i := g.done
+	switch {
+	case i >= g.n:
+		return 0, false
+	case g.explicit != nil:
+		return g.explicit[i].At, true
+	case i < len(g.creates):
+		return 0, true
+	case g.scalesLeft > 0 && (g.annotatesLeft == 0 || g.scaleAt <= g.annotateAt):
+		return g.scaleAt, true
+	case g.annotatesLeft > 0:
+		return g.annotateAt, true
 	}
-	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At < ops[j].At })
-	return ops
+	return g.end, true
+}
+
+// Next returns the next operation, false after the last.
+func (g *Ops) Next() (Op, bool) {
+	i := g.done
+	if i >= g.n {
+		return Op{}, false
+	}
+	g.done++
+	switch {
+	case g.explicit != nil:
+		return g.explicit[i], true
+	case i < len(g.creates):
+		return g.creates[i], true
+	case g.scalesLeft > 0 && (g.annotatesLeft == 0 || g.scaleAt <= g.annotateAt):
+		op := Op{At: g.scaleAt, Kind: OpScale, Name: g.live[g.scaleRand.IntN(len(g.live))], Replicas: between(g.scaleRand, g.replicas)}
+		g.scaleAt += g.scaleEvery
+		g.scalesLeft--
+		return op, true
+	case g.annotatesLeft > 0:
+		g.nth++
+		op := Op{At: g.annotateAt, Kind: OpAnnotate, Name: g.live[g.annotateRand.IntN(len(g.live))], Value: strconv.Itoa(g.nth)}
+		g.annotateAt += g.step
+		g.annotatesLeft--
+		return op, true
+	}
+	left := g.n - i // deletes left, this one included
+	return Op{At: g.end, Kind: OpDelete, Name: g.live[len(g.live)-1-(g.deletes-left)]}, true
 }
 
 // CountOps is how many operations Generate makes of w, without making

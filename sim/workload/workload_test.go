@@ -4,7 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"reflect"
+	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -167,6 +171,97 @@ func TestApplyPatches(t *testing.T) {
 	for _, p := range c.patches {
 		if !json.Valid([]byte(p)) {
 			t.Errorf("patch %s is not JSON", p)
+		}
+	}
+}
+
+// TestRunLastsTheWorkloadsDuration (issue 17): on the local and cluster
+// backends the workload also ends at its duration, not at its last
+// operation (the harness starts the faults and the settle period from
+// there). A lower bound only: a sleep is never early.
+func TestRunLastsTheWorkloadsDuration(t *testing.T) {
+	c := &recordingClient{}
+	target := &Target{GVK: schema.GroupVersionKind{Group: "kv.driftlab.io", Version: "v1alpha1", Kind: "KVCluster"}, Replicas: []string{"spec", "replicas"}}
+	ops := []Op{{At: 0, Kind: OpScale, Name: "kv-0", Replicas: 1}}
+	const end = 300 * time.Millisecond
+	start := time.Now()
+	if err := Run(context.Background(), c, target, "ns", ops, start, end, func(Op, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < end {
+		t.Fatalf("Run returned after %v, before the workload's %v", took, end)
+	}
+	if len(c.patches) != 1 {
+		t.Fatalf("patches %q", c.patches)
+	}
+}
+
+// generateEager is Generate as it was before Ops: every operation made up
+// front, then a stable sort by time. Ops must give the same sequence.
+func generateEager(w scenarios.Workload, seed uint64, prefix string) []Op {
+	r := Stream(seed, "workload")
+	var ops []Op
+	var live []string
+	for i := 0; i < w.Objects; i++ {
+		name := prefix + strconv.Itoa(i)
+		live = append(live, name)
+		ops = append(ops, Op{At: 0, Kind: OpCreate, Name: name, Replicas: between(r, w.InitialReplicas)})
+	}
+	end := w.Duration.Duration
+	if every := w.Scale.Every.Duration; every > 0 && len(live) > 0 {
+		for t := every; t < end; t += every {
+			ops = append(ops, Op{At: t, Kind: OpScale, Name: live[r.IntN(len(live))], Replicas: between(r, w.Scale.Replicas)})
+		}
+	}
+	if w.Annotate.Rate > 0 && len(live) > 0 {
+		step := time.Duration(math.Round(float64(time.Second) / w.Annotate.Rate))
+		n := 0
+		for t := step; t < end; t += step {
+			n++
+			ops = append(ops, Op{At: t, Kind: OpAnnotate, Name: live[r.IntN(len(live))], Value: strconv.Itoa(n)})
+		}
+	}
+	for i := 0; i < w.DeleteObjects; i++ {
+		ops = append(ops, Op{At: end, Kind: OpDelete, Name: live[len(live)-1-i]})
+	}
+	sort.SliceStable(ops, func(i, j int) bool { return ops[i].At < ops[j].At })
+	return ops
+}
+
+// TestOpsMatchTheEagerGeneration: the streamed operations are the ones
+// (and in the order) Generate made as a slice, for random workloads with
+// ties between scales and annotations, and NextAt tells each one's time.
+func TestOpsMatchTheEagerGeneration(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	durations := []time.Duration{0, time.Millisecond, time.Second, 1500 * time.Millisecond, 20 * time.Second, time.Minute}
+	for k := 0; k < 600; k++ {
+		objects := r.IntN(6)
+		w := scenarios.Workload{
+			Duration:        scenarios.Duration{Duration: durations[r.IntN(len(durations))]},
+			Objects:         objects,
+			InitialReplicas: scenarios.IntRange{Min: r.IntN(3), Max: 3 + r.IntN(3)},
+			Scale:           scenarios.Scale{Every: scenarios.Duration{Duration: []time.Duration{0, 200 * time.Millisecond, time.Second, 3 * time.Second}[r.IntN(4)]}, Replicas: scenarios.IntRange{Max: r.IntN(6)}},
+			Annotate:        scenarios.Annotate{Rate: []float64{0, 1, 5, 0.3, 200}[r.IntN(5)]},
+			DeleteObjects:   r.IntN(objects + 1),
+		}
+		seed := r.Uint64()
+		want := generateEager(w, seed, "kv-")
+		g := NewOps(w, seed, "kv-")
+		if g.Len() != len(want) {
+			t.Fatalf("%+v: Len %d, want %d", w, g.Len(), len(want))
+		}
+		for i := 0; ; i++ {
+			at, more := g.NextAt()
+			op, ok := g.Next()
+			if ok != more || ok != (i < len(want)) {
+				t.Fatalf("%+v: operation %d: ok %v, NextAt %v, want %d operations", w, i, ok, more, len(want))
+			}
+			if !ok {
+				break
+			}
+			if op != want[i] || at != op.At {
+				t.Fatalf("%+v seed %d: operation %d is %+v (NextAt %v), want %+v", w, seed, i, op, at, want[i])
+			}
 		}
 	}
 }
