@@ -130,10 +130,13 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 			}
 			// The next toxic (or link writer) sees the chunk as sent now, so
 			// a latency toxic after this one does not absorb the stall.
-			st.pending.Timestamp = time.Now()
+			// Once sent, the chunk is the next toxic's, which may restamp
+			// it (a latency toxic does): the time is kept apart.
+			sent := time.Now()
+			st.pending.Timestamp = sent
 			select {
 			case stub.Output <- st.pending:
-				st.lastOut = st.pending.Timestamp
+				st.lastOut = sent
 				st.stats.add(st.losses, st.deliverAt.Sub(st.sentAt))
 				st.pending = nil
 			case <-stub.Interrupt:
