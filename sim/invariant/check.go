@@ -70,8 +70,12 @@ type Outcome struct {
 	// first truth record to the end of the workload; OutsideDrift the part
 	// of that span no fault window covers.
 	Drift, OutsideDrift DriftStats
-	// drifts are the out-of-sync intervals, for DriftOver.
-	drifts []interval
+	// drifts are the out-of-sync intervals, for DriftOver; span and
+	// windows what Drift and the windows' drift were measured over, for
+	// OutsideDriftAfterRecovery.
+	drifts  []interval
+	span    interval
+	windows []interval
 	// Histogram holds the latency samples in microseconds; nil after
 	// RecycleHistogram.
 	Histogram *hdrhistogram.Histogram
@@ -503,7 +507,10 @@ func (c *Checker) Finish() *Outcome {
 	}
 	ws := faultWindows(c.faultRecs, runEnd)
 	var windowDrift []DriftStats
-	out.drifts = drifts
+	out.drifts, out.span = drifts, span
+	for _, w := range ws {
+		out.windows = append(out.windows, interval{w.from, w.to})
+	}
 	out.Drift, windowDrift, out.OutsideDrift = splitDrift(drifts, span, ws)
 	if len(ws) > 0 {
 		out.Windows, out.Outside = splitByWindows(samples, ws)

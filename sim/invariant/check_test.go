@@ -429,3 +429,30 @@ func TestMeanSLO(t *testing.T) {
 		t.Fatalf("the mean must fail and the max hold: %+v (%+v)", lat, o.Latency)
 	}
 }
+
+// TestOutsideDriftAfterRecovery: the stretch after a fault window until
+// every object is back in sync is the fault's aftermath, left out of the
+// drift outside the windows; InSyncFrom follows overlapping stretches.
+func TestOutsideDriftAfterRecovery(t *testing.T) {
+	s := time.Second
+	o := &Outcome{
+		drifts:  []interval{{2 * s, 3 * s}, {9 * s, 13 * s}, {12 * s, 14 * s}, {15 * s, 16 * s}},
+		span:    interval{0, 20 * s},
+		windows: []interval{{5 * s, 10 * s}},
+	}
+	if got := o.InSyncFrom(10 * s); got != 14*s {
+		t.Errorf("InSyncFrom(10s) = %v, want 14s", got)
+	}
+	if got := o.InSyncFrom(4 * s); got != 4*s {
+		t.Errorf("InSyncFrom(4s) = %v, want 4s", got)
+	}
+	// Outside the window only: [2,3) + [10,13) + [12,14) + [15,16) = 7 object-s over 15 s.
+	_, _, plain := splitDrift(o.drifts, o.span, []window{{from: 5 * s, to: 10 * s}})
+	if plain.ObjectMs != 7000 || plain.SpanMs != 15000 {
+		t.Errorf("outside the window: %+v", plain)
+	}
+	// Without the aftermath [10, 14): [2,3) + [15,16) = 2 object-s over 11 s.
+	if got := o.OutsideDriftAfterRecovery(); got.ObjectMs != 2000 || got.SpanMs != 11000 {
+		t.Errorf("outside the window and its aftermath: %+v", got)
+	}
+}

@@ -33,6 +33,36 @@ func (o *Outcome) DriftOver(from, to time.Duration) DriftStats {
 	return driftOver(o.drifts, interval{from, max(from, to)})
 }
 
+// InSyncFrom is the first moment at or after t when no object is out of
+// sync: t itself when none is then.
+func (o *Outcome) InSyncFrom(t time.Duration) time.Duration {
+	for moved := true; moved; {
+		moved = false
+		for _, d := range o.drifts {
+			if d.from <= t && t < d.to {
+				t, moved = d.to, true
+			}
+		}
+	}
+	return t
+}
+
+// OutsideDriftAfterRecovery is OutsideDrift without each fault window's
+// aftermath: the stretch from the window's end until no object is out of
+// sync any more (InSyncFrom). A fault that leaves a backlog (delayed
+// fsyncs queued in etcd, a watcher storm's catch-up) keeps objects out of
+// sync past its window, on a loaded machine for seconds; that is the
+// fault's effect, and counted outside it makes a fault look weaker the
+// slower the machine is.
+func (o *Outcome) OutsideDriftAfterRecovery() DriftStats {
+	cuts := make([]interval, 0, len(o.windows))
+	for _, w := range o.windows {
+		cuts = append(cuts, interval{w.from, max(w.to, min(o.InSyncFrom(w.to), o.span.to))})
+	}
+	rest, restLen := uncovered(o.span, cuts)
+	return driftIn(o.drifts, rest, restLen)
+}
+
 // driftOver is drift over one stretch of the run.
 func driftOver(drifts []interval, iv interval) DriftStats {
 	return driftIn(drifts, []interval{iv}, iv.to-iv.from)
@@ -76,11 +106,19 @@ func splitDrift(drifts []interval, span interval, ws []window) (all DriftStats, 
 	for i, w := range ws {
 		in[i] = driftOver(drifts, interval{w.from, w.to})
 	}
-	// The span minus the union of the windows, as sorted disjoint pieces.
 	cuts := make([]interval, 0, len(ws))
 	for _, w := range ws {
 		cuts = append(cuts, interval{w.from, w.to})
 	}
+	rest, restLen := uncovered(span, cuts)
+	outside = driftIn(drifts, rest, restLen)
+	return all, in, outside
+}
+
+// uncovered is span minus the union of cuts, as sorted disjoint pieces,
+// and their total length.
+func uncovered(span interval, cuts []interval) ([]interval, time.Duration) {
+	cuts = slices.Clone(cuts)
 	slices.SortFunc(cuts, func(a, b interval) int { return cmp.Compare(a.from, b.from) })
 	var rest []interval
 	var restLen time.Duration
@@ -99,6 +137,5 @@ func splitDrift(drifts []interval, span interval, ws []window) (all DriftStats, 
 		rest = append(rest, interval{at, span.to})
 		restLen += span.to - at
 	}
-	outside = driftIn(drifts, rest, restLen)
-	return all, in, outside
+	return rest, restLen
 }
