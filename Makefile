@@ -115,7 +115,7 @@ test: envtest-assets $(CONTROLLER_GEN) chromium fmt-check vet failpoints-check
 	KUBEBUILDER_ASSETS=$(ASSETS) $(FAILPOINTS) test
 
 # Packages make test runs again under -race -short, and how long each fuzz target runs.
-RACE_PKGS := ./sim/virtual/ ./sim/sweep/ ./operator/matrix/ ./sim/shrink/ ./sim/harness/ ./sim/local/ ./sim/cluster/ ./sim/world/ ./sim/kubelet/ ./faults/... ./internal/cli/
+RACE_PKGS := ./operator/virtual/ ./sim/sweep/ ./operator/matrix/ ./sim/shrink/ ./sim/harness/ ./sim/local/ ./sim/cluster/ ./sim/world/ ./sim/kubelet/ ./faults/... ./internal/cli/
 FUZZTIME ?= 5s
 
 ## chromium: install Debian's chromium when missing (report.html is checked in headless Chromium)
@@ -138,14 +138,14 @@ PGO_PROFILE := cmd/driftlab/default.pgo
 bench-virtual:
 	@mkdir -p runs
 	$(GO) test -run '^$$' -bench BenchmarkBaseline -benchtime 300x -count $(BENCH_COUNT) \
-	  -pgo=$(CURDIR)/$(PGO_PROFILE) ./sim/virtual | tee runs/bench-virtual.txt
+	  -pgo=$(CURDIR)/$(PGO_PROFILE) ./operator/virtual | tee runs/bench-virtual.txt
 
 ## pgo: refresh $(PGO_PROFILE), the CPU profile go build uses for bin/driftlab
 ## (profile-guided optimisation), from BenchmarkBaseline
 pgo:
 	@mkdir -p runs/pgo
 	$(GO) test -run '^$$' -bench BenchmarkBaseline -benchtime 500x -pgo=off \
-	  -cpuprofile runs/pgo/virtual.pprof -o runs/pgo/virtual.test ./sim/virtual
+	  -cpuprofile runs/pgo/virtual.pprof -o runs/pgo/virtual.test ./operator/virtual
 	cp runs/pgo/virtual.pprof $(PGO_PROFILE)
 
 ## unit: the fast tests only (no control plane)

@@ -30,10 +30,9 @@ const (
 	// control-plane node's loopback; the watchstorm Job reaches it with the
 	// node's etcd certificates (EtcdPKI).
 	DefaultEtcdURL = "https://127.0.0.1:2379"
-	// FaultsAnnotation lists, on each exported object, the indices of the
-	// scenario's faults it injects ("0,2"): the cluster backend reports
-	// those faults' windows and the others as skipped.
-	FaultsAnnotation = "driftlab.io/faults"
+	// FaultsAnnotation is scenarios.FaultsAnnotation, which the exported
+	// objects carry.
+	FaultsAnnotation = scenarios.FaultsAnnotation
 	// EtcdPKI is where kubeadm keeps etcd's CA and client certificates.
 	EtcdPKI = "/etc/kubernetes/pki/etcd"
 	// OperatorLabel selects the operator's Pod (deploy/config/operator.yaml).

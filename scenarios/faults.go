@@ -11,6 +11,12 @@ import (
 )
 
 // Fault types.
+// FaultsAnnotation lists, on each object of a scenario exported for a real
+// cluster (driftlab export), the indices of the scenario's faults it
+// injects ("0,2"): the cluster backend reports those faults' windows and
+// the others as skipped.
+const FaultsAnnotation = "driftlab.io/faults"
+
 const (
 	FaultWALFsyncDelay     = "wal-fsync-delay"
 	FaultNetworkRetransmit = "network-retransmit"

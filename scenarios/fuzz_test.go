@@ -12,8 +12,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
-	"github.com/driftlab/driftlab/sim/virtual"
 	"github.com/driftlab/driftlab/sim/workload"
 )
 

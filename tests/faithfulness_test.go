@@ -10,10 +10,10 @@ import (
 
 	"github.com/driftlab/driftlab/faults/fsyncfs"
 	"github.com/driftlab/driftlab/lab"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // localRuns memoises local runs by scenario name and seed, so that a test

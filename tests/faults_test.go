@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/driftlab/driftlab/faults/fsyncfs"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // runBuiltin runs a built-in scenario on the local backend and logs its

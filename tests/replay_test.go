@@ -16,11 +16,11 @@ import (
 	"time"
 
 	"github.com/driftlab/driftlab/internal/cli"
+	"github.com/driftlab/driftlab/operator/virtual"
+	"github.com/driftlab/driftlab/operator/virtual/bundletest"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/bundle"
-	"github.com/driftlab/driftlab/sim/bundle/bundletest"
 	"github.com/driftlab/driftlab/sim/history"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // incidentFrozenStatus is a bundle recorded on the virtual backend: the

@@ -11,11 +11,11 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/internal/cli"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/shrink"
 	"github.com/driftlab/driftlab/sim/sweep"
-	"github.com/driftlab/driftlab/sim/virtual"
 	"github.com/driftlab/driftlab/sim/workload"
 )
 

@@ -3,6 +3,7 @@ package tests
 import (
 	"testing"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/sweep"
 )
@@ -21,12 +22,12 @@ func TestSwarmSweepOfTheIncident(t *testing.T) {
 		return s
 	}
 	const seeds = 60
-	base := sweep.Run(load("baseline"), sweep.Options{Seeds: seeds, Swarm: true})
+	base := sweep.Run(load("baseline"), sweep.Options{Run: virtual.Verdict, Seeds: seeds, Swarm: true})
 	if len(base.Failures) != 0 {
 		t.Fatalf("baseline failed: %+v", base.Failures[0])
 	}
 	inc := load("incident-watch-lag")
-	r := sweep.Run(inc, sweep.Options{Seeds: seeds, Swarm: true})
+	r := sweep.Run(inc, sweep.Options{Run: virtual.Verdict, Seeds: seeds, Swarm: true})
 	t.Logf("swarm: %d of %d seeds failed, by invariant %v", len(r.Failures), r.Runs, r.ByInvariant)
 	if len(r.Failures) == 0 {
 		t.Fatal("the swarm sweep of the incident found no failure")
@@ -56,7 +57,7 @@ func TestSwarmSweepOfTheIncident(t *testing.T) {
 	}
 	t.Logf("culprit: [%d] %s (gap %.2f)", best, sweep.Describe(&inc.Faults[best]), bestGap)
 	// Without swarm every run has every fault on.
-	plain := sweep.Run(inc, sweep.Options{Seeds: 10})
+	plain := sweep.Run(inc, sweep.Options{Run: virtual.Verdict, Seeds: 10})
 	for _, f := range plain.Failures {
 		if f.FaultsOn != nil {
 			t.Fatalf("plain sweep reports a subset: %+v", f)

@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/report"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // runVirtualChild runs `driftlab run --backend virtual` in a new process

@@ -5,13 +5,13 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/faults"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/report"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // perturbationScenarios are the virtual-only perturbation scenarios in
-// sim/virtual/testdata.
+// operator/virtual/testdata.
 var perturbationScenarios = []string{"stale-read", "withhold-events", "crash-restart"}
 
 // TestPerturbationsSkippedOnLocal: the Sieve perturbations have no
@@ -20,7 +20,7 @@ var perturbationScenarios = []string{"stale-read", "withhold-events", "crash-res
 // run's "faults" check, never passes.
 func TestPerturbationsSkippedOnLocal(t *testing.T) {
 	for _, name := range perturbationScenarios {
-		s, err := scenarios.Load("../sim/virtual/testdata/" + name + ".yaml")
+		s, err := scenarios.Load("../operator/virtual/testdata/" + name + ".yaml")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,7 +49,7 @@ func TestPerturbationsOnVirtual(t *testing.T) {
 		for seed := uint64(1); seed <= 3; seed++ {
 			hashes := map[string]bool{}
 			for range 2 {
-				s, err := scenarios.Load("../sim/virtual/testdata/" + name + ".yaml")
+				s, err := scenarios.Load("../operator/virtual/testdata/" + name + ".yaml")
 				if err != nil {
 					t.Fatal(err)
 				}

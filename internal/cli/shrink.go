@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/shrink"
 	"github.com/driftlab/driftlab/sim/sweep"
-	"github.com/driftlab/driftlab/sim/virtual"
 	"github.com/spf13/cobra"
 )
 
@@ -85,7 +85,7 @@ written).`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			o := shrink.Options{Invariant: inv, MaxRuns: maxRuns}
+			o := shrink.Options{Invariant: inv, MaxRuns: maxRuns, Run: virtual.Verdict}
 			if !quiet {
 				o.Progress = stderr
 			}

@@ -11,9 +11,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/sweep"
-	"github.com/driftlab/driftlab/sim/virtual"
 	"github.com/spf13/cobra"
 )
 
@@ -77,7 +77,7 @@ runs failed with it on and with it off.`,
 			// starts, and what was done is printed and written.
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			r := sweep.Run(s, sweep.Options{Seeds: seeds, Shard: i, Shards: n, Workers: workers, Swarm: swarm,
+			r := sweep.Run(s, sweep.Options{Run: virtual.Verdict, Seeds: seeds, Shard: i, Shards: n, Workers: workers, Swarm: swarm,
 				Progress: stderr, ProgressLines: !isTerminal(stderr), Scenario: args[0], Live: 3, Context: ctx})
 			printSweep(cmd.OutOrStdout(), s, r, i, n, swarm, show)
 			if out != "" {

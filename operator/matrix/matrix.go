@@ -16,11 +16,11 @@ import (
 	"github.com/driftlab/driftlab/operator"
 	"github.com/driftlab/driftlab/operator/bugs"
 	"github.com/driftlab/driftlab/operator/statecache"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/local"
 	"github.com/driftlab/driftlab/sim/report"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // Backend names.

@@ -25,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	k8syaml "sigs.k8s.io/yaml"
 
-	"github.com/driftlab/driftlab/chaos"
 	"github.com/driftlab/driftlab/faults"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/harness"
@@ -88,14 +87,14 @@ func LoadChaos(path string) ([]*unstructured.Unstructured, error) {
 func covered(objs []*unstructured.Unstructured) (map[int]bool, error) {
 	out := map[int]bool{}
 	for _, u := range objs {
-		v, ok := u.GetAnnotations()[chaos.FaultsAnnotation]
+		v, ok := u.GetAnnotations()[scenarios.FaultsAnnotation]
 		if !ok {
 			continue
 		}
 		for _, f := range strings.Split(v, ",") {
 			i, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil {
-				return nil, fmt.Errorf("%s %s: annotation %s=%q: %w", u.GetKind(), u.GetName(), chaos.FaultsAnnotation, v, err)
+				return nil, fmt.Errorf("%s %s: annotation %s=%q: %w", u.GetKind(), u.GetName(), scenarios.FaultsAnnotation, v, err)
 			}
 			out[i] = true
 		}

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/history"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // virtualBundle runs a built-in scenario on the virtual backend into a

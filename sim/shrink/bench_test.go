@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
@@ -19,7 +20,7 @@ func BenchmarkShrinkIncident(b *testing.B) {
 	s.Faults = s.Faults[:2]
 	var r *Result
 	for b.Loop() {
-		r, err = Shrink(context.Background(), s, Options{})
+		r, err = Shrink(context.Background(), s, Options{Run: virtual.Verdict})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
-	"github.com/driftlab/driftlab/sim/virtual"
+	"github.com/driftlab/driftlab/sim/backend"
 	"github.com/driftlab/driftlab/sim/workload"
 )
 
@@ -38,8 +38,9 @@ type Options struct {
 	MaxRuns int
 	// Progress receives one line per run; nil is quiet.
 	Progress io.Writer
-	// Run runs one candidate; default virtual.Run with default options.
-	Run func(*scenarios.Scenario) (*virtual.Result, error)
+	// Run runs one candidate: the backend whose failure is shrunk (for the
+	// reference operator, virtual.Verdict). Required.
+	Run backend.Func
 }
 
 // Size measures a scenario for reports: what a shrink reduces.
@@ -120,9 +121,7 @@ func Shrink(ctx context.Context, s *scenarios.Scenario, o Options) (*Result, err
 		o.MaxRuns = DefaultMaxRuns
 	}
 	if o.Run == nil {
-		o.Run = func(s *scenarios.Scenario) (*virtual.Result, error) {
-			return virtual.RunSafe(s, virtual.Options{Verdict: true})
-		}
+		return nil, errors.New("shrink: Options.Run is nil: pass the backend to shrink on (for example virtual.Verdict)")
 	}
 	began := time.Now()
 	sh := &shrinker{o: o, tried: map[string]bool{}}
@@ -131,7 +130,7 @@ func Shrink(ctx context.Context, s *scenarios.Scenario, o Options) (*Result, err
 		return nil, fmt.Errorf("shrink: the scenario itself cannot be written as YAML: %w", err)
 	}
 	sh.tried[key] = true
-	first, err := o.Run(cur)
+	first, err := o.Run(ctx, cur)
 	sh.runs++
 	if err != nil {
 		return nil, fmt.Errorf("shrink: the first run of %s seed %d failed: %w", s.Name, s.Seed, err)
@@ -266,7 +265,10 @@ func (sh *shrinker) tryAll(ctx context.Context, cur *scenarios.Scenario, cands [
 		}
 		sh.tried[key] = true
 		sh.runs++
-		r, err := sh.o.Run(s)
+		r, err := sh.o.Run(ctx, s)
+		if errors.Is(err, backend.ErrInterrupted) {
+			return nil, true // cut short: neither kept nor dropped
+		}
 		var outcome string
 		switch {
 		case err != nil:
@@ -301,7 +303,7 @@ func (sh *shrinker) tryAll(ctx context.Context, cur *scenarios.Scenario, cands [
 }
 
 // result finds an invariant's result in a run's summary.
-func result(r *virtual.Result, name string) (passed bool, ok bool) {
+func result(r *backend.Verdict, name string) (passed bool, ok bool) {
 	for _, x := range r.Summary.Invariants {
 		if x.Name == name {
 			return x.Passed, true
@@ -311,7 +313,7 @@ func result(r *virtual.Result, name string) (passed bool, ok bool) {
 }
 
 // failure reports whether a run fails the named invariant, and its detail.
-func failure(r *virtual.Result, name string) (string, bool) {
+func failure(r *backend.Verdict, name string) (string, bool) {
 	for _, x := range r.Summary.Invariants {
 		if x.Name == name {
 			return x.Detail, !x.Passed
@@ -684,7 +686,7 @@ func (r *Result) Document(origin, file string) ([]byte, error) {
 	m := clone(r.Minimal)
 	orig := strings.TrimSuffix(m.Name, "-shrunk")
 	m.Name = orig + "-shrunk"
-	m.Backend = virtual.Backend
+	m.Backend = backend.Virtual
 	m.Description = fmt.Sprintf("%s shrunk by driftlab shrink: seed %d still fails %s.", orig, m.Seed, r.Invariant)
 	body, err := scenarios.Encode(m)
 	if err != nil {

@@ -11,10 +11,11 @@ import (
 	"time"
 
 	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/backend"
 	"github.com/driftlab/driftlab/sim/invariant"
 	"github.com/driftlab/driftlab/sim/report"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 func builtin(t *testing.T, name string) *scenarios.Scenario {
@@ -29,7 +30,7 @@ func builtin(t *testing.T, name string) *scenarios.Scenario {
 // fails runs s on the virtual backend and reports whether inv fails.
 func fails(t *testing.T, s *scenarios.Scenario, inv string) bool {
 	t.Helper()
-	r, err := virtual.Run(s, virtual.Options{})
+	r, err := virtual.Verdict(context.Background(), s)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +46,7 @@ func TestShrinkKeepsTheSameInvariantFailing(t *testing.T) {
 	s.Operator.Bugs = []string{bugs.FreezeStatus}
 	s.Seed = 5
 	var log bytes.Buffer
-	r, err := Shrink(context.Background(), s, Options{Progress: &log})
+	r, err := Shrink(context.Background(), s, Options{Run: virtual.Verdict, Progress: &log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestShrinkKeepsTheSameInvariantFailing(t *testing.T) {
 		t.Fatalf("%d progress lines for %d runs", n, r.Runs)
 	}
 	// Deterministic: the same input shrinks to the same scenario.
-	again, err := Shrink(context.Background(), s, Options{})
+	again, err := Shrink(context.Background(), s, Options{Run: virtual.Verdict})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,17 +79,17 @@ func TestShrinkKeepsTheSameInvariantFailing(t *testing.T) {
 }
 
 func TestNothingToShrink(t *testing.T) {
-	_, err := Shrink(context.Background(), builtin(t, "baseline"), Options{})
+	_, err := Shrink(context.Background(), builtin(t, "baseline"), Options{Run: virtual.Verdict})
 	if !errors.Is(err, ErrNothingToShrink) || !strings.Contains(err.Error(), "passes every invariant") {
 		t.Fatalf("baseline: %v", err)
 	}
 	s := builtin(t, "baseline")
 	s.Operator.Bugs = []string{bugs.FreezeStatus}
-	_, err = Shrink(context.Background(), s, Options{Invariant: invariant.DriftStaleness})
+	_, err = Shrink(context.Background(), s, Options{Run: virtual.Verdict, Invariant: invariant.DriftStaleness})
 	if !errors.Is(err, ErrNothingToShrink) || !strings.Contains(err.Error(), "failing: drift-convergence") {
 		t.Fatalf("a passing invariant named: %v", err)
 	}
-	_, err = Shrink(context.Background(), s, Options{Invariant: "nope"})
+	_, err = Shrink(context.Background(), s, Options{Run: virtual.Verdict, Invariant: "nope"})
 	if err == nil || errors.Is(err, ErrNothingToShrink) || !strings.Contains(err.Error(), `no invariant "nope"`) {
 		t.Fatalf("unknown invariant: %v", err)
 	}
@@ -97,15 +98,15 @@ func TestNothingToShrink(t *testing.T) {
 // fake is a model of a failure for testing the search itself: the named
 // invariant fails when the scenario has a fault of type need, the workload
 // lasts at least minDur and has at least minClusters clusters.
-func fake(need string, minDur time.Duration, minClusters int, runs *int) func(*scenarios.Scenario) (*virtual.Result, error) {
-	return func(s *scenarios.Scenario) (*virtual.Result, error) {
+func fake(need string, minDur time.Duration, minClusters int, runs *int) backend.Func {
+	return func(ctx context.Context, s *scenarios.Scenario) (*backend.Verdict, error) {
 		*runs++
 		has := false
 		for _, f := range s.Faults {
 			has = has || f.Type == need
 		}
 		bad := has && s.Workload.Duration.Duration >= minDur && s.Workload.Objects >= minClusters
-		return &virtual.Result{TraceHash: fmt.Sprint(*runs), Summary: &report.Summary{Invariants: []invariant.Result{
+		return &backend.Verdict{TraceHash: fmt.Sprint(*runs), Summary: &report.Summary{Invariants: []invariant.Result{
 			{Name: invariant.LatencySLO, Passed: !bad, Detail: "p99 too high"},
 			{Name: "faults", Passed: len(s.Faults) == 0, Detail: "skipped"},
 		}}}, nil
@@ -155,11 +156,11 @@ func TestShrinkStopsAtTheBudgetAndOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	runs = 0
 	run := fake(scenarios.FaultWALFsyncDelay, time.Second, 1, &runs)
-	r, err = Shrink(ctx, s, Options{Run: func(s *scenarios.Scenario) (*virtual.Result, error) {
+	r, err = Shrink(ctx, s, Options{Run: func(ctx context.Context, s *scenarios.Scenario) (*backend.Verdict, error) {
 		if runs == 6 {
 			cancel()
 		}
-		return run(s)
+		return run(ctx, s)
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -221,13 +222,13 @@ func TestKindsMaskNamesAndNumbers(t *testing.T) {
 func TestShrinkDoesNotSlipToAnotherFailure(t *testing.T) {
 	s := builtin(t, "incident-watch-lag")
 	runs := 0
-	run := func(s *scenarios.Scenario) (*virtual.Result, error) {
+	run := func(ctx context.Context, s *scenarios.Scenario) (*backend.Verdict, error) {
 		runs++
 		detail := "p99 1500.0ms > 1s"
 		if len(s.Faults) < 2 {
 			detail = "no Pod became Ready: nothing was measured" // fails too, for another reason
 		}
-		return &virtual.Result{Summary: &report.Summary{Invariants: []invariant.Result{{Name: invariant.LatencySLO, Detail: detail}}}}, nil
+		return &backend.Verdict{Summary: &report.Summary{Invariants: []invariant.Result{{Name: invariant.LatencySLO, Detail: detail}}}}, nil
 	}
 	r, err := Shrink(context.Background(), s, Options{Run: run})
 	if err != nil {
@@ -259,13 +260,13 @@ workload:
 		t.Fatal(err)
 	}
 	runs := 0
-	run := func(s *scenarios.Scenario) (*virtual.Result, error) {
+	run := func(ctx context.Context, s *scenarios.Scenario) (*backend.Verdict, error) {
 		runs++
 		bad := false
 		for _, op := range s.Workload.Operations {
 			bad = bad || (op.Op == "scale" && op.Replicas == 5)
 		}
-		return &virtual.Result{Summary: &report.Summary{Invariants: []invariant.Result{{Name: invariant.DriftConvergence, Passed: !bad, Detail: "default/kv-a never converged"}}}}, nil
+		return &backend.Verdict{Summary: &report.Summary{Invariants: []invariant.Result{{Name: invariant.DriftConvergence, Passed: !bad, Detail: "default/kv-a never converged"}}}}, nil
 	}
 	r, err := Shrink(context.Background(), s, Options{Run: run})
 	if err != nil {

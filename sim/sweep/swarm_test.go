@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 func incident(t *testing.T) *scenarios.Scenario {
@@ -42,7 +42,7 @@ func TestSwarmSameSeedSameSubset(t *testing.T) {
 	// workers, or the fault parameters.
 	s.Operator.Bugs = []string{bugs.FreezeStatus} // every seed fails, so failures list every seed's subset
 	for _, sh := range []struct{ shard, shards, workers int }{{0, 1, 1}, {1, 3, 2}, {2, 3, 1}} {
-		r := Run(s, Options{Seeds: 12, Shard: sh.shard, Shards: sh.shards, Workers: sh.workers, Swarm: true})
+		r := Run(s, Options{Run: virtual.Verdict, Seeds: 12, Shard: sh.shard, Shards: sh.shards, Workers: sh.workers, Swarm: true})
 		if len(r.Failures) != len(Seeds(1, 12, sh.shard, sh.shards)) {
 			t.Fatalf("shard %d/%d: %d failures", sh.shard, sh.shards, len(r.Failures))
 		}
@@ -93,7 +93,7 @@ func TestSwarmSeedsChooseDifferentSubsets(t *testing.T) {
 func TestSwarmFailureSaysWhichFaultsWereOnAndHowToReplay(t *testing.T) {
 	s := incident(t)
 	s.Operator.Bugs = []string{bugs.FreezeStatus}
-	r := Run(s, Options{Seeds: 16, Swarm: true, Scenario: "scenarios/incident watch.yaml"})
+	r := Run(s, Options{Run: virtual.Verdict, Seeds: 16, Swarm: true, Scenario: "scenarios/incident watch.yaml"})
 	if len(r.Failures) != 16 {
 		t.Fatalf("%d failures, want 16", len(r.Failures))
 	}
@@ -123,7 +123,7 @@ func TestSwarmFailureSaysWhichFaultsWereOnAndHowToReplay(t *testing.T) {
 		t.Fatalf("by invariant: %v", r.ByInvariant)
 	}
 	// Without swarm the replay command has no --swarm and every fault is on.
-	plain := Run(s, Options{Seeds: 2})
+	plain := Run(s, Options{Run: virtual.Verdict, Seeds: 2})
 	if c := plain.Failures[0].Command; strings.Contains(c, "--swarm") || plain.Failures[0].FaultsOn != nil || plain.Swarm != nil {
 		t.Fatalf("plain sweep: %+v", plain.Failures[0])
 	}

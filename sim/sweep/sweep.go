@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/driftlab/driftlab/scenarios"
-	"github.com/driftlab/driftlab/sim/virtual"
+	"github.com/driftlab/driftlab/sim/backend"
 )
 
 // Options configure a sweep. The zero value of each field means its default.
@@ -42,6 +42,9 @@ type Options struct {
 	// (seed, invariant, detail, replay command), so that a long sweep shows
 	// its first failures at once. Default 0.
 	Live int
+	// Run runs one seed: the backend under sweep (for the reference
+	// operator, virtual.Verdict). Required.
+	Run backend.Func
 	// Context, when set and cancelled, stops the sweep: no new run starts,
 	// the runs under way finish, and the Result holds the runs done so far
 	// with Interrupted set. Default: never cancelled.
@@ -156,8 +159,12 @@ func ShardSeed(first uint64, k, shard, shards int) uint64 {
 	return first + uint64(shard) + uint64(k)*uint64(shards)
 }
 
-// Run sweeps the seeds of s.
+// Run sweeps the seeds of s. It panics when o.Run is nil: a sweep needs a
+// backend.
 func Run(s *scenarios.Scenario, o Options) Result {
+	if o.Run == nil {
+		panic("sweep: Options.Run is nil: pass the backend to sweep (for example virtual.Verdict)")
+	}
 	if o.Seeds <= 0 {
 		o.Seeds = 100
 	}
@@ -223,8 +230,8 @@ func Run(s *scenarios.Scenario, o Options) Result {
 				if o.Swarm {
 					run, on = Swarm(s, sc.Seed)
 				}
-				res, err := virtual.RunSafe(run, virtual.Options{Verdict: true, Context: o.Context}) // a harness bug fails this seed, not the sweep
-				if errors.Is(err, virtual.ErrInterrupted) {
+				res, err := o.Run(o.Context, run) // a harness bug fails this seed, not the sweep
+				if errors.Is(err, backend.ErrInterrupted) {
 					return // cut short: neither passed nor failed
 				}
 				f, bad := judge(run, o.Scenario, o.Swarm, res, err)
@@ -323,7 +330,7 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-func judge(s *scenarios.Scenario, name string, swarm bool, res *virtual.Result, err error) (Failure, bool) {
+func judge(s *scenarios.Scenario, name string, swarm bool, res *backend.Verdict, err error) (Failure, bool) {
 	f := Failure{Seed: s.Seed, Command: ReplayCommand(name, s.Seed, swarm), Shrink: ShrinkCommand(name, s.Seed, swarm)}
 	if err != nil {
 		f.Err = err.Error()

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/driftlab/driftlab/operator/bugs"
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 )
 
@@ -22,7 +23,7 @@ func TestShardsSplitTheSeedSpace(t *testing.T) {
 	s.Operator.Bugs = []string{bugs.FreezeStatus} // every seed fails: failures list the seeds run
 	seen := map[uint64]int{}
 	for shard := 0; shard < 3; shard++ {
-		r := Run(s, Options{Seeds: 10, Shard: shard, Shards: 3, Workers: 2})
+		r := Run(s, Options{Run: virtual.Verdict, Seeds: 10, Shard: shard, Shards: 3, Workers: 2})
 		for _, f := range r.Failures {
 			seen[f.Seed]++
 		}
@@ -39,13 +40,13 @@ func TestShardsSplitTheSeedSpace(t *testing.T) {
 
 func TestSweepFindsBrokenOperatorWithReplayCommand(t *testing.T) {
 	s, _ := scenarios.Builtin("baseline")
-	clean := Run(s, Options{Seeds: 40})
+	clean := Run(s, Options{Run: virtual.Verdict, Seeds: 40})
 	if len(clean.Failures) != 0 {
 		t.Fatalf("clean operator failed: %+v", clean.Failures[0])
 	}
 	s.Operator.Bugs = []string{bugs.FreezeStatus}
 	var bar bytes.Buffer
-	r := Run(s, Options{Seeds: 20, Progress: &bar, Scenario: "broken.yaml"})
+	r := Run(s, Options{Run: virtual.Verdict, Seeds: 20, Progress: &bar, Scenario: "broken.yaml"})
 	if len(r.Failures) == 0 {
 		t.Fatal("freeze-status not caught in 20 seeds")
 	}
@@ -62,7 +63,7 @@ func TestLiveFailuresAndLogProgress(t *testing.T) {
 	s, _ := scenarios.Builtin("baseline")
 	s.Operator.Bugs = []string{bugs.FreezeStatus}
 	var log bytes.Buffer
-	r := Run(s, Options{Seeds: 6, Progress: &log, ProgressLines: true, Live: 2, Scenario: "b.yaml"})
+	r := Run(s, Options{Run: virtual.Verdict, Seeds: 6, Progress: &log, ProgressLines: true, Live: 2, Scenario: "b.yaml"})
 	if len(r.Failures) != 6 {
 		t.Fatalf("%d failures", len(r.Failures))
 	}
@@ -127,7 +128,7 @@ func TestInterruptedSweepKeepsWhatWasDone(t *testing.T) {
 	s.Operator.Bugs = []string{bugs.FreezeStatus} // every seed fails
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := Run(s, Options{Seeds: 2_000_000_000, Workers: 2, Context: ctx, Live: 1, Progress: cancelOnWrite{cancel}})
+	r := Run(s, Options{Run: virtual.Verdict, Seeds: 2_000_000_000, Workers: 2, Context: ctx, Live: 1, Progress: cancelOnWrite{cancel}})
 	if !r.Interrupted || r.Planned != 2_000_000_000 || r.Runs < 1 || r.Runs > 100 {
 		t.Fatalf("interrupted %v, %d of %d runs", r.Interrupted, r.Runs, r.Planned)
 	}

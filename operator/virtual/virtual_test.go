@@ -23,7 +23,7 @@ import (
 // changes: a change to the model, to its defaults, to the reference
 // operator, to the workload generator or the kubelet sampler. If the change
 // is intended, update it with the hash the failing test prints (run
-// `go test ./sim/virtual -run TestGoldenTraceHash -v`) and say why in the
+// `go test ./operator/virtual -run TestGoldenTraceHash -v`) and say why in the
 // commit message. If it is not intended, determinism broke: find out why.
 const goldenBaselineSeed1 = "e7890551b4e1a3a5f014a44be4e1e2b1fae492f8a5276c3992acfb60193c889d"
 

@@ -216,7 +216,7 @@ func TestValidJSONMatchesEncodingJSON(t *testing.T) {
 }
 
 // FuzzValidJSON compares validJSON with json.Valid on any input
-// (`go test ./sim/virtual -fuzz FuzzValidJSON`).
+// (`go test ./operator/virtual -fuzz FuzzValidJSON`).
 func FuzzValidJSON(f *testing.F) {
 	for _, s := range validJSONCorpus {
 		f.Add([]byte(s))

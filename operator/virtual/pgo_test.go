@@ -28,9 +28,9 @@ func TestPGOProfileCoversTheModel(t *testing.T) {
 		t.Fatalf("cmd/driftlab/default.pgo: %v (make pgo)", err)
 	}
 	for _, fn := range []string{
-		"github.com/driftlab/driftlab/sim/virtual.(*kernel).run",
+		"github.com/driftlab/driftlab/operator/virtual.(*kernel).run",
 		"github.com/driftlab/driftlab/operator/controller.(*Reconciler).Reconcile",
-		"github.com/driftlab/driftlab/sim/virtual.(*recordStream).take",
+		"github.com/driftlab/driftlab/operator/virtual.(*recordStream).take",
 	} {
 		if !bytes.Contains(raw, []byte(fn)) {
 			t.Errorf("cmd/driftlab/default.pgo has no samples in %s: not a profile of virtual runs (make pgo)", fn)

@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/driftlab/driftlab/operator/virtual"
 	"github.com/driftlab/driftlab/scenarios"
 	"github.com/driftlab/driftlab/sim/bundle"
-	"github.com/driftlab/driftlab/sim/virtual"
 )
 
 // Expectation is what a replay must show.

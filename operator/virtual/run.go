@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/driftlab/driftlab/operator/controller"
 	"github.com/driftlab/driftlab/operator/statecache"
 	"github.com/driftlab/driftlab/scenarios"
+	"github.com/driftlab/driftlab/sim/backend"
 	"github.com/driftlab/driftlab/sim/bundle"
 	"github.com/driftlab/driftlab/sim/history"
 	"github.com/driftlab/driftlab/sim/invariant"
@@ -31,7 +31,7 @@ import (
 )
 
 // Backend is the name of this backend in summaries.
-const Backend = "virtual"
+const Backend = backend.Virtual
 
 // Defaults of Options.
 const (
@@ -149,8 +149,8 @@ type Result struct {
 const ManyRunsGCPercent = 1600
 
 // ErrInterrupted is wrapped by the error of a run that Options.Context
-// ended early.
-var ErrInterrupted = errors.New("interrupted")
+// ended early (backend.ErrInterrupted, which the seed tools test for).
+var ErrInterrupted = backend.ErrInterrupted
 
 // interruptEvery is how many kernel events run between two looks at
 // Options.Context (about 50 ms of a baseline run on one core).
@@ -434,4 +434,14 @@ func RunSafe(s *scenarios.Scenario, o Options) (res *Result, err error) {
 		}
 	}()
 	return Run(s, o)
+}
+
+// Verdict is the backend.Func of this backend for the seed tools (sweep,
+// shrink): RunSafe with only the verdict kept, stopped by ctx.
+func Verdict(ctx context.Context, s *scenarios.Scenario) (*backend.Verdict, error) {
+	res, err := RunSafe(s, Options{Verdict: true, Context: ctx})
+	if res == nil {
+		return nil, err
+	}
+	return &backend.Verdict{Summary: res.Summary, SimTime: res.SimTime, TraceHash: res.TraceHash}, err
 }
