@@ -53,7 +53,7 @@ func System(s *scenarios.Scenario, argv ...string) (*harness.System, error) {
 	}
 	return &harness.System{
 		Name: Name, Subject: Subject(), Scheme: Scheme(), CRDs: crds, Commands: true,
-		Operator: &harness.Command{Argv: args, ExtraEnv: env, Records: true, Commands: true},
+		Operator: &harness.Command{Argv: args, Env: s.Operator.Env, ExtraEnv: env, Records: true, Commands: true},
 	}, nil
 }
 
@@ -66,6 +66,9 @@ func InProcess(s *scenarios.Scenario) harness.Operator { return &inProcess{s: s}
 type inProcess struct{ s *scenarios.Scenario }
 
 func (o *inProcess) Start(ctx context.Context, env harness.OperatorEnv) (harness.Process, error) {
+	if len(o.s.Operator.Env) > 0 {
+		return nil, fmt.Errorf("operator.env: the reference operator runs inside driftlab here, so its environment cannot be set; run it in its own process")
+	}
 	logPath := filepath.Join(env.Dir, "operator.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -92,7 +94,10 @@ type Operator struct {
 	// 127.0.0.1 addresses) and {{.Namespace}}. KUBECONFIG is always set
 	// in its environment; nothing else is added to its arguments.
 	Command []string `yaml:"command" json:"command,omitempty"`
-	// Env adds variables to its environment (values are templates).
+	// Env adds variables to its environment (values are templates). It
+	// works for the reference operator too (its own process on the local
+	// backend), for client-go's and Go's environment knobs such as
+	// HTTP2_READ_IDLE_TIMEOUT_SECONDS or GODEBUG.
 	Env map[string]string `yaml:"env" json:"env,omitempty"`
 	// Dir is its working directory, relative to the scenario file.
 	Dir string `yaml:"dir" json:"dir,omitempty"`
@@ -653,11 +658,19 @@ func checkOperationCount(w Workload) error {
 
 func (s *Scenario) validateOperator() error {
 	o := s.Operator
+	for _, k := range slices.Sorted(maps.Keys(o.Env)) {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fieldErr("operator.env", "%q is not a variable name", k)
+		}
+		if err := checkTemplate(o.Env[k]); err != nil {
+			return fieldErr("operator.env."+k, "%v", err)
+		}
+	}
 	if s.Subject == nil {
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"command", len(o.Command) > 0}, {"env", len(o.Env) > 0}, {"dir", o.Dir != ""}, {"name", o.Name != ""},
+		}{{"command", len(o.Command) > 0}, {"dir", o.Dir != ""}, {"name", o.Name != ""},
 			{"ready", o.Ready != (Ready{})}, {"external", o.External}} {
 			if f.set {
 				return fieldErr("operator."+f.name, "is for your own operator: declare its subject (subject.kind, properties) too; without a subject the scenario tests the reference operator")
@@ -693,14 +706,6 @@ func (s *Scenario) validateOperator() error {
 		}
 		if len(o.Command) > 0 && o.Command[0] == "" {
 			return fieldErr("operator.command[0]", "empty program name")
-		}
-		for k, v := range o.Env {
-			if k == "" || strings.ContainsAny(k, "=\x00") {
-				return fieldErr("operator.env", "%q is not a variable name", k)
-			}
-			if err := checkTemplate(v); err != nil {
-				return fieldErr("operator.env."+k, "%v", err)
-			}
 		}
 		if o.Ready.HTTP != "" && o.Ready.Log != "" {
 			return fieldErr("operator.ready.log", "set http or log, not both")

@@ -73,6 +73,8 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"burst unknown field", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 5s, lenght: {min: 1s, max: 2s}}\n", `bad.yaml:4: faults[0].burst.lenght: unknown field (known fields: every, length, loss)`},
 		{"burst on another fault", "name: x\nfaults:\n  - {type: wal-fsync-delay, delay: 10ms, burst: {every: 5s, length: {min: 1s, max: 2s}}}\n", `bad.yaml:3: faults[0].burst: not a parameter of wal-fsync-delay`},
 		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
+		{"reference operator env name", "name: x\noperator:\n  env: {\"A=B\": x}\n", `operator.env: "A=B" is not a variable name`},
+		{"reference operator command", "name: x\noperator:\n  command: [my-operator]\n", `operator.command: is for your own operator`},
 		{"not yaml", "name: [x\n", `bad.yaml:1: not valid YAML: did not find expected`},
 		{"string for number", "name: x\nseed: \"7\"\n", `bad.yaml:2: seed: want a non-negative integer, got "7"`},
 	}
@@ -172,5 +174,17 @@ faults:
 	s.Faults[1].Loss = math.NaN()
 	if err := s.Validate(); err == nil || !strings.Contains(err.Error(), "faults[1].loss") {
 		t.Errorf("NaN loss: %v", err)
+	}
+}
+
+// The reference operator takes an environment too (client-go's and Go's
+// knobs, as the incident's fixed variant uses).
+func TestReferenceOperatorEnv(t *testing.T) {
+	s, err := Parse("env.yaml", []byte("name: x\noperator:\n  env: {HTTP2_READ_IDLE_TIMEOUT_SECONDS: \"1\"}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.Reference() || s.Operator.Env["HTTP2_READ_IDLE_TIMEOUT_SECONDS"] != "1" {
+		t.Fatalf("reference %v, env %v", s.Reference(), s.Operator.Env)
 	}
 }
