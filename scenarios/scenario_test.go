@@ -188,3 +188,31 @@ func TestReferenceOperatorEnv(t *testing.T) {
 		t.Fatalf("reference %v, env %v", s.Reference(), s.Operator.Env)
 	}
 }
+
+// The incident pair (scenarios/incident) loads, and the fixed run differs
+// from the incident only in the operator's environment: the fix is one
+// change, not a milder scenario.
+func TestIncidentPairDiffersOnlyInTheFix(t *testing.T) {
+	inc, err := Load("incident/watch-lag.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fix, err := Load("incident/watch-lag-fixed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inc.Operator.Env) == 0 || len(fix.Operator.Env) != 0 {
+		t.Fatalf("operator.env: incident %v, fixed %v", inc.Operator.Env, fix.Operator.Env)
+	}
+	a, b := *inc, *fix
+	a.Operator.Env, a.Description, a.File = nil, "", ""
+	b.Name, b.Description, b.File = a.Name, "", ""
+	ea, err1 := Encode(&a)
+	eb, err2 := Encode(&b)
+	if err1 != nil || err2 != nil {
+		t.Fatal(err1, err2)
+	}
+	if string(ea) != string(eb) {
+		t.Fatalf("the pair differs beyond operator.env:\n%s\n---\n%s", ea, eb)
+	}
+}

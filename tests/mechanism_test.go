@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/driftlab/driftlab/scenarios"
@@ -69,5 +70,63 @@ func TestBurstMechanismCounted(t *testing.T) {
 	}
 	if early(in.WatchEnds)+early(out.WatchEnds) < 1 {
 		t.Errorf("the operator saw none of its watches end early")
+	}
+}
+
+// relistScenario is the incident's relist chain in a short run: 1.5–2.5 s
+// blackouts every 6 s on the operator's link, with (tight) or without
+// (client-go's default) an HTTP/2 health check that closes a connection
+// silent for 2 s. %s is the operator section.
+const relistScenario = `name: relist-mechanism
+seed: 1
+kubelet:
+  readyDelay: {distribution: uniform, min: 4s, max: 26s}
+workload:
+  duration: 30s
+  objects: 6
+  initialReplicas: {min: 3, max: 5}
+  annotate: {rate: 150}
+faults:
+  - {type: network-retransmit, link: operator-apiserver, backpressure: true, burst: {every: 6s, length: {min: 1500ms, max: 2500ms}}, start: 2s, duration: 26s}
+invariants:
+  drift: {convergeWithin: 90s, staleness: 60s}
+%s`
+
+// TestRelistMechanism: a tight HTTP/2 health check turns the link's
+// freezes into closed connections, so the operator's watches end with an
+// error and its reflectors relist after client-go's growing backoff, and
+// the status lag inside the window grows well past what the freezes alone
+// cost (the same scenario with client-go's defaults: the incident's fix).
+// Both runs are in this test, so the comparison holds on a busy machine.
+func TestRelistMechanism(t *testing.T) {
+	needControlPlane(t)
+	run := func(name, operator string) (mean float64, relists, lost int) {
+		s, err := scenarios.Parse(name+".yaml", []byte(fmt.Sprintf(relistScenario, operator)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := runReference(t, s)
+		f := oneFault(t, sum)
+		if f.Plane == nil || f.Window == nil {
+			t.Fatalf("%s: no plane samples or latency in the window", name)
+		}
+		relists, lost = f.Plane.Relists, f.Plane.WatchEnds["connection-lost"]
+		if sum.PlaneOutside != nil {
+			relists += sum.PlaneOutside.Relists // a relist backed off past the window
+		}
+		t.Logf("%s: window mean %.0f ms over %d samples, relists %d, watches lost with their connection %d",
+			name, f.Window.Latency.Mean, f.Window.Latency.Count, relists, lost)
+		return f.Window.Latency.Mean, relists, lost
+	}
+	tightMean, tightRelists, tightLost := run("tight", "operator:\n  env: {HTTP2_READ_IDLE_TIMEOUT_SECONDS: \"1\", HTTP2_PING_TIMEOUT_SECONDS: \"1\"}\n")
+	defMean, defRelists, defLost := run("default", "")
+	if tightLost < 1 || tightRelists < 2 {
+		t.Errorf("tight health check: %d watches lost with their connection, %d relists; want the freezes to close connections and the reflectors to relist", tightLost, tightRelists)
+	}
+	if defLost != 0 || defRelists >= tightRelists {
+		t.Errorf("default health check: %d watches lost, %d relists (tight: %d); want no closed connection and fewer relists", defLost, defRelists, tightRelists)
+	}
+	if !(tightMean > 2*defMean) {
+		t.Errorf("window mean lag %.0f ms with the tight health check, %.0f ms with the default: want the relists to more than double it", tightMean, defMean)
 	}
 }

@@ -170,6 +170,9 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	if s.World != nil {
 		return nil, fmt.Errorf("virtual: scenario %s asks for a world (controller-manager, scheduler, Nodes), which the virtual backend does not model (run it on the local backend)", s.Name)
 	}
+	if len(s.Operator.Env) > 0 {
+		return nil, fmt.Errorf("virtual: scenario %s sets operator.env, which the virtual backend does not model (it runs the operator's Reconcile on a model of client-go, not a process; run it on the local backend)", s.Name)
+	}
 	cache, err := statecache.New(s.Operator.Cache)
 	if err != nil {
 		return nil, fmt.Errorf("virtual: %w", err)
