@@ -152,7 +152,7 @@ func BurstSchedule(seed uint64, i int, b *scenarios.Burst) (*netproxy.BurstSched
 
 // NetBurst is a scenario's burst in netproxy's terms.
 func NetBurst(b *scenarios.Burst) netproxy.Burst {
-	return netproxy.Burst{Every: b.Every.Duration, MinLength: b.Length.Min.Duration, MaxLength: b.Length.Max.Duration, Loss: b.Loss}
+	return netproxy.Burst{Every: b.Every.Duration, MinLength: b.Length.Min.Duration, MaxLength: b.Length.Max.Duration, Loss: b.Loss, Established: b.Established}
 }
 
 func (f *retransmit) proxy() (*netproxy.Proxy, error) {

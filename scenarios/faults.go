@@ -152,6 +152,10 @@ type Burst struct {
 	Length DurationRange `yaml:"length" json:"length"`
 	// Loss is the loss probability inside a blackout, in (0, 1]; default 1.
 	Loss float64 `yaml:"loss" json:"loss"`
+	// Established limits each blackout to the connections open when it
+	// began; connections opened during it pass (a conntrack or NAT
+	// failover that lost its established flows' state).
+	Established bool `yaml:"established" json:"established,omitempty"`
 }
 
 // DurationRange is an inclusive range of durations.

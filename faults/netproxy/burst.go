@@ -25,6 +25,12 @@ type Burst struct {
 	MinLength, MaxLength time.Duration
 	// Loss is the loss probability inside a blackout, in (0, 1].
 	Loss float64
+	// Established limits each blackout to the connections open when it
+	// began: a connection opened during it passes. That is a middlebox
+	// losing the state of its established flows (a conntrack or NAT
+	// gateway failover): their packets are dropped while new flows work,
+	// so a client learns of it only from its own timeouts.
+	Established bool
 }
 
 // Validate checks the burst's parameters.
@@ -57,6 +63,10 @@ func BurstStream(fault int) string {
 type BurstSchedule struct {
 	b      Burst
 	k1, k2 uint64
+	// opened is when the connection this view is for was opened, in time
+	// since the window started (ForConn); with Established, blackouts
+	// that began before it spare the connection.
+	opened time.Duration
 }
 
 // NewBurstSchedule draws the schedule's keys from r (two draws); b must be
@@ -70,6 +80,19 @@ func NewBurstSchedule(b Burst, r *rand.Rand) (*BurstSchedule, error) {
 
 // Burst returns the schedule's parameters.
 func (s *BurstSchedule) Burst() Burst { return s.b }
+
+// ForConn returns the schedule as one connection opened at opened (time
+// since the window started) sees it: with Established, a blackout that
+// began before the connection was opened does not touch it. Without
+// Established it is the schedule itself.
+func (s *BurstSchedule) ForConn(opened time.Duration) *BurstSchedule {
+	if s == nil || !s.b.Established {
+		return s
+	}
+	c := *s
+	c.opened = opened
+	return &c
+}
 
 // Blackout is one blackout: [From, To) in time since the window started.
 type Blackout struct {
@@ -107,7 +130,7 @@ func (s *BurstSchedule) At(t time.Duration) (loss float64, in bool) {
 		return 0, false
 	}
 	b := s.blackout(int64(t / s.b.Every))
-	if t >= b.From && t < b.To {
+	if t >= b.From && t < b.To && (!s.b.Established || b.From >= s.opened) {
 		return s.b.Loss, true
 	}
 	return 0, false

@@ -1,6 +1,7 @@
 package netproxy
 
 import (
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -273,5 +274,80 @@ func TestStallCutByRemoval(t *testing.T) {
 	st := p.RetransmitStats(Both)
 	if st.Retransmits < 4 || st.Retransmits > uint64(fired) || st.Stall < 450*time.Millisecond || st.Stall > delivered || st.MaxStall != st.Stall {
 		t.Errorf("stats %+v (removed %v, delivered %v after the write): want 4 to %d losses and a stall that ended with the removal, not the 30 s planned", st, cleared, delivered, fired)
+	}
+}
+
+// TestEstablishedBurstSparesNewConnections: with Established, a blackout
+// loses what the connections open when it began send, while a connection
+// opened during it passes; without, the new connection is lost in the
+// same blackout. Counted in losses (the stats), not in time.
+func TestEstablishedBurstSparesNewConnections(t *testing.T) {
+	for _, established := range []bool{true, false} {
+		t.Run(fmt.Sprintf("established=%v", established), func(t *testing.T) {
+			b := Burst{Every: 10 * time.Second, MinLength: 2 * time.Second, MaxLength: 2 * time.Second, Loss: 1, Established: established}
+			s := testSchedule(t, b, 4)
+			bo := s.Blackouts(b.Every)[0]
+			echo := startEcho(t)
+			p := newProxy(t, echo.Addr(), 1)
+			old := dial(t, p.Addr())
+			baseline(t, old)
+			const minRTO = 20 * time.Millisecond
+			if err := p.SetRetransmitBursts(Upstream, 0, minRTO, 0, s, time.Now().Add(-bo.From)); err != nil {
+				t.Fatal(err)
+			}
+			// The old connection's chunk is sent into the blackout; the
+			// new one is opened after it began and sends at once.
+			if _, err := old.Write([]byte("o")); err != nil {
+				t.Fatal(err)
+			}
+			fresh := dial(t, p.Addr())
+			if _, err := fresh.Write([]byte("n")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, 1)
+			if _, err := io.ReadFull(fresh, buf); err != nil {
+				t.Fatal(err)
+			}
+			freshLosses := p.RetransmitStats(Both).Retransmits
+			if _, err := io.ReadFull(old, buf); err != nil {
+				t.Fatal(err)
+			}
+			all := p.RetransmitStats(Both).Retransmits
+			t.Logf("losses: the new connection's chunk (and the old one's, if delivered first) %d; both %d", freshLosses, all)
+			// The old chunk is sent at 0, 20, 60, ... 1260 ms inside the
+			// 2 s blackout: seven losses, whatever the flag.
+			oldLosses := uint64(7)
+			if established {
+				if all != oldLosses {
+					t.Errorf("%d losses, want only the old connection's %d: the new connection was caught by a blackout that began before it", all, oldLosses)
+				}
+			} else if all <= oldLosses {
+				t.Errorf("%d losses, want more than the old connection's %d: without established the blackout darkens the new connection too", all, oldLosses)
+			}
+		})
+	}
+}
+
+// ForConn: with Established, a blackout touches a connection only if the
+// connection was open when it began.
+func TestBurstForConn(t *testing.T) {
+	b := Burst{Every: 10 * time.Second, MinLength: 2 * time.Second, MaxLength: 3 * time.Second, Loss: 1, Established: true}
+	s := testSchedule(t, b, 3)
+	bo := s.Blackouts(b.Every)[0]
+	mid := bo.From + bo.Len()/2
+	if _, in := s.ForConn(bo.From).At(mid); !in {
+		t.Errorf("a connection opened as the blackout began is not in it")
+	}
+	if _, in := s.ForConn(bo.From + 1).At(mid); in {
+		t.Errorf("a connection opened during the blackout is in it")
+	}
+	if next := s.Blackouts(2 * b.Every)[1]; func() bool { _, in := s.ForConn(bo.From + 1).At(next.From); return !in }() {
+		t.Errorf("the next blackout spares a connection open when it began")
+	}
+	plain := b
+	plain.Established = false
+	ps := testSchedule(t, plain, 3)
+	if _, in := ps.ForConn(bo.From + 1).At(mid); !in {
+		t.Errorf("without established a blackout spares a new connection")
 	}
 }

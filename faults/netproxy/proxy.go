@@ -357,19 +357,25 @@ func (p *Proxy) SetRetransmitBursts(dir Direction, prob float64, minRTO, maxRTO 
 	if minRTO < 0 || maxRTO < 0 {
 		return errors.New("netproxy: negative RTO")
 	}
+	var ref *burstRef
 	if burst != nil {
-		p.shared.burst.Store(&burstRef{sched: burst, origin: origin})
-	} else {
-		p.shared.burst.Store(nil)
+		ref = &burstRef{sched: burst, origin: origin}
 	}
+	p.shared.burst.Store(ref)
 	typ := RetransmitToxicType
 	if p.opts.ShortQueue {
 		typ = shortQueueToxicType
 	}
-	return p.setTyped(KindRetransmit, typ, dir, func(d stream.Direction) any {
+	err := p.setTyped(KindRetransmit, typ, dir, func(d stream.Direction) any {
 		return &RetransmitToxic{P: prob, MinRTONs: int64(minRTO), MaxRTONs: int64(maxRTO),
 			Seed: p.seed, Dir: uint8(d), ProxyID: p.id}
 	})
+	if ref != nil {
+		// Links made from now on are connections opened during the fault
+		// (burst.Established spares them the blackouts begun before).
+		ref.added.Store(time.Now().UnixNano())
+	}
+	return err
 }
 
 // SetLatency sets (or replaces) toxiproxy's latency toxic in dir: each chunk

@@ -1,6 +1,7 @@
 package netproxy
 
 import (
+	"math"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -61,6 +62,7 @@ type retransmitState struct {
 	sentAt    time.Time // first transmission of pending
 	losses    int       // losses pending's stall is made of
 	lastOut   time.Time // when the last chunk was delivered
+	opened    time.Time // when the link started (or the toxic was added to it)
 }
 
 // lossRNG returns the generator of connection number conn (0-based, in the
@@ -104,7 +106,7 @@ func (t *shortQueueToxic) GetBufferSize() int { return ShortQueueChunks }
 func (t *RetransmitToxic) NewState() interface{} {
 	n := t.conns.Add(1) - 1
 	sh := lookupShared(t.ProxyID)
-	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), shared: sh, stats: sh.dir(t.Dir)}
+	return &retransmitState{rng: lossRNG(t.Seed, t.Dir, n), shared: sh, stats: sh.dir(t.Dir), opened: time.Now()}
 }
 
 // Pipe moves chunks from stub.Input to stub.Output, stalling lost ones. On
@@ -163,7 +165,7 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 				if st.lastOut.After(sent) {
 					sent = st.lastOut
 				}
-				sched, at = b.sched, sent.Sub(b.origin)
+				sched, at = b.sched.ForConn(b.openedAt(st.opened)), sent.Sub(b.origin)
 			}
 			losses, stall := m.Retransmit(st.rng, sched, at)
 			// Counted when delivered: a stall cut short by the fault's
@@ -254,6 +256,20 @@ type proxyShared struct {
 type burstRef struct {
 	sched  *BurstSchedule
 	origin time.Time
+	// added is when the toxic was in place on every open connection (Unix
+	// nanoseconds; 0 while it is being added): a link whose state was
+	// made before then was open before the fault.
+	added atomic.Int64
+}
+
+// openedAt is when a link whose toxic state was made at made was opened,
+// in the schedule's time: before any blackout for a connection that was
+// open when the fault was set.
+func (b *burstRef) openedAt(made time.Time) time.Duration {
+	if a := b.added.Load(); a == 0 || made.UnixNano() <= a {
+		return math.MinInt64
+	}
+	return made.Sub(b.origin)
 }
 
 func (sh *proxyShared) dir(d uint8) *dirStats {
