@@ -120,13 +120,42 @@ func (c *vclient) send() time.Duration {
 	return t
 }
 
+// sendReq is send for a request that can be lost with the operator's
+// connection: when the health check closes the connection before the
+// request reaches the apiserver (or has decided to close it when the
+// request is made), the request never arrives: ok is false, and the
+// actor's clock is when its caller gets the error.
+func (c *vclient) sendReq() (t time.Duration, ok bool) {
+	f := c.w.store.f
+	if f == nil || !c.opLink || f.conn == nil {
+		return c.send(), true
+	}
+	t = c.actor.issue()
+	if h := f.conn; h.open && h.closing && t >= h.closeAt {
+		return t, false // made while its connection is being torn down
+	}
+	t = f.cross(linkOpAPI, up, laneRequest, t)
+	if at, lost := f.conn.lostBy(t); lost {
+		c.actor.clock = at
+		return t, false
+	}
+	return t, true
+}
+
 // receive sets the actor's clock to when the answer, back at the
-// apiserver at done, reaches it.
-func (c *vclient) receive(done time.Duration) {
+// apiserver at done, reaches it. It returns errConnLost when the health
+// check closes the connection before the answer arrives (the clock is
+// then the close).
+func (c *vclient) receive(done time.Duration) error {
 	if f := c.w.store.f; f != nil && c.opLink {
 		done = f.cross(linkOpAPI, down, laneRequest, done)
+		if h := f.conn; h != nil && h.closing && h.closeAt < done {
+			c.actor.clock = max(h.closeAt, c.actor.clock)
+			return errConnLost
+		}
 	}
 	c.actor.clock = done
+	return nil
 }
 
 type pendingDelete struct {
@@ -406,8 +435,14 @@ func (c *vclient) Create(_ context.Context, obj client.Object, opts ...client.Cr
 	if len(co.DryRun) > 0 {
 		notModelled("Create with dry run")
 	}
-	stored, done, err := c.w.store.create(c.send(), obj)
-	c.receive(done)
+	t, ok := c.sendReq()
+	if !ok {
+		return errConnLost
+	}
+	stored, done, err := c.w.store.create(t, obj)
+	if lerr := c.receive(done); lerr != nil {
+		return lerr
+	}
 	if err != nil {
 		return err
 	}
@@ -433,8 +468,14 @@ func (c *vclient) Delete(_ context.Context, obj client.Object, opts ...client.De
 	key := keyOf(obj)
 	c.crashPoint()
 	if !c.batchDeletes {
-		done, err := c.w.store.remove(c.send(), key, do.Preconditions)
-		c.receive(done)
+		t, ok := c.sendReq()
+		if !ok {
+			return errConnLost
+		}
+		done, err := c.w.store.remove(t, key, do.Preconditions)
+		if lerr := c.receive(done); lerr != nil {
+			return lerr
+		}
 		return err
 	}
 	err := c.w.store.checkRemove(key, do.Preconditions)
@@ -444,7 +485,13 @@ func (c *vclient) Delete(_ context.Context, obj client.Object, opts ...client.De
 		}
 	}
 	if err != nil {
-		c.receive(c.w.store.roundTrip(c.send(), key))
+		t, ok := c.sendReq()
+		if !ok {
+			return errConnLost
+		}
+		if lerr := c.receive(c.w.store.roundTrip(t, key)); lerr != nil {
+			return lerr
+		}
 		return err
 	}
 	var pre *metav1.Preconditions
@@ -471,11 +518,20 @@ func (c *vclient) flush() {
 		return a.name < b.name
 	})
 	for _, p := range c.pending {
-		done, err := c.w.store.remove(c.send(), p.key, p.pre)
+		t, ok := c.sendReq()
+		if !ok {
+			// Lost with its connection: it never reaches kube-apiserver.
+			// The caller was answered already (the batch is a model
+			// shortcut); it finds the surplus member again after its
+			// informers relist. Committing it at its far arrival would
+			// hold every later commit behind it (commits are a FIFO).
+			continue
+		}
+		done, err := c.w.store.remove(t, p.key, p.pre)
 		if err != nil {
 			harnessBug("batched delete of %s failed at commit after it was accepted: %v", p.key.nn(), err)
 		}
-		c.receive(done)
+		_ = c.receive(done)
 	}
 	c.pending = c.pending[:0]
 }
@@ -515,18 +571,34 @@ func (c *vclient) patch(obj client.Object, patch client.Patch, status, dryRun bo
 		done   time.Duration
 		err    error
 	)
-	if wp, ok := patch.(*kvPatch); ok && fastMergePatch {
-		stored, done, err = c.w.store.patchCluster(c.send(), key, wp, status)
-	} else if from, ok := optimisticMergeFrom(patch); ok && fastMergePatch {
-		stored, done, err = c.w.store.patchFrom(c.send(), key, from, obj, status)
-	} else {
-		data, derr := patch.Data(obj)
-		if derr != nil {
+	var data []byte
+	wp, isWP := patch.(*kvPatch)
+	var from client.Object
+	isFrom := false
+	if !isWP {
+		from, isFrom = optimisticMergeFrom(patch)
+	}
+	if !(isWP && fastMergePatch) && !(isFrom && fastMergePatch) {
+		var derr error
+		if data, derr = patch.Data(obj); derr != nil {
 			return derr
 		}
-		stored, done, err = c.w.store.patch(c.send(), key, data, status)
 	}
-	c.receive(done)
+	t, ok := c.sendReq()
+	if !ok {
+		return errConnLost
+	}
+	switch {
+	case isWP && fastMergePatch:
+		stored, done, err = c.w.store.patchCluster(t, key, wp, status)
+	case isFrom && fastMergePatch:
+		stored, done, err = c.w.store.patchFrom(t, key, from, obj, status)
+	default:
+		stored, done, err = c.w.store.patch(t, key, data, status)
+	}
+	if lerr := c.receive(done); lerr != nil {
+		return lerr
+	}
 	if err != nil {
 		return err
 	}
@@ -615,8 +687,14 @@ func (c *vclient) update(obj client.Object, status, dryRun bool) error {
 	}
 	c.crashPoint()
 	c.flush()
-	stored, done, err := c.w.store.update(c.send(), obj, status)
-	c.receive(done)
+	t, ok := c.sendReq()
+	if !ok {
+		return errConnLost
+	}
+	stored, done, err := c.w.store.update(t, obj, status)
+	if lerr := c.receive(done); lerr != nil {
+		return lerr
+	}
 	if err != nil {
 		return err
 	}

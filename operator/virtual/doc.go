@@ -131,6 +131,28 @@
 //     operator's watches: its informers watch again from their last
 //     revision, served from the log of the last 75 s (kube-apiserver's
 //     watch cache) or answered "410 Gone", and then they relist.
+//     With a fault on operator-apiserver, the operator's one HTTP/2
+//     connection has client-go's health check (operator.env
+//     HTTP2_READ_IDLE_TIMEOUT_SECONDS and HTTP2_PING_TIMEOUT_SECONDS,
+//     default 30 and 15; no other operator.env key is accepted): after
+//     readIdle without a frame arriving, a ping crosses the link and the
+//     connection closes when its answer is not back within the ping
+//     timeout. Frames' arrivals are computed ahead of the clock in lane
+//     order, so the silence and the close are decided when a frame that
+//     ends it is computed (or by an idle timer). Requests whose answer
+//     would come after the close fail with "http2: client connection
+//     lost" at the close (those that did not reach the apiserver write
+//     nothing); every watch ends ("connection-lost" watch-end record),
+//     its informer is blind, and its reflector lists again after
+//     client-go's backoff (0.8 s doubling to 30 s, jitter up to +100%,
+//     starting over 2 minutes after it last did; a seeded stream per
+//     reflector): the List crosses the link on a new connection (which a
+//     burst with established spares) and fails the same way if that one
+//     closes first; its answer replays the difference (relist record).
+//     Batched Deletes already answered are not failed by a close, but
+//     one that would reach the apiserver after it is dropped (it writes
+//     nothing): commits are a FIFO, and one committed at its far arrival
+//     would hold every later write of the run behind it.
 //   - watcher-exhaustion: etcd's sync loop runs every 100 ms from the
 //     window's start and holds the store lock for history × 2 µs +
 //     min(watchers, 512) × 20 µs (±20%, at most 95 ms), with watchers =

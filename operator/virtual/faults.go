@@ -69,6 +69,11 @@ type vfault struct {
 	crashCall  int    // crash-restart: the reconcile call the crash happens at
 	crashed    bool
 	relistSeen int
+	// view is burst as the operator's current connection sees it
+	// (burstFor), made for connection viewGen-1 opened at viewOpened.
+	view       *netproxy.BurstSchedule
+	viewGen    int
+	viewOpened time.Duration
 }
 
 // faultModel holds a run's faults and answers the model's questions about
@@ -95,6 +100,9 @@ type faultModel struct {
 	// arrival (writes to different objects may then commit out of
 	// revision order, as their arrival order at etcd would decide).
 	lastCommit map[objKey]time.Duration
+	// conn is the operator's HTTP/2 connection (nil without a fault on
+	// its link).
+	conn *h2conn
 }
 
 // Lanes of a link: what shares one ordered stream. On the operator's link
@@ -127,9 +135,8 @@ func newFaultModel(w *world) *faultModel {
 			if b := spec.Burst; b != nil {
 				// The local proxy's schedule (faults.BurstSchedule): the
 				// same stream of the run's seed, so the same blackouts.
-				nb := netproxy.Burst{Every: b.Every.Duration, MinLength: b.Length.Min.Duration, MaxLength: b.Length.Max.Duration, Loss: b.Loss}
 				var err error
-				if f.burst, err = netproxy.NewBurstSchedule(nb, workload.Stream(w.s.Seed, netproxy.BurstStream(i))); err != nil {
+				if f.burst, err = netproxy.NewBurstSchedule(netBurst(b), workload.Stream(w.s.Seed, netproxy.BurstStream(i))); err != nil {
 					f.skip = err.Error()
 				}
 			}
@@ -160,10 +167,33 @@ func newFaultModel(w *world) *faultModel {
 	return fm
 }
 
+// netBurst is a scenario's burst in netproxy's terms (the local backend's
+// faults.NetBurst; the model does not import package faults).
+func netBurst(b *scenarios.Burst) netproxy.Burst {
+	return netproxy.Burst{Every: b.Every.Duration, MinLength: b.Length.Min.Duration, MaxLength: b.Length.Max.Duration, Loss: b.Loss,
+		Established: b.Established}
+}
+
+// burstFor is the blackout schedule of f as the chunks it is asked about
+// see it: on the operator's link, as the current connection sees it (with
+// an established-flows burst, a connection opened after a blackout began
+// is spared by it).
+func (fm *faultModel) burstFor(f *vfault) *netproxy.BurstSchedule {
+	c := fm.conn
+	if f.burst == nil || c == nil || f.spec.Link != scenarios.LinkOperatorAPIServer || !f.burst.Burst().Established {
+		return f.burst
+	}
+	if f.viewGen != c.gen+1 || f.viewOpened != c.opened {
+		f.view, f.viewGen, f.viewOpened = f.burst.ForConn(c.opened-f.from), c.gen+1, c.opened
+	}
+	return f.view
+}
+
 // relists reports whether an informer may relist in this run (it needs
-// the store's committed state).
+// the store's committed state): also with a fault on the operator's link,
+// where the health check can close the connection.
 func (fm *faultModel) relists() bool {
-	return len(fm.withhold) > 0 || len(fm.crash) > 0 || fm.rewatches()
+	return len(fm.withhold) > 0 || len(fm.crash) > 0 || fm.rewatches() || len(fm.links[linkOpAPI]) > 0
 }
 
 // rewatches reports whether an informer may watch again from an older
@@ -464,6 +494,12 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 	}
 	at := t
 	ordered := link != linkAPIEtcd || lane != laneRequest
+	conn := fm.conn
+	if link != linkOpAPI {
+		conn = nil
+	} else if conn != nil && dir == up {
+		conn.use(t)
+	}
 	if f := active(fs); f != nil {
 		at += f.spec.Latency.Duration
 		start := at
@@ -474,7 +510,11 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 		if f.burst != nil && ordered && t >= fm.linkSent[link][dir][lane] {
 			start = max(start, fm.linkLast[link][dir][lane])
 		}
-		losses, stall := f.rto.Retransmit(f.r, f.burst, start-f.from)
+		burst := f.burst
+		if conn != nil {
+			burst = fm.burstFor(f)
+		}
+		losses, stall := f.rto.Retransmit(f.r, burst, start-f.from)
 		f.n++
 		if losses > 0 {
 			f.m++
@@ -502,11 +542,13 @@ func (fm *faultModel) cross(link, dir, lane int, t time.Duration) time.Duration 
 	// sent no earlier than the last one computed queues behind it. One
 	// sent earlier goes on without head-of-line blocking.
 	sentLast, last := &fm.linkSent[link][dir][lane], &fm.linkLast[link][dir][lane]
-	if t < *sentLast {
-		return at
+	if t >= *sentLast {
+		at = max(at, *last)
+		*sentLast, *last = t, at
 	}
-	at = max(at, *last)
-	*sentLast, *last = t, at
+	if conn != nil && dir == down {
+		conn.arrival(at)
+	}
 	return at
 }
 

@@ -42,6 +42,11 @@ type informer struct {
 	// dead: this informer's process crashed or its watch was replaced;
 	// deliveries still scheduled for it are dropped.
 	dead bool
+	// blind: its watch ended and its reflector has not listed again yet
+	// (it is sent nothing).
+	blind bool
+	// events counts the events its current watch delivered.
+	events int
 	// listSeq is the commit seq of the last relist: events committed
 	// before it are already in the cache.
 	listSeq int64
@@ -117,7 +122,7 @@ func (i *informer) matches(o client.Object) bool { return o != nil && (i.filter 
 
 // onCommit is the watch: it schedules the delivery of a commit.
 func (i *informer) onCommit(c *commit) {
-	if c.key.kind != i.kind || !(i.matches(c.prev) || i.matches(c.obj)) {
+	if c.key.kind != i.kind || i.blind || !(i.matches(c.prev) || i.matches(c.obj)) {
 		return
 	}
 	at := max(c.apiAt+i.delay(), i.last)
@@ -135,6 +140,7 @@ func (i *informer) deliver(c *commit) {
 	if i.dead || c.seq <= i.listSeq {
 		return
 	}
+	i.events++
 	if f := i.withheld; f != nil {
 		f.n++
 		return
@@ -338,6 +344,9 @@ type operatorModel struct {
 	cur      *actor
 	clusters *informer
 	pods     *informer
+	// refl are the reflectors of clusters and pods (their backoff and
+	// state outlive the informers a lost connection replaces).
+	refl [2]*reflector
 
 	busy                     int // workers busy
 	wakePending, inReconcile bool
@@ -379,6 +388,9 @@ func newOperator(w *world, newRec func() *controller.Reconciler) *operatorModel 
 		}
 	}
 	o.start()
+	if fm := w.faults; fm != nil && len(fm.links[linkOpAPI]) > 0 {
+		fm.conn = newH2Conn(fm, o, w.hc)
+	}
 	w.store.subs = append(w.store.subs, o.onCommit)
 	return o
 }
@@ -401,6 +413,7 @@ func (o *operatorModel) start() {
 		}
 	}
 	o.client.clusters, o.client.pods = o.clusters, o.pods
+	o.refl = [2]*reflector{newReflector(w.k, kindCluster), newReflector(w.k, kindPod)}
 }
 
 // onCommit feeds the current incarnation's informers.
@@ -637,6 +650,9 @@ func (o *operatorModel) crashNow(f *vfault, call int) {
 	clear(o.working)
 	o.epoch++
 	o.clusters.dead, o.pods.dead = true, true
+	if c := o.w.faults.conn; c != nil {
+		c.drop() // the process's connection dies with it
+	}
 	o.q = newWorkqueue()
 	restart := at + f.spec.RestartDelay.Duration
 	o.w.k.at(max(restart, o.w.k.now), func() { o.restart(f, at) })
@@ -652,6 +668,9 @@ func (o *operatorModel) restart(f *vfault, crashedAt time.Duration) {
 	o.down = false
 	f.sum = o.w.k.now - crashedAt
 	o.start()
+	if c := o.w.faults.conn; c != nil {
+		c.openAt(o.w.k.now)
+	}
 	o.w.record(history.Record{T: o.w.k.now, Source: history.SourceOperator, Kind: history.KindOperatorReady, Detail: "virtual: restarted after a crash"})
 	a, _ := o.clusters.relist(o.w.store)
 	b, _ := o.pods.relist(o.w.store)
@@ -698,10 +717,7 @@ func (o *operatorModel) resetWatches(f *vfault) {
 		return
 	}
 	for _, inf := range []*informer{o.clusters, o.pods} {
-		repl := newInformer(inf.k, inf.kind, inf.filter, inf.delay)
-		repl.objs, repl.rv, repl.seq, repl.listSeq, repl.handler, repl.via, repl.hist = inf.objs, inf.rv, inf.seq, inf.listSeq, inf.handler, inf.via, inf.hist
-		repl.members = inf.members
-		repl.withheld, repl.last, repl.lastVia = inf.withheld, inf.last, inf.lastVia
+		repl := inf.replacement()
 		inf.dead = true
 		missed, ok := o.w.store.since(inf.seq)
 		if !ok {

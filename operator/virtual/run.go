@@ -170,8 +170,9 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 	if s.World != nil {
 		return nil, fmt.Errorf("virtual: scenario %s asks for a world (controller-manager, scheduler, Nodes), which the virtual backend does not model (run it on the local backend)", s.Name)
 	}
-	if len(s.Operator.Env) > 0 {
-		return nil, fmt.Errorf("virtual: scenario %s sets operator.env, which the virtual backend does not model (it runs the operator's Reconcile on a model of client-go, not a process; run it on the local backend)", s.Name)
+	hc, err := healthCheckOf(s)
+	if err != nil {
+		return nil, err
 	}
 	cache, err := statecache.New(s.Operator.Cache)
 	if err != nil {
@@ -187,7 +188,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		return nil, err
 	}
 	k := newKernel(s.Seed)
-	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth(), subject: subj.Info(operator.Name)}
+	w := &world{s: s, opts: o, k: k, truth: invariant.NewTruth(), subject: subj.Info(operator.Name), hc: hc}
 	ops := workload.NewOps(s.Workload, s.Seed, s.NamePrefix()) // one at a time: memory flat in simulated time
 	var sink *historySink
 	if o.Dir != "" {

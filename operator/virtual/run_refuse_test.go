@@ -11,7 +11,7 @@ import (
 // asks for it, never run without it.
 func TestRefusesWhatItDoesNotModel(t *testing.T) {
 	for _, c := range []struct{ src, want string }{
-		{"name: x\noperator:\n  env: {HTTP2_READ_IDLE_TIMEOUT_SECONDS: \"1\"}\n", "operator.env"},
+		{"name: x\noperator:\n  env: {GODEBUG: \"x=1\"}\n", "operator.env.GODEBUG"},
 		{"name: x\nworld: {}\n", "world"},
 	} {
 		s, err := scenarios.Parse("x.yaml", []byte(c.src))

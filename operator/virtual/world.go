@@ -52,6 +52,8 @@ type world struct {
 
 	op     *operatorModel
 	faults *faultModel // nil: the scenario has no faults
+	// hc is the operator's HTTP/2 health check (operator.env).
+	hc healthCheck
 
 	reconciles int
 }
