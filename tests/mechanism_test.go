@@ -130,3 +130,68 @@ func TestRelistMechanism(t *testing.T) {
 		t.Errorf("window mean lag %.0f ms with the tight health check, %.0f ms with the default: want the relists to add half again", tightMean, defMean)
 	}
 }
+
+// deadFlowScenario is the incident's chain in a short run: one blackout
+// of the established flows on the operator's link (20–24 s from between
+// 5 and 11 s in), which only the operator's HTTP/2 health check can
+// notice; %s is the operator section with the check's two timeouts.
+const deadFlowScenario = `name: dead-flow-mechanism
+seed: 1
+kubelet:
+  readyDelay: {distribution: uniform, min: 3s, max: 30s}
+workload:
+  duration: 40s
+  objects: 6
+  initialReplicas: {min: 3, max: 5}
+  scale: {every: 2s, replicas: {min: 2, max: 6}}
+  annotate: {rate: 20}
+faults:
+  - {type: network-retransmit, link: operator-apiserver, backpressure: true, burst: {every: 30s, length: {min: 20s, max: 24s}, established: true}, start: 5s, duration: 30s}
+invariants:
+  drift: {convergeWithin: 90s, staleness: 60s}
+operator:
+  env: {HTTP2_READ_IDLE_TIMEOUT_SECONDS: "%d", HTTP2_PING_TIMEOUT_SECONDS: "%d"}
+`
+
+// TestDeadFlowMechanism: when the link drops its established flows, the
+// operator's informers are blind until its HTTP/2 health check closes the
+// connection (read-idle plus ping timeout) and they relist on a new one,
+// which the blackout spares. With a check that takes 12 s the window's
+// lag is well above the same run with one that takes 3 s; both close
+// the connection and relist. Both runs are in this test, so the
+// comparison holds on a busy machine.
+func TestDeadFlowMechanism(t *testing.T) {
+	needControlPlane(t)
+	run := func(name string, idle, ping int) (mean float64, relists, lost int) {
+		s, err := scenarios.Parse(name+".yaml", []byte(fmt.Sprintf(deadFlowScenario, idle, ping)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := runReference(t, s)
+		f := oneFault(t, sum)
+		if f.Plane == nil || f.Window == nil {
+			t.Fatalf("%s: no plane samples or latency in the window", name)
+		}
+		relists, lost = f.Plane.Relists, f.Plane.WatchEnds["connection-lost"]
+		if sum.PlaneOutside != nil {
+			relists += sum.PlaneOutside.Relists
+			lost += sum.PlaneOutside.WatchEnds["connection-lost"]
+		}
+		t.Logf("%s (%d s + %d s): window mean %.0f ms over %d samples, relists %d, watches lost with their connection %d",
+			name, idle, ping, f.Window.Latency.Mean, f.Window.Latency.Count, relists, lost)
+		return f.Window.Latency.Mean, relists, lost
+	}
+	slowMean, slowRelists, slowLost := run("slow", 8, 4)
+	fastMean, fastRelists, fastLost := run("fast", 2, 1)
+	for _, r := range []struct {
+		name          string
+		relists, lost int
+	}{{"12 s check", slowRelists, slowLost}, {"3 s check", fastRelists, fastLost}} {
+		if r.lost < 1 || r.relists < 1 {
+			t.Errorf("%s: %d watches lost with their connection, %d relists; want the dead flow closed by the health check and the informers relisting", r.name, r.lost, r.relists)
+		}
+	}
+	if !(slowMean > 1.5*fastMean) {
+		t.Errorf("window mean lag %.0f ms with the 12 s check, %.0f ms with the 3 s check: want the longer blindness to show", slowMean, fastMean)
+	}
+}
