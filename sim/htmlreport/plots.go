@@ -299,11 +299,12 @@ func percentilePlot(d *data) (*plot.Plot, []legendItem, error) {
 }
 
 // timelinePlot puts fault windows, workload operations, Pod readiness,
-// status writes and violations on one time axis, one row each.
+// the operator's lost watches and relists, status writes and violations on
+// one time axis, one row each.
 func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 	p := newPlot("", "run time (s)", "")
 	ws := windowsOf(d.outcome)
-	rows := []string{"violations", "status write", "Pod ready", "op annotate", "op delete", "op scale", "op create"}
+	rows := []string{"violations", "status write", "watch lost / relist", "Pod ready", "op annotate", "op delete", "op scale", "op create"}
 	faultRow := map[int]float64{}
 	for i, w := range d.outcome.Windows {
 		faultRow[i] = float64(len(rows))
@@ -339,7 +340,7 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 		}
 	}
 	pts := map[string]plotter.XYs{}
-	var failedWrites plotter.XYs
+	var failedWrites, relists plotter.XYs
 	for _, r := range d.records {
 		t := secs(r.T)
 		switch {
@@ -354,6 +355,10 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 			failedWrites = append(failedWrites, plotter.XY{X: t, Y: row["status write"]})
 		case r.Kind == history.KindReported:
 			pts["status write"] = append(pts["status write"], plotter.XY{X: t, Y: row["status write"]})
+		case r.Kind == history.KindWatchEnd && lostWatch(r.Op):
+			pts["watch lost / relist"] = append(pts["watch lost / relist"], plotter.XY{X: t, Y: row["watch lost / relist"]})
+		case r.Kind == history.KindRelist:
+			relists = append(relists, plotter.XY{X: t, Y: row["watch lost / relist"]})
 		}
 	}
 	for _, v := range d.outcome.Violations {
@@ -387,6 +392,8 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 			c, shape, cs, label = colGreen, draw.CircleGlyph{}, "dot", "status committed (truth)"
 		case "Pod ready":
 			c, shape, cs, label = colPurple, draw.CircleGlyph{}, "dot", "Pod became Ready (truth)"
+		case "watch lost / relist":
+			c, shape, cs, label = colBad, draw.CrossGlyph{}, "cross", "operator watch ended early (connection lost, terminated, gone, error)"
 		case "op create":
 			label = "workload operation"
 		}
@@ -399,6 +406,14 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 			legend = append(legend, legendItem{label, css(c), cs})
 		}
 	}
+	if len(relists) > 0 {
+		sc, err := scatter(relists, colGreen, draw.TriangleGlyph{}, vg.Points(3.2))
+		if err != nil {
+			return nil, nil, err
+		}
+		p.Add(sc)
+		legend = append(legend, legendItem{fmt.Sprintf("operator informer relisted (%d)", len(relists)), css(colGreen), "dot"})
+	}
 	if len(failedWrites) > 0 {
 		sc, err := scatter(failedWrites, colBad, draw.RingGlyph{}, vg.Points(3.6))
 		if err != nil {
@@ -408,6 +423,13 @@ func timelinePlot(d *data) (*plot.Plot, []legendItem, error) {
 		legend = append(legend, legendItem{fmt.Sprintf("status write rejected, e.g. conflict (%d)", len(failedWrites)), css(colBad), "ring"})
 	}
 	return p, legend, nil
+}
+
+// lostWatch reports whether a watch-end cause is an early end, one that
+// blinds the informer until it watches again or relists (not a watch's
+// own timeout or the operator stopping).
+func lostWatch(cause string) bool {
+	return cause != "timeout" && cause != "stopped"
 }
 
 var svgHead = regexp.MustCompile(`(?s)^.*?<svg width="[^"]*" height="[^"]*"`)

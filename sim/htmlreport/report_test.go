@@ -22,6 +22,13 @@ import (
 // would record one.
 func virtualBundle(t testing.TB, name string, bugs ...string) string {
 	t.Helper()
+	return virtualBundleWith(t, name, nil, bugs...)
+}
+
+// virtualBundleWith is virtualBundle with extra records appended after the
+// fault window's.
+func virtualBundleWith(t testing.TB, name string, extra []history.Record, bugs ...string) string {
+	t.Helper()
 	s, err := scenarios.Builtin(name)
 	if err != nil {
 		t.Fatal(err)
@@ -41,10 +48,10 @@ func virtualBundle(t testing.TB, name string, bugs ...string) string {
 		t.Fatal(err)
 	}
 	enc := json.NewEncoder(f)
-	for _, r := range []history.Record{
+	for _, r := range append([]history.Record{
 		{T: 5 * time.Second, Source: history.SourceHarness, Kind: history.KindFaultStart, Op: "wal-fsync-delay", Detail: "0"},
 		{T: 12 * time.Second, Source: history.SourceHarness, Kind: history.KindFaultStop, Op: "wal-fsync-delay", Detail: "0", Metrics: map[string]float64{"fsyncs_delayed": 7}},
-	} {
+	}, extra...) {
 		if err := enc.Encode(r); err != nil {
 			t.Fatal(err)
 		}
@@ -77,6 +84,38 @@ func TestReportIsStaticWithThreePlots(t *testing.T) {
 	for _, want := range []string{"baseline", "drift-convergence", "in fault 0 wal-fsync-delay", "fault window", "SLO p99 ≤ 1s", "fsyncs_delayed=7", "manifest", "PASS"} {
 		if !strings.Contains(html, want) && !(want == "manifest" && strings.Contains(html, "Bundle files")) {
 			t.Errorf("report lacks %q", want)
+		}
+	}
+}
+
+// The timeline shows the operator's lost watches and relists, the
+// mechanism behind a lag, on their own row; a run without them shows none.
+func TestReportTimelineShowsLostWatchesAndRelists(t *testing.T) {
+	page := func(extra []history.Record) string {
+		p, err := Write(virtualBundleWith(t, "baseline", extra), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	with := page([]history.Record{
+		{T: 7 * time.Second, Source: history.SourceOperator, Kind: history.KindWatchEnd, Resource: "pods", Op: "connection-lost", Err: "http2: client connection lost"},
+		{T: 8 * time.Second, Source: history.SourceOperator, Kind: history.KindRelist, Resource: "pods", Op: "list"},
+		{T: 9 * time.Second, Source: history.SourceOperator, Kind: history.KindWatchEnd, Resource: "pods", Op: "timeout"},
+	})
+	for _, want := range []string{"watch lost / relist", "operator informer relisted (1)", "operator watch ended early"} {
+		if !strings.Contains(with, want) {
+			t.Errorf("report of a run with a lost watch and a relist lacks %q", want)
+		}
+	}
+	without := page(nil)
+	for _, not := range []string{"informer relisted", "watch ended early"} {
+		if strings.Contains(without, not) {
+			t.Errorf("report of a run without lost watches shows %q", not)
 		}
 	}
 }
