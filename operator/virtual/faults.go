@@ -74,6 +74,9 @@ type vfault struct {
 	view       *netproxy.BurstSchedule
 	viewGen    int
 	viewOpened time.Duration
+	// watch is what the operator's informers did in the window: watches
+	// that ended, by cause, and relists (the summary's plane).
+	watch report.PlaneStats
 }
 
 // faultModel holds a run's faults and answers the model's questions about
@@ -103,6 +106,55 @@ type faultModel struct {
 	// conn is the operator's HTTP/2 connection (nil without a fault on
 	// its link).
 	conn *h2conn
+	// watchOutside is what the operator's informers did outside every
+	// window; watched tells whether any watch ended or relisted at all.
+	watchOutside report.PlaneStats
+	watched      bool
+}
+
+// countWatch counts an operator watch-end or relist record in the windows
+// of the faults that are on, or outside every window.
+func (fm *faultModel) countWatch(r *history.Record) {
+	fm.watched = true
+	in := false
+	for _, f := range fm.all {
+		if f.on {
+			in = true
+			addWatch(&f.watch, r)
+		}
+	}
+	if !in {
+		addWatch(&fm.watchOutside, r)
+	}
+}
+
+func addWatch(p *report.PlaneStats, r *history.Record) {
+	if r.Kind == history.KindRelist {
+		p.Relists++
+		return
+	}
+	if p.WatchEnds == nil {
+		p.WatchEnds = map[string]int{}
+	}
+	p.WatchEnds[r.Op]++
+}
+
+// planes puts the operator's watch counts into the summary, per window and
+// outside, when any watch ended or relisted (the model samples no control
+// plane: only the operator's part of the plane is there).
+func (fm *faultModel) planes(sum *report.Summary) {
+	if fm == nil || !fm.watched {
+		return
+	}
+	for i, f := range fm.all {
+		if f.begun && i < len(sum.Faults) {
+			p := f.watch
+			p.Seconds = (f.to - f.from).Seconds()
+			sum.Faults[i].Plane = &p
+		}
+	}
+	out := fm.watchOutside
+	sum.PlaneOutside = &out
 }
 
 // Lanes of a link: what shares one ordered stream. On the operator's link

@@ -252,3 +252,20 @@ func TestIncidentMagnitude(t *testing.T) {
 		t.Errorf("median %.1f s, %d of %d seeds in 8-12 s: want the median in range and three in four seeds", med, in, seeds)
 	}
 }
+
+// TestDeadFlowSummaryShowsWatches: the summary carries the operator's
+// watch ends and relists per fault window (the plane's operator part),
+// as on the local backend; a run where no watch ended has none.
+func TestDeadFlowSummaryShowsWatches(t *testing.T) {
+	sum := run(t, deadFlow(t, 1, true, nil)).Summary
+	p := sum.Faults[0].Plane
+	if p == nil || p.WatchEnds["connection-lost"] < 2 || p.Relists < 2 || sum.PlaneOutside == nil {
+		t.Fatalf("fault window plane %+v, outside %+v: want the lost watches and relists counted", p, sum.PlaneOutside)
+	}
+	if p.Samples != 0 || p.Seconds != 240 {
+		t.Errorf("plane %+v: want no control-plane samples and the 240 s window", p)
+	}
+	if b := run(t, baseline(t, 1)).Summary; b.PlaneOutside != nil {
+		t.Errorf("baseline: plane %+v, want none", b.PlaneOutside)
+	}
+}

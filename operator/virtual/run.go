@@ -279,6 +279,7 @@ func Run(s *scenarios.Scenario, o Options) (*Result, error) {
 		Operator: operator.Name, Subject: w.subject.Kind,
 		Faults: faultResults(w.faults, res.Outcome), Counts: counts}
 	sum.SetOutcome(res.Outcome)
+	w.faults.planes(sum)
 	sum.Invariants = append(append([]invariant.Result(nil), res.Outcome.Results...), report.FaultsCheck(sum.Faults))
 	sum.Passed = true
 	for _, r := range sum.Invariants {

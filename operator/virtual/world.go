@@ -64,6 +64,8 @@ func (w *world) record(r history.Record) {
 	}
 	if r.Source == history.SourceTruth || r.Kind == history.KindSubject {
 		w.truth.Apply(r)
+	} else if (r.Kind == history.KindWatchEnd || r.Kind == history.KindRelist) && w.faults != nil {
+		w.faults.countWatch(&r)
 	}
 	if w.stream == nil { // a model test's world
 		w.records = append(w.records, r)

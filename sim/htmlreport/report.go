@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 
@@ -222,6 +223,9 @@ func planeKV(p *report.PlaneStats) []kv {
 	}
 	out := map[string]float64{}
 	for k, v := range m {
+		if p.Samples == 0 && !strings.HasPrefix(k, "operator_") {
+			continue // no plane samples (virtual backend): only the operator's watches
+		}
 		switch x := v.(type) {
 		case float64:
 			out[k] = x

@@ -266,14 +266,24 @@ func SetPlane(s *Summary, recs []history.Record) {
 	s.PlaneOutside = out
 }
 
-// planeLine is a PlaneStats for people.
+// planeLine is a PlaneStats for people. Without plane samples (the
+// virtual backend models no control-plane metrics) it is the operator's
+// watches alone.
 func planeLine(p *PlaneStats) string {
+	if p.Samples == 0 {
+		return operatorWatchLine(p)
+	}
 	parts := []string{
 		fmt.Sprintf("etcd slow watchers peak %.0f, pending events peak %.0f", p.SlowWatchersPeak, p.PendingEventsPeak),
 		fmt.Sprintf("watch-cache lag peak %.0f (mean %.1f) revisions", p.WatchCacheLagPeak, p.WatchCacheLagMean),
 		fmt.Sprintf("terminated watchers %.0f", p.TerminatedWatchers),
 		fmt.Sprintf("WAL fsync mean %.1fms p99 %.1fms (%.0f)", p.FsyncMeanMs, p.FsyncP99Ms, p.Fsyncs),
 	}
+	return strings.Join(append(parts, operatorWatchLine(p)), "; ") + fmt.Sprintf(" [%d samples, %.0fs]", p.Samples, p.Seconds)
+}
+
+// operatorWatchLine is the operator's relists and watch ends by cause.
+func operatorWatchLine(p *PlaneStats) string {
 	op := fmt.Sprintf("operator relists %d", p.Relists)
 	if len(p.WatchEnds) > 0 {
 		causes := make([]string, 0, len(p.WatchEnds))
@@ -287,5 +297,5 @@ func planeLine(p *PlaneStats) string {
 		}
 		op += ", watch ends: " + strings.Join(ends, ", ")
 	}
-	return strings.Join(append(parts, op), "; ") + fmt.Sprintf(" [%d samples, %.0fs]", p.Samples, p.Seconds)
+	return op
 }

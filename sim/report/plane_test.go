@@ -127,3 +127,15 @@ func TestBucketQuantile(t *testing.T) {
 		t.Errorf("in the +Inf bucket: %g, want the highest finite bound", got)
 	}
 }
+
+// Without control-plane samples (the virtual backend) the plane line is the
+// operator's watches alone: no etcd or apiserver figures it did not measure.
+func TestPlaneLineWithoutSamples(t *testing.T) {
+	got := planeLine(&PlaneStats{Seconds: 240, Relists: 2, WatchEnds: map[string]int{"connection-lost": 2}})
+	if got != "operator relists 2, watch ends: connection-lost 2" {
+		t.Errorf("plane line %q", got)
+	}
+	if got := planeLine(&PlaneStats{Samples: 3, Seconds: 3}); !strings.Contains(got, "etcd slow watchers peak 0") || !strings.Contains(got, "[3 samples, 3s]") {
+		t.Errorf("with samples: %q", got)
+	}
+}
