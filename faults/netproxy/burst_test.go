@@ -351,3 +351,80 @@ func TestBurstForConn(t *testing.T) {
 		t.Errorf("without established a blackout spares a new connection")
 	}
 }
+
+// TestClearAfterDeadFlow: a client that gave up on a connection stalled by
+// an established-flows blackout (as an HTTP/2 health check does) closes
+// it; clearing the fault afterwards must not wait on the dead connection's
+// stalled data (toxiproxy waits 5 s for each chunk nobody reads), so that
+// a fault window ends on time and Ctrl-C stops a run at once.
+func TestClearAfterDeadFlow(t *testing.T) {
+	// A server that streams to its client all the time, as kube-apiserver
+	// streams watch events.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				go func() { _, _ = io.Copy(io.Discard, c) }()
+				buf := make([]byte, 2048)
+				for {
+					select {
+					case <-done:
+						return
+					case <-time.After(5 * time.Millisecond):
+					}
+					if _, err := c.Write(buf); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	for _, short := range []bool{true, false} {
+		t.Run(fmt.Sprintf("shortQueue=%v", short), func(t *testing.T) {
+			p, err := NewWithOptions(t.Name(), ln.Addr().String(), 1, Options{ShortQueue: short, MSS: 1448, ReadBuffer: 64 << 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { p.Close() })
+			b := Burst{Every: 100 * time.Second, MinLength: 60 * time.Second, MaxLength: 60 * time.Second, Loss: 1, Established: true}
+			s := testSchedule(t, b, 5)
+			bo := s.Blackouts(b.Every)[0]
+			var conns []net.Conn
+			for range 3 {
+				c := dial(t, p.Addr())
+				go func() { _, _ = io.Copy(io.Discard, c) }()
+				conns = append(conns, c)
+			}
+			time.Sleep(50 * time.Millisecond)
+			if err := p.SetRetransmitBursts(Both, 0, 0, 0, s, time.Now().Add(-bo.From)); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range conns {
+				_, _ = c.Write([]byte("ping"))
+			}
+			time.Sleep(300 * time.Millisecond) // the streams stall, the queues fill
+			for _, c := range conns {
+				c.Close() // the client gave up on the dead flow
+			}
+			time.Sleep(100 * time.Millisecond)
+			start := time.Now()
+			p.Clear()
+			el := time.Since(start)
+			t.Logf("Clear took %v with %d dead connections", el, len(conns))
+			// toxiproxy's own timeout is 5 s for each chunk it cannot hand on.
+			if el >= 4*time.Second {
+				t.Errorf("Clear took %v: it waited on the dead connections' stalled data", el)
+			}
+		})
+	}
+}

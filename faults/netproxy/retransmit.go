@@ -176,25 +176,53 @@ func (t *RetransmitToxic) Pipe(stub *toxics.ToxicStub) {
 }
 
 // Cleanup flushes a stalled chunk when the toxic is removed, so no data is
-// lost and the stream stays intact.
+// lost and the stream stays intact, and hands on what queued behind it.
+// A link whose next stage takes nothing within cleanupWrite has lost its
+// writer (the peer closed the connection, as a client does that gave up on
+// a dead flow): the stub is closed, which ends the link, instead of
+// toxiproxy waiting 5 s for each chunk nobody will read.
 func (t *RetransmitToxic) Cleanup(stub *toxics.ToxicStub) {
 	st, _ := stub.State.(*retransmitState)
-	if st == nil || st.pending == nil {
-		return
+	if st != nil && st.pending != nil {
+		now := time.Now()
+		// The stall ends now: it counts the time it lasted and the losses
+		// whose retransmission timer had fired by then.
+		end := now
+		if st.deliverAt.Before(end) {
+			end = st.deliverAt
+		}
+		waited := max(end.Sub(st.sentAt), 0)
+		st.stats.add(min(st.losses, t.model().lossesWithin(waited)), waited)
+		st.pending.Timestamp = now
+		c := st.pending
+		st.pending = nil
+		if stub.WriteOutput(c, cleanupWrite) != nil {
+			stub.Close()
+			return
+		}
 	}
-	now := time.Now()
-	// The stall ends now: it counts the time it lasted and the losses
-	// whose retransmission timer had fired by then.
-	end := now
-	if st.deliverAt.Before(end) {
-		end = st.deliverAt
+	for {
+		select {
+		case c := <-stub.Input:
+			if c == nil {
+				stub.Close()
+				return
+			}
+			if stub.WriteOutput(c, cleanupWrite) != nil {
+				stub.Close()
+				return
+			}
+		default:
+			return
+		}
 	}
-	waited := max(end.Sub(st.sentAt), 0)
-	st.stats.add(min(st.losses, t.model().lossesWithin(waited)), waited)
-	st.pending.Timestamp = now
-	_ = stub.WriteOutput(st.pending, 5*time.Second)
-	st.pending = nil
 }
+
+// cleanupWrite is how long Cleanup waits for the next stage to take a
+// chunk before it takes the link for dead. A live link's next stage takes
+// it at once (its writer reads its channel, or the next toxic's buffer has
+// room).
+const cleanupWrite = 200 * time.Millisecond
 
 // RetransmitStats counts what the retransmit toxic injected in one direction
 // since the proxy was created.
