@@ -100,23 +100,8 @@ invariants:
 // Both runs are in this test, so the comparison holds on a busy machine.
 func TestRelistMechanism(t *testing.T) {
 	needControlPlane(t)
-	run := func(name, operator string) (mean float64, relists, lost int) {
-		s, err := scenarios.Parse(name+".yaml", []byte(fmt.Sprintf(relistScenario, operator)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := runReference(t, s)
-		f := oneFault(t, sum)
-		if f.Plane == nil || f.Window == nil {
-			t.Fatalf("%s: no plane samples or latency in the window", name)
-		}
-		relists, lost = f.Plane.Relists, f.Plane.WatchEnds["connection-lost"]
-		if sum.PlaneOutside != nil {
-			relists += sum.PlaneOutside.Relists // a relist backed off past the window
-		}
-		t.Logf("%s: window mean %.0f ms over %d samples, relists %d, watches lost with their connection %d",
-			name, f.Window.Latency.Mean, f.Window.Latency.Count, relists, lost)
-		return f.Window.Latency.Mean, relists, lost
+	run := func(name, operator string) (float64, int, int) {
+		return windowWatches(t, name, fmt.Sprintf(relistScenario, operator))
 	}
 	tightMean, tightRelists, tightLost := run("tight", "operator:\n  env: {HTTP2_READ_IDLE_TIMEOUT_SECONDS: \"1\", HTTP2_PING_TIMEOUT_SECONDS: \"1\"}\n")
 	defMean, defRelists, defLost := run("default", "")
@@ -129,6 +114,31 @@ func TestRelistMechanism(t *testing.T) {
 	if !(tightMean > 1.5*defMean) {
 		t.Errorf("window mean lag %.0f ms with the tight health check, %.0f ms with the default: want the relists to add half again", tightMean, defMean)
 	}
+}
+
+// windowWatches runs a one-fault scenario (text) on the reference
+// operator and returns the status lag's mean inside the fault window, and
+// the operator's relists and watches lost with their connection over the
+// run (a relist backed off past the window counts).
+func windowWatches(t *testing.T, name, text string) (mean float64, relists, lost int) {
+	t.Helper()
+	s, err := scenarios.Parse("mechanism.yaml", []byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := runReference(t, s)
+	f := oneFault(t, sum)
+	if f.Plane == nil || f.Window == nil {
+		t.Fatalf("%s: no plane samples or latency in the window", name)
+	}
+	relists, lost = f.Plane.Relists, f.Plane.WatchEnds["connection-lost"]
+	if o := sum.PlaneOutside; o != nil {
+		relists += o.Relists
+		lost += o.WatchEnds["connection-lost"]
+	}
+	t.Logf("%s: window mean %.0f ms over %d samples, relists %d, watches lost with their connection %d",
+		name, f.Window.Latency.Mean, f.Window.Latency.Count, relists, lost)
+	return f.Window.Latency.Mean, relists, lost
 }
 
 // deadFlowScenario is the incident's chain in a short run: one blackout
@@ -162,24 +172,8 @@ operator:
 // comparison holds on a busy machine.
 func TestDeadFlowMechanism(t *testing.T) {
 	needControlPlane(t)
-	run := func(name string, idle, ping int) (mean float64, relists, lost int) {
-		s, err := scenarios.Parse(name+".yaml", []byte(fmt.Sprintf(deadFlowScenario, idle, ping)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := runReference(t, s)
-		f := oneFault(t, sum)
-		if f.Plane == nil || f.Window == nil {
-			t.Fatalf("%s: no plane samples or latency in the window", name)
-		}
-		relists, lost = f.Plane.Relists, f.Plane.WatchEnds["connection-lost"]
-		if sum.PlaneOutside != nil {
-			relists += sum.PlaneOutside.Relists
-			lost += sum.PlaneOutside.WatchEnds["connection-lost"]
-		}
-		t.Logf("%s (%d s + %d s): window mean %.0f ms over %d samples, relists %d, watches lost with their connection %d",
-			name, idle, ping, f.Window.Latency.Mean, f.Window.Latency.Count, relists, lost)
-		return f.Window.Latency.Mean, relists, lost
+	run := func(name string, idle, ping int) (float64, int, int) {
+		return windowWatches(t, fmt.Sprintf("%s (%d s + %d s)", name, idle, ping), fmt.Sprintf(deadFlowScenario, idle, ping))
 	}
 	slowMean, slowRelists, slowLost := run("slow", 8, 4)
 	fastMean, fastRelists, fastLost := run("fast", 2, 1)
