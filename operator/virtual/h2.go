@@ -44,6 +44,9 @@ type healthCheck struct {
 func healthCheckOf(s *scenarios.Scenario) (healthCheck, error) {
 	hc := healthCheck{readIdle: DefaultReadIdleTimeout, pingTimeout: DefaultPingTimeout}
 	env := s.Operator.Env
+	if len(env) == 0 {
+		return hc, nil
+	}
 	for _, k := range slices.Sorted(maps.Keys(env)) {
 		var dst *time.Duration
 		switch k {

@@ -413,7 +413,11 @@ func (o *operatorModel) start() {
 		}
 	}
 	o.client.clusters, o.client.pods = o.clusters, o.pods
-	o.refl = [2]*reflector{newReflector(w.k, kindCluster), newReflector(w.k, kindPod)}
+	if fm := w.faults; fm != nil && len(fm.links[linkOpAPI]) > 0 {
+		// Only a fault on the operator's link can close its connection;
+		// the reflectors' backoff is made for such runs alone.
+		o.refl = [2]*reflector{newReflector(w.k, kindCluster), newReflector(w.k, kindPod)}
+	}
 }
 
 // onCommit feeds the current incarnation's informers.
