@@ -71,7 +71,7 @@ func TestBadInputNamesFileLineField(t *testing.T) {
 		{"burst loss over 1", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 10s, length: {min: 1s, max: 2s}, loss: 1.5}\n", `bad.yaml:4: faults[0].burst.loss: must be within 0..1`},
 		{"burst without period", "name: x\nfaults:\n  - type: network-retransmit\n    burst:\n      length: {min: 1s, max: 2s}\n", `bad.yaml:5: faults[0].burst.every: must be within`},
 		{"burst min 0", "name: x\nfaults:\n  - type: network-retransmit\n    burst:\n      every: 5s\n      length:\n        max: 2s\n", `faults[0].burst.length.min: must be positive`},
-		{"burst unknown field", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 5s, lenght: {min: 1s, max: 2s}}\n", `bad.yaml:4: faults[0].burst.lenght: unknown field (known fields: every, length, loss)`},
+		{"burst unknown field", "name: x\nfaults:\n  - type: network-retransmit\n    burst: {every: 5s, lenght: {min: 1s, max: 2s}}\n", `bad.yaml:4: faults[0].burst.lenght: unknown field (known fields: established, every, length, loss)`},
 		{"burst on another fault", "name: x\nfaults:\n  - {type: wal-fsync-delay, delay: 10ms, burst: {every: 5s, length: {min: 1s, max: 2s}}}\n", `bad.yaml:3: faults[0].burst: not a parameter of wal-fsync-delay`},
 		{"duplicate", "name: x\nname: y\n", `bad.yaml:2: name: field given twice`},
 		{"reference operator env name", "name: x\noperator:\n  env: {\"A=B\": x}\n", `operator.env: "A=B" is not a variable name`},
