@@ -208,6 +208,9 @@ func incident(t testing.TB, file string, seed uint64) *scenarios.Scenario {
 // lost with its connection once committed at its far arrival, and every
 // later write of the run waited behind it (commits are a FIFO).
 func TestDeadFlowWorldKeepsGoing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 runs of seven simulated minutes; make test runs it without -short")
+	}
 	for seed := uint64(1); seed <= 20; seed++ {
 		res := run(t, incident(t, "watch-lag.yaml", seed))
 		var last, gap, at time.Duration
@@ -232,6 +235,9 @@ func TestDeadFlowWorldKeepsGoing(t *testing.T) {
 // check) meets the 2 s SLO in every seed. The local figures are in
 // docs/design.md; the model is calibrated against them.
 func TestIncidentMagnitude(t *testing.T) {
+	if testing.Short() {
+		t.Skip("40 runs of seven simulated minutes; make test runs it without -short")
+	}
 	const seeds = 20
 	var means []float64
 	in := 0
