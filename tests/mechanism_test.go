@@ -142,21 +142,21 @@ func windowWatches(t *testing.T, name, text string) (mean float64, relists, lost
 }
 
 // deadFlowScenario is the incident's chain in a short run: one blackout
-// of the established flows on the operator's link (20–24 s from between
-// 5 and 11 s in), which only the operator's HTTP/2 health check can
-// notice; %s is the operator section with the check's two timeouts.
+// of the established flows on the operator's link (15–17 s from between
+// 3 and 8 s in), which only the operator's HTTP/2 health check can
+// notice; %d and %d are the check's two timeouts in seconds.
 const deadFlowScenario = `name: dead-flow-mechanism
 seed: 1
 kubelet:
-  readyDelay: {distribution: uniform, min: 3s, max: 30s}
+  readyDelay: {distribution: uniform, min: 2s, max: 16s}
 workload:
-  duration: 40s
+  duration: 28s
   objects: 6
   initialReplicas: {min: 3, max: 5}
-  scale: {every: 2s, replicas: {min: 2, max: 6}}
+  scale: {every: 1s, replicas: {min: 2, max: 6}}
   annotate: {rate: 20}
 faults:
-  - {type: network-retransmit, link: operator-apiserver, backpressure: true, burst: {every: 30s, length: {min: 20s, max: 24s}, established: true}, start: 5s, duration: 30s}
+  - {type: network-retransmit, link: operator-apiserver, backpressure: true, burst: {every: 22s, length: {min: 15s, max: 17s}, established: true}, start: 3s, duration: 22s}
 invariants:
   drift: {convergeWithin: 90s, staleness: 60s}
 operator:
